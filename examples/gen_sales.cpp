@@ -1,0 +1,154 @@
+// gen_sales: writes deterministic synthetic sales events as CSV, for demos, tests and benchmarks.
+//
+//   gen_sales ROWS FILE [--seed S] [--late-fraction F] [--max-lateness MS]
+//
+// Header: ts,order_id,user_id,region,category,product_id,qty,price. Event times advance about
+// 1 ms per row and jitter up to 200 ms back ("nearly in order"); a fraction F of rows is up to
+// MS further in the past (late data for stream mode). Products follow a skewed distribution so
+// that top-products has a clear head.
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <fmt/core.h>
+
+namespace {
+
+constexpr const char* usage =
+    "usage: gen_sales ROWS FILE [--seed S] [--late-fraction F] [--max-lateness MS]\n"
+    "  Writes ROWS synthetic sales rows (CSV with header) to FILE ('-' for stdout).\n"
+    "  --seed S            random seed (default 42); the same seed gives the same file\n"
+    "  --late-fraction F   fraction of rows whose time is pushed into the past (default 0)\n"
+    "  --max-lateness MS   how far back a late row may be, in ms (default 60000)\n";
+
+constexpr std::int64_t base_time_ms = 1'700'000'000'000;
+constexpr std::int64_t jitter_ms = 200;
+constexpr std::int64_t products = 100'000;
+
+struct splitmix64 {
+  std::uint64_t state;
+  std::uint64_t next() {
+    std::uint64_t z = (state += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30U)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27U)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31U);
+  }
+  std::uint64_t below(std::uint64_t n) { return next() % n; }
+  double unit() { return static_cast<double>(next() >> 11U) * 0x1.0p-53; }
+};
+
+const std::vector<std::string>& regions() {
+  static const std::vector<std::string> names = {
+      "af-south", "ap-east", "ap-northeast", "ap-south", "ap-southeast", "ca-central", "cn-north",
+      "eu-central", "eu-north", "eu-south", "eu-west", "il-central", "me-central", "me-south",
+      "mx-central", "sa-east", "us-east", "us-gov", "us-north", "us-west"};
+  return names;
+}
+
+const std::vector<std::string>& categories() {
+  static const std::vector<std::string> names = [] {
+    const char* stems[] = {"audio", "baby", "beauty", "books", "camera", "garden", "games", "grocery", "health",
+                           "home", "jewelry", "kitchen", "music", "office", "outdoor", "pets", "shoes", "sports",
+                           "tools", "toys", "travel", "video", "watches", "wine", "auto"};
+    std::vector<std::string> out;
+    for (const char* s : stems) {
+      out.emplace_back(s);
+      out.emplace_back(std::string(s) + "-pro");
+    }
+    return out;
+  }();
+  return names;
+}
+
+int fail(const std::string& message) {
+  std::fputs(("gen_sales: " + message + "\n" + usage).c_str(), stderr);
+  return 2;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::vector<std::string_view> positional;
+  std::uint64_t seed = 42;
+  double late_fraction = 0;
+  std::int64_t max_lateness = 60'000;
+  for (int i = 1; i < argc; ++i) {
+    const std::string_view a = argv[i];
+    auto value = [&]() -> const char* { return i + 1 < argc ? argv[++i] : nullptr; };
+    if (a == "--help" || a == "-h") {
+      std::fputs(usage, stdout);
+      return 0;
+    }
+    if (a == "--seed" || a == "--late-fraction" || a == "--max-lateness") {
+      const char* v = value();
+      if (v == nullptr) {
+        return fail(std::string(a) + " needs a value");
+      }
+      char* end = nullptr;
+      if (a == "--seed") {
+        seed = std::strtoull(v, &end, 10);
+      } else if (a == "--late-fraction") {
+        late_fraction = std::strtod(v, &end);
+      } else {
+        max_lateness = std::strtoll(v, &end, 10);
+      }
+      if (end == v || *end != '\0' || late_fraction < 0 || late_fraction > 1 || max_lateness < 0) {
+        return fail("bad value for " + std::string(a) + ": " + v);
+      }
+    } else if (a.starts_with("--")) {
+      return fail("unknown option " + std::string(a));
+    } else {
+      positional.push_back(a);
+    }
+  }
+  if (positional.size() != 2) {
+    return fail("expected ROWS and FILE");
+  }
+  char* end = nullptr;
+  const std::string rows_text(positional[0]);
+  const std::uint64_t rows = std::strtoull(rows_text.c_str(), &end, 10);
+  if (end == rows_text.c_str() || *end != '\0') {
+    return fail("ROWS must be a whole number: " + rows_text);
+  }
+  const std::string path(positional[1]);
+  std::FILE* out = path == "-" ? stdout : std::fopen(path.c_str(), "wb");
+  if (out == nullptr) {
+    return fail("cannot open " + path + ": " + std::strerror(errno));
+  }
+
+  splitmix64 rng{seed};
+  const auto& region = regions();
+  const auto& category = categories();
+  std::string buf;
+  buf.reserve(1U << 20U);
+  buf += "ts,order_id,user_id,region,category,product_id,qty,price\n";
+  std::int64_t clock = base_time_ms;
+  for (std::uint64_t row = 0; row < rows; ++row) {
+    clock += static_cast<std::int64_t>(rng.below(3));  // about one event per ms
+    std::int64_t ts = clock - static_cast<std::int64_t>(rng.below(jitter_ms));
+    if (late_fraction > 0 && rng.unit() < late_fraction) {
+      ts -= 1 + static_cast<std::int64_t>(rng.below(static_cast<std::uint64_t>(max_lateness) + 1));
+    }
+    const double u = rng.unit();
+    const std::int64_t product = 1 + static_cast<std::int64_t>(u * u * u * static_cast<double>(products - 1));
+    const std::int64_t price_cents = 50 + (product * 7919) % 49'950;
+    const std::int64_t qty = 1 + static_cast<std::int64_t>(rng.below(5));
+    const std::uint64_t user = 1 + rng.below(1'000'000);
+    fmt::format_to(std::back_inserter(buf), "{},{},{},{},{},{},{},{}.{:02}\n", ts, 100'000'000 + row, user,
+                   region[rng.below(region.size())], category[(product * 31 + rng.below(3)) % category.size()],
+                   product, qty, price_cents / 100, price_cents % 100);
+    if (buf.size() > (1U << 20U) - 256) {
+      std::fwrite(buf.data(), 1, buf.size(), out);
+      buf.clear();
+    }
+  }
+  std::fwrite(buf.data(), 1, buf.size(), out);
+  if (std::ferror(out) != 0 || (out != stdout && std::fclose(out) != 0)) {
+    return fail("write to " + path + " failed");
+  }
+  return 0;
+}

@@ -1,0 +1,67 @@
+// The sales domain shared by the `sales` program, its tests and benchmarks: the event, its CSV
+// schema, and the three queries as flows. The flows are values: the same object runs in batch
+// mode here and in stream mode elsewhere.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "sluice/io/schema.hpp"
+#include "sluice/sluice.hpp"
+
+namespace sales {
+
+struct sale {
+  sluice::millis ts;
+  std::int64_t order_id = 0;
+  std::int64_t user_id = 0;
+  std::string_view region;
+  std::string_view category;
+  std::int64_t product_id = 0;
+  std::int64_t qty = 0;
+  std::int64_t price_cents = 0;  // the CSV's price with 2 decimals, read exactly
+};
+
+inline auto csv_schema() {
+  using sluice::column;
+  return sluice::schema<sale>(column("ts", &sale::ts), column("order_id", &sale::order_id),
+                              column("user_id", &sale::user_id), column("region", &sale::region),
+                              column("category", &sale::category), column("product_id", &sale::product_id),
+                              column("qty", &sale::qty), column("price", &sale::price_cents, sluice::fixed_point<2>{}));
+}
+
+/// Revenue of one sale in cents: exact integer arithmetic, never floating point.
+inline constexpr auto revenue_cents = [](const sale& s) { return s.qty * s.price_cents; };
+
+/// Per category: (count, revenue).
+inline auto by_category() {
+  return sluice::flow<sale>() | sluice::key_by(&sale::category) |
+         sluice::aggregate(sluice::count{}, sluice::sum(revenue_cents));
+}
+
+/// Per region and 1-minute event-time window: (count, revenue).
+inline auto region_minute() {
+  using namespace std::chrono_literals;
+  return sluice::flow<sale>() | sluice::event_time(&sale::ts) | sluice::key_by(&sale::region) |
+         sluice::window(sluice::tumbling(1min)) | sluice::aggregate(sluice::count{}, sluice::sum(revenue_cents));
+}
+
+/// Per product: revenue (the top 10 are read from the store).
+inline auto product_revenue() {
+  return sluice::flow<sale>() | sluice::key_by(&sale::product_id) | sluice::aggregate(sluice::sum(revenue_cents));
+}
+
+/// Cents as a decimal with exactly two places: 123456 -> "1234.56", -5 -> "-0.05".
+inline std::string format_cents(std::int64_t cents) {
+  const bool negative = cents < 0;
+  const std::uint64_t magnitude = negative ? 0 - static_cast<std::uint64_t>(cents) : static_cast<std::uint64_t>(cents);
+  std::string out = negative ? "-" : "";
+  out += std::to_string(magnitude / 100);
+  out += magnitude % 100 < 10 ? ".0" : ".";
+  out += std::to_string(magnitude % 100);
+  return out;
+}
+
+}  // namespace sales

@@ -1,0 +1,92 @@
+// Hashing for keys: one customisation point, sluice::hash_value, used by every keyed table.
+#pragma once
+
+#include <cstdint>
+#include <cstring>
+#include <string>
+#include <string_view>
+#include <tuple>
+#include <type_traits>
+#include <utility>
+#include <variant>
+
+#include "sluice/core/time.hpp"
+
+namespace sluice {
+
+namespace detail {
+constexpr std::uint64_t mix64(std::uint64_t x) {
+  // splitmix64 finaliser: cheap, and every input bit reaches every output bit.
+  x ^= x >> 30U;
+  x *= 0xbf58476d1ce4e5b9ULL;
+  x ^= x >> 27U;
+  x *= 0x94d049bb133111ebULL;
+  x ^= x >> 31U;
+  return x;
+}
+
+inline std::uint64_t load_u64(const char* p) {
+  std::uint64_t v = 0;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+
+inline std::uint64_t hash_bytes(const char* p, std::size_t n) {
+  // Word-at-a-time multiply-mix; keys here are short (region, category, user id strings).
+  std::uint64_t h = 0x9e3779b97f4a7c15ULL ^ (n * 0xff51afd7ed558ccdULL);
+  while (n >= 8) {
+    h = (h ^ load_u64(p)) * 0x9fb21c651e98df25ULL;
+    h ^= h >> 29U;
+    p += 8;
+    n -= 8;
+  }
+  if (n > 0) {
+    std::uint64_t tail = 0;
+    std::memcpy(&tail, p, n);
+    h = (h ^ tail) * 0x9fb21c651e98df25ULL;
+  }
+  return mix64(h);
+}
+
+constexpr std::uint64_t combine(std::uint64_t seed, std::uint64_t h) {
+  return mix64(seed ^ (h + 0x9e3779b97f4a7c15ULL + (seed << 6U) + (seed >> 2U)));
+}
+}  // namespace detail
+
+template <class T>
+  requires std::is_integral_v<T> || std::is_enum_v<T>
+constexpr std::uint64_t hash_value(T v) {
+  return detail::mix64(static_cast<std::uint64_t>(v));
+}
+constexpr std::uint64_t hash_value(millis t) { return detail::mix64(static_cast<std::uint64_t>(t.count())); }
+inline std::uint64_t hash_value(std::string_view s) { return detail::hash_bytes(s.data(), s.size()); }
+inline std::uint64_t hash_value(const std::string& s) { return detail::hash_bytes(s.data(), s.size()); }
+constexpr std::uint64_t hash_value(std::monostate /*unit*/) { return 0; }
+
+template <class... Ts>
+std::uint64_t hash_value(const std::tuple<Ts...>& t);
+template <class A, class B>
+std::uint64_t hash_value(const std::pair<A, B>& p);
+
+template <class... Ts>
+std::uint64_t hash_value(const std::tuple<Ts...>& t) {
+  return std::apply(
+      [](const auto&... parts) {
+        std::uint64_t h = 0;
+        ((h = detail::combine(h, hash_value(parts))), ...);
+        return h;
+      },
+      t);
+}
+template <class A, class B>
+std::uint64_t hash_value(const std::pair<A, B>& p) {
+  return detail::combine(hash_value(p.first), hash_value(p.second));
+}
+
+/// Anything sluice can hash (found by overload resolution or ADL on the user's own key type).
+template <class T>
+concept hashable_key = requires(const T& v) {
+  { hash_value(v) } -> std::convertible_to<std::uint64_t>;
+};
+
+}  // namespace sluice

@@ -1,0 +1,56 @@
+// Bad input: what a malformed record is, the policy for it (skip to a dead-letter output, or
+// fail the run), and the error a failed run throws. Nothing is dropped silently.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+
+namespace sluice {
+
+enum class bad_record_policy {
+  skip,  // count it, send it to the dead-letter sink with its position and reason, go on
+  fail,  // stop the run with the first bad record's position and reason
+};
+
+/// A malformed record, as a dead-letter sink sees it.
+struct bad_record {
+  std::string_view source;  // file name or input name
+  std::uint64_t line = 0;   // 1-based physical line where the record starts
+  std::uint64_t offset = 0; // byte offset of the record's first byte
+  std::string_view reason;
+  std::string_view text;    // the record's raw bytes (clipped to the max record size)
+};
+
+/// "sales.csv:17: byte 1042: field 'qty': not an integer: 'x'"
+inline std::string describe(const bad_record& r) {
+  std::string s(r.source);
+  s += ':';
+  s += std::to_string(r.line);
+  s += ": byte ";
+  s += std::to_string(r.offset);
+  s += ": ";
+  s += r.reason;
+  return s;
+}
+
+/// Thrown by a run under bad_record_policy::fail, and for input that cannot be read at all.
+class bad_input_error : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+/// Where bad records go under bad_record_policy::skip. Called from one thread at a time, in
+/// input order.
+using dead_letter_sink = std::function<void(const bad_record&)>;
+
+/// Input limits and the bad-record policy of a source.
+struct input_options {
+  bad_record_policy on_bad_record = bad_record_policy::skip;
+  dead_letter_sink dead_letters;                  // empty: bad records are only counted
+  std::size_t max_record_bytes = std::size_t{1} << 20U;  // a longer record is a bad record
+};
+
+}  // namespace sluice

@@ -1,0 +1,265 @@
+// aggregate(m...): folds each key's events (or each key's window's events) with commutative
+// monoids. The last stage of a flow: its state is what a run produces.
+//
+//   (k1,x) (k2,y) (k1,z)  --aggregate(sum(f))-->  { k1: f(x)+f(z), k2: f(y) }
+//
+// Without key_by the whole stream is one key (unit_key). After window(spec) the result is
+// keyed by (key, window). Several monoids aggregate(count{}, sum(f)) give a tuple result.
+// Performance: one hash lookup per event (per window for sliding), then the monoid's add.
+#pragma once
+
+#include <algorithm>
+#include <stdexcept>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "sluice/core/detail/flat_table.hpp"
+#include "sluice/core/key.hpp"
+#include "sluice/core/monoid.hpp"
+#include "sluice/core/window.hpp"
+#include "sluice/ops/keyed.hpp"
+#include "sluice/ops/keyed_state.hpp"
+#include "sluice/ops/window.hpp"
+
+namespace sluice {
+
+namespace detail {
+/// The borrowed key and the value of an element reaching an aggregate.
+template <class E>
+struct aggregate_input {
+  using key = unit_key;
+  using value = E;
+  static key key_of(const E& /*e*/) { return {}; }
+  static const E& value_of(const E& e) { return e; }
+};
+template <class K, class V>
+struct aggregate_input<keyed<K, V>> {
+  using key = K;
+  using value = V;
+  static const K& key_of(const keyed<K, V>& e) { return e.key; }
+  static const V& value_of(const keyed<K, V>& e) { return e.value; }
+};
+
+/// Pushes each element into a partial through its `add(time, key, value)`.
+template <class Partial>
+struct partial_pusher {
+  Partial* partial;
+  template <class E>
+  void operator()(millis t, const E& e) {
+    using in = aggregate_input<E>;
+    partial->add(t, in::key_of(e), in::value_of(e));
+  }
+  void finish() {}
+};
+
+// ---- partials: one per kind of window -----------------------------------------------------
+
+/// No window: key -> state.
+template <class K, class M>
+class plain_partial {
+ public:
+  using result_type = keyed_state<owned_key_t<K>, M>;
+  explicit plain_partial(M m) : state_(std::move(m)) {}
+  template <class V>
+  void add(millis /*t*/, const K& key, const V& value) {
+    state_.add(key, value);
+  }
+  void merge(const plain_partial& o) { state_.merge(o.state_); }
+  result_type into_result() && { return std::move(state_); }
+
+ private:
+  result_type state_;
+};
+
+/// Tumbling and sliding windows: (key, window) -> state; windows are assigned per event.
+template <class K, class M, class W>
+class assigned_window_partial {
+ public:
+  using result_type = keyed_state<windowed_key<owned_key_t<K>>, M>;
+  assigned_window_partial(M m, W spec) : state_(std::move(m)), spec_(spec) {}
+  template <class V>
+  void add(millis t, const K& key, const V& value) {
+    spec_.assign(t, [&](time_window w) { state_.add(windowed_key<K>{key, w}, value); });
+  }
+  void merge(const assigned_window_partial& o) { state_.merge(o.state_); }
+  result_type into_result() && { return std::move(state_); }
+
+ private:
+  result_type state_;
+  W spec_;
+};
+
+/// Session windows: per key, disjoint sessions sorted by start; an event or a partial's session
+/// that comes within `gap` of a session merges with it (and may bridge two).
+template <class K, class M>
+class session_partial {
+ public:
+  using result_type = keyed_state<windowed_key<owned_key_t<K>>, M>;
+  session_partial(M m, session_window spec) : monoid_(std::move(m)), gap_(spec.gap_ms) {}
+
+  template <class V>
+  void add(millis t, const K& key, const V& value) {
+    session s{t, t, monoid_.identity()};
+    monoid_.add(s.state, value);
+    insert(sessions_.find_or_insert(key, [] { return std::vector<session>{}; }), std::move(s));
+  }
+
+  void merge(const session_partial& o) {
+    for (const auto& e : o.sessions_) {
+      auto& mine = sessions_.find_or_insert(e.key, [] { return std::vector<session>{}; });
+      for (const session& s : e.value) {
+        insert(mine, s);
+      }
+    }
+  }
+
+  result_type into_result() && {
+    result_type out(monoid_);
+    for (const auto& e : sessions_) {
+      for (const session& s : e.value) {
+        monoid_.merge(out.slot(windowed_key<owned_key_t<K>>{e.key, time_window{s.first, millis{s.last.count() + gap_}}}),
+                      s.state);
+      }
+    }
+    return out;
+  }
+
+ private:
+  struct session {
+    millis first;
+    millis last;
+    typename M::state state;
+  };
+
+  void insert(std::vector<session>& list, session s) {
+    // Sessions are disjoint and sorted, so `last` is sorted too: find the first that reaches s.
+    auto it = std::lower_bound(list.begin(), list.end(), s.first,
+                               [&](const session& x, millis t) { return x.last.count() + gap_ <= t.count(); });
+    auto stop = it;
+    while (stop != list.end() && stop->first.count() < s.last.count() + gap_) {
+      s.first = std::min(s.first, stop->first);
+      s.last = std::max(s.last, stop->last);
+      monoid_.merge(s.state, stop->state);
+      ++stop;
+    }
+    it = list.erase(it, stop);
+    list.insert(it, std::move(s));
+  }
+
+  M monoid_;
+  std::int64_t gap_;
+  flat_table<owned_key_t<K>, std::vector<session>> sessions_;
+};
+
+/// Count windows: every n events of a key in arrival order. Needs the events in order, so a
+/// batch run keeps such a flow on one thread; the last, incomplete window fires at end of input.
+template <class K, class M>
+class count_partial {
+ public:
+  using result_type = keyed_state<windowed_key<owned_key_t<K>, count_window_index>, M>;
+  count_partial(M m, count_window spec) : monoid_(m), n_(spec.n), done_(std::move(m)) {}
+
+  template <class V>
+  void add(millis /*t*/, const K& key, const V& value) {
+    open_window& w = open_.find_or_insert(key, [this] { return open_window{0, 0, monoid_.identity()}; });
+    monoid_.add(w.state, value);
+    if (++w.filled == n_) {
+      close(key, w);
+    }
+  }
+
+  void merge(const count_partial& o) {
+    if (o.open_.size() != 0) {
+      throw std::logic_error("sluice: count windows depend on arrival order and cannot merge parallel partials");
+    }
+  }
+
+  result_type into_result() && {
+    for (auto& e : open_) {
+      if (e.value.filled > 0) {
+        close(e.key, e.value);
+      }
+    }
+    return std::move(done_);
+  }
+
+ private:
+  struct open_window {
+    std::int64_t index;
+    std::int64_t filled;
+    typename M::state state;
+  };
+  template <class Key>
+  void close(const Key& key, open_window& w) {
+    monoid_.merge(done_.slot(windowed_key<Key, count_window_index>{key, count_window_index{w.index}}), w.state);
+    ++w.index;
+    w.filled = 0;
+    w.state = monoid_.identity();
+  }
+
+  M monoid_;
+  std::int64_t n_;
+  flat_table<owned_key_t<K>, open_window> open_;
+  result_type done_;
+};
+}  // namespace detail
+
+/// The terminal stage: aggregate without a window.
+template <class A>
+struct aggregate_stage {
+  A aggregator;
+  static constexpr bool terminal = true;
+  static constexpr bool needs_event_time = false;
+  static constexpr bool order_sensitive = false;
+
+  template <class E>
+  static constexpr bool accepts = aggregator_for<A, typename detail::aggregate_input<E>::value>;
+
+  template <class E>
+  auto make_partial() const {
+    using in = detail::aggregate_input<E>;
+    using monoid = monoid_for_t<typename in::value, A>;
+    return detail::plain_partial<typename in::key, monoid>(bind_monoid<typename in::value>(aggregator));
+  }
+};
+
+/// The terminal stage: window(spec) fused with aggregate(...).
+template <class W, class A>
+struct windowed_aggregate_stage {
+  W spec;
+  A aggregator;
+  static constexpr bool terminal = true;
+  static constexpr bool needs_event_time = !std::is_same_v<W, count_window>;
+  static constexpr bool order_sensitive = W::order_sensitive;
+
+  template <class E>
+  static constexpr bool accepts = aggregator_for<A, typename detail::aggregate_input<E>::value>;
+
+  template <class E>
+  auto make_partial() const {
+    using in = detail::aggregate_input<E>;
+    using monoid = monoid_for_t<typename in::value, A>;
+    auto m = bind_monoid<typename in::value>(aggregator);
+    if constexpr (std::is_same_v<W, session_window>) {
+      return detail::session_partial<typename in::key, monoid>(std::move(m), spec);
+    } else if constexpr (std::is_same_v<W, count_window>) {
+      return detail::count_partial<typename in::key, monoid>(std::move(m), spec);
+    } else {
+      return detail::assigned_window_partial<typename in::key, monoid, W>(std::move(m), spec);
+    }
+  }
+};
+
+/// aggregate(m) or aggregate(m1, m2, ...): the monoids to fold each key (and window) with.
+template <class... As>
+  requires(sizeof...(As) >= 1)
+auto aggregate(As... aggregators) {
+  if constexpr (sizeof...(As) == 1) {
+    return aggregate_stage<As...>{aggregators...};
+  } else {
+    return aggregate_stage<product_aggregator<As...>>{product_aggregator<As...>{{aggregators...}}};
+  }
+}
+
+}  // namespace sluice

@@ -1,0 +1,60 @@
+// Keyed aggregate state: key -> monoid state in one flat hash table. The partial a worker
+// builds, the merged result of a batch run and the data of a result store are all this.
+#pragma once
+
+#include <cstddef>
+#include <utility>
+
+#include "sluice/core/detail/flat_table.hpp"
+#include "sluice/core/key.hpp"
+#include "sluice/core/monoid.hpp"
+
+namespace sluice {
+
+template <class Key, class Monoid>
+class keyed_state {
+ public:
+  using key_type = Key;
+  using monoid_type = Monoid;
+  using state_type = typename Monoid::state;
+  using result_type = decltype(std::declval<const Monoid&>().result(std::declval<const state_type&>()));
+
+  explicit keyed_state(Monoid m = Monoid{}) : monoid_(std::move(m)) {}
+
+  /// Fold one input into the state of `key` (a borrowed key: no allocation unless it is new).
+  template <class BorrowedKey, class Input>
+  void add(const BorrowedKey& key, const Input& input) {
+    monoid_.add(slot(key), input);
+  }
+
+  /// The state of `key`, created as the monoid's identity if absent.
+  template <class BorrowedKey>
+  state_type& slot(const BorrowedKey& key) {
+    return table_.find_or_insert(key, [this] { return monoid_.identity(); });
+  }
+
+  /// Fold another partial into this one with the monoid's merge.
+  void merge(const keyed_state& other) {
+    for (const auto& e : other.table_) {
+      monoid_.merge(slot(e.key), e.value);
+    }
+  }
+
+  template <class BorrowedKey>
+  [[nodiscard]] const state_type* find(const BorrowedKey& key) const {
+    return table_.find(key);
+  }
+
+  [[nodiscard]] std::size_t size() const { return table_.size(); }
+  [[nodiscard]] const Monoid& monoid() const { return monoid_; }
+
+  // Entries (key, state) in insertion order.
+  [[nodiscard]] auto begin() const { return table_.begin(); }
+  [[nodiscard]] auto end() const { return table_.end(); }
+
+ private:
+  Monoid monoid_;
+  detail::flat_table<Key, state_type> table_;
+};
+
+}  // namespace sluice

@@ -1,0 +1,22 @@
+// sluice: one operator DAG for batch and stream. The umbrella header for the core: time,
+// monoids, operators and the flow. I/O and runners have their own headers below io/ and run/.
+#pragma once
+
+#include "sluice/core/hash.hpp"
+#include "sluice/core/key.hpp"
+#include "sluice/core/monoid.hpp"
+#include "sluice/core/time.hpp"
+#include "sluice/core/window.hpp"
+#include "sluice/ops/aggregate.hpp"
+#include "sluice/ops/event_time.hpp"
+#include "sluice/ops/filter.hpp"
+#include "sluice/ops/flat_map.hpp"
+#include "sluice/ops/flow.hpp"
+#include "sluice/ops/key_by.hpp"
+#include "sluice/ops/keyed.hpp"
+#include "sluice/ops/map.hpp"
+#include "sluice/ops/window.hpp"
+#include "sluice/core/distinct_count.hpp"
+#include "sluice/core/quantiles.hpp"
+#include "sluice/core/top_k.hpp"
+#include "sluice/store/result_store.hpp"

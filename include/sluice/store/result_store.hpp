@@ -1,0 +1,108 @@
+// result_store: the keyed view a run produces: point get, ordered scan, top-k. It keeps monoid
+// states (not just answers) so two stores merge exactly, which is what the lambda layer needs.
+#pragma once
+
+#include <algorithm>
+#include <cstddef>
+#include <functional>
+#include <optional>
+#include <utility>
+#include <vector>
+
+#include "sluice/ops/keyed_state.hpp"
+
+namespace sluice {
+
+template <class Key, class Monoid>
+class result_store {
+ public:
+  using key_type = Key;
+  using state_type = typename Monoid::state;
+  using value_type = typename keyed_state<Key, Monoid>::result_type;
+
+  /// One row of a scan: the key and the monoid's answer for it.
+  struct row {
+    const Key& key;
+    value_type value;
+  };
+
+  explicit result_store(Monoid m = Monoid{}) : state_(std::move(m)) {}
+  explicit result_store(keyed_state<Key, Monoid> state) : state_(std::move(state)) {}
+
+  /// The answer for `key`, or nullopt when no event had that key. `key` may be borrowed
+  /// (a string_view for a std::string key).
+  template <class K>
+  [[nodiscard]] std::optional<value_type> get(const K& key) const {
+    if (const state_type* s = state_.find(key)) {
+      return state_.monoid().result(*s);
+    }
+    return std::nullopt;
+  }
+
+  /// Every row, ordered by key (byte order for strings; key, then window start for windows).
+  [[nodiscard]] std::vector<row> scan() const {
+    std::vector<const typename decltype(state_.begin())::value_type*> entries;
+    entries.reserve(state_.size());
+    for (const auto& e : state_) {
+      entries.push_back(&e);
+    }
+    std::sort(entries.begin(), entries.end(), [](const auto* a, const auto* b) { return a->key < b->key; });
+    std::vector<row> rows;
+    rows.reserve(entries.size());
+    for (const auto* e : entries) {
+      rows.push_back(row{e->key, state_.monoid().result(e->value)});
+    }
+    return rows;
+  }
+
+  /// The k rows with the largest `rank(value)`, largest first; ties go to the smaller key, so
+  /// the answer never depends on insertion order.
+  template <class Rank>
+  [[nodiscard]] std::vector<row> top_k(std::size_t k, Rank rank) const {
+    using rank_t = std::remove_cvref_t<std::invoke_result_t<Rank&, const value_type&>>;
+    struct ranked {
+      rank_t r;
+      const Key* key;
+      value_type value;
+    };
+    auto better = [](const ranked& a, const ranked& b) { return a.r != b.r ? a.r > b.r : *a.key < *b.key; };
+    std::vector<ranked> best;  // a min-heap of the k best seen so far
+    best.reserve(k + 1);
+    for (const auto& e : state_) {
+      value_type v = state_.monoid().result(e.value);
+      ranked c{std::invoke(rank, v), &e.key, std::move(v)};
+      if (best.size() < k) {
+        best.push_back(std::move(c));
+        std::push_heap(best.begin(), best.end(), better);
+      } else if (k > 0 && better(c, best.front())) {
+        std::pop_heap(best.begin(), best.end(), better);
+        best.back() = std::move(c);
+        std::push_heap(best.begin(), best.end(), better);
+      }
+    }
+    std::sort(best.begin(), best.end(), better);
+    std::vector<row> rows;
+    rows.reserve(best.size());
+    for (auto& b : best) {
+      rows.push_back(row{*b.key, std::move(b.value)});
+    }
+    return rows;
+  }
+
+  /// Fold another store (or partial) of the same flow into this one.
+  void merge(const result_store& other) { state_.merge(other.state_); }
+
+  [[nodiscard]] std::size_t size() const { return state_.size(); }
+  [[nodiscard]] const keyed_state<Key, Monoid>& state() const { return state_; }
+
+ private:
+  keyed_state<Key, Monoid> state_;
+};
+
+/// The result store of a run: built from the merged partial of a flow's terminal stage.
+template <class Key, class Monoid>
+result_store<Key, Monoid> make_result_store(keyed_state<Key, Monoid> state) {
+  return result_store<Key, Monoid>(std::move(state));
+}
+
+}  // namespace sluice

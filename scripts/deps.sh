@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Installs the Debian packages sluice builds with, if any is missing (needs root on a fresh machine).
+set -euo pipefail
+packages=(meson ninja-build pkg-config cmake g++ libboost-dev libfmt-dev doctest-dev libbenchmark-dev
+          libsimdjson-dev)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "deps: installing ${missing[*]}"
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi

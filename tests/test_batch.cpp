@@ -1,0 +1,248 @@
+// Batch runner properties on random inputs: the answer equals a naive reference computed here,
+// whatever the thread count and wherever chunk boundaries fall.
+#include <doctest/doctest.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <random>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "sales.hpp"
+#include "sluice/io/file_source.hpp"
+#include "sluice/io/memory_source.hpp"
+#include "sluice/run/batch.hpp"
+
+namespace {
+
+struct owned_sale {
+  std::int64_t ts;
+  std::string region, category;
+  std::int64_t product, qty, price_cents;
+};
+
+std::string label(const char* prefix, std::uint64_t n) {
+  std::string s(prefix);
+  s += std::to_string(n);
+  return s;
+}
+
+std::vector<owned_sale> random_sales(std::uint64_t seed, std::size_t n) {
+  std::mt19937_64 rng(seed);
+  std::vector<owned_sale> out;
+  std::int64_t clock = 1'700'000'000'000;
+  for (std::size_t i = 0; i < n; ++i) {
+    clock += static_cast<std::int64_t>(rng() % 2000);
+    out.push_back({clock - static_cast<std::int64_t>(rng() % 90'000), label("r", rng() % 7),
+                   label("c", rng() % 13), static_cast<std::int64_t>(rng() % 50),
+                   static_cast<std::int64_t>(1 + rng() % 5), static_cast<std::int64_t>(rng() % 100'000)});
+  }
+  return out;
+}
+
+std::string to_csv(const std::vector<owned_sale>& rows, bool quote_some, std::uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::string s = "ts,order_id,user_id,region,category,product_id,qty,price\n";
+  for (std::size_t i = 0; i < rows.size(); ++i) {
+    const auto& r = rows[i];
+    std::string category = r.category;
+    if (quote_some && rng() % 4 == 0) {
+      category = "\"" + category + "\"";  // a quoted field that needs no unescaping
+    }
+    s += std::to_string(r.ts) + "," + std::to_string(i) + ",7," + r.region + "," + category + "," +
+         std::to_string(r.product) + "," + std::to_string(r.qty) + "," + sales::format_cents(r.price_cents) +
+         (quote_some && rng() % 3 == 0 ? "\r\n" : "\n");
+  }
+  return s;
+}
+
+std::string write_temp(const std::string& name, const std::string& content) {
+  const auto path = std::filesystem::temp_directory_path() / ("sluice_test_" + name);
+  std::ofstream(path, std::ios::binary) << content;
+  return path.string();
+}
+
+using category_ref = std::map<std::string, std::pair<std::int64_t, std::int64_t>>;
+
+category_ref reference_by_category(const std::vector<owned_sale>& rows) {
+  category_ref ref;
+  for (const auto& r : rows) {
+    auto& [cnt, revenue] = ref[r.category];
+    ++cnt;
+    revenue += r.qty * r.price_cents;
+  }
+  return ref;
+}
+
+template <class Store>
+category_ref to_map(const Store& store) {
+  category_ref out;
+  for (const auto& row : store.scan()) {
+    out[std::string(row.key)] = {std::get<0>(row.value), std::get<1>(row.value)};
+  }
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("by-category over a CSV file equals the naive reference for every thread count") {
+  for (std::uint64_t seed = 1; seed <= 4; ++seed) {
+    const auto rows = random_sales(seed, 3000 + seed * 517);
+    const auto path = write_temp("bycat_" + std::to_string(seed) + ".csv", to_csv(rows, seed % 2 == 0, seed));
+    const auto expected = reference_by_category(rows);
+    for (unsigned threads : {1U, 2U, 3U, 7U}) {
+      CAPTURE(seed);
+      CAPTURE(threads);
+      sluice::batch_stats stats;
+      auto store = sluice::run_batch(sluice::csv_file(path, sales::csv_schema()), sales::by_category(),
+                                     sluice::batch_options{.threads = threads, .min_chunk_units = 1}, &stats);
+      CHECK(stats.records == rows.size());
+      CHECK(stats.bad_records == 0);
+      CHECK(stats.chunks == threads);
+      CHECK(to_map(store) == expected);
+    }
+    std::filesystem::remove(path);
+  }
+}
+
+TEST_CASE("windowed results are identical on 1 and many threads, and match the reference") {
+  const auto rows = random_sales(99, 5000);
+  const auto path = write_temp("window.csv", to_csv(rows, true, 99));
+  std::map<std::pair<std::string, std::int64_t>, std::pair<std::int64_t, std::int64_t>> expected;
+  for (const auto& r : rows) {
+    auto& [cnt, revenue] = expected[{r.region, r.ts - r.ts % 60'000}];
+    ++cnt;
+    revenue += r.qty * r.price_cents;
+  }
+  for (unsigned threads : {1U, 2U, 5U}) {
+    auto store = sluice::run_batch(sluice::csv_file(path, sales::csv_schema()), sales::region_minute(),
+                                   sluice::batch_options{.threads = threads, .min_chunk_units = 1});
+    std::map<std::pair<std::string, std::int64_t>, std::pair<std::int64_t, std::int64_t>> got;
+    for (const auto& row : store.scan()) {
+      CHECK(row.key.window.end.count() - row.key.window.start.count() == 60'000);
+      got[{row.key.key, row.key.window.start.count()}] = {std::get<0>(row.value), std::get<1>(row.value)};
+    }
+    CHECK(got == expected);
+  }
+  std::filesystem::remove(path);
+}
+
+TEST_CASE("a quoted newline across a chunk boundary is re-parsed, not split") {
+  // Every record carries a quoted field with embedded newlines, so most guessed boundaries
+  // (the first line start after an even split) fall inside a record.
+  std::string csv = "id,note,amount\n";
+  std::int64_t expected_sum = 0;
+  for (int i = 0; i < 400; ++i) {
+    csv += std::to_string(i) + ",\"line one\nline two\nline \"\"three\"\"\"," + std::to_string(i * 3) + "\n";
+    expected_sum += i * 3;
+  }
+  struct note_row {
+    std::int64_t id = 0;
+    std::string_view note;
+    std::int64_t amount = 0;
+  };
+  const auto schema = sluice::schema<note_row>(sluice::column("id", &note_row::id), sluice::column("note", &note_row::note),
+                                               sluice::column("amount", &note_row::amount));
+  const auto path = write_temp("quoted_newlines.csv", csv);
+  const auto total = sluice::flow<note_row>() | sluice::filter([](const note_row& r) {
+                       return r.note == "line one\nline two\nline \"three\"";
+                     }) |
+                     sluice::aggregate(sluice::count{}, sluice::sum(&note_row::amount));
+  for (unsigned threads : {1U, 2U, 3U, 4U, 9U}) {
+    CAPTURE(threads);
+    sluice::batch_stats stats;
+    auto store = sluice::run_batch(sluice::csv_file(path, schema), total,
+                                   sluice::batch_options{.threads = threads, .min_chunk_units = 1}, &stats);
+    const auto answer = store.get(sluice::unit_key{});
+    REQUIRE(answer.has_value());
+    CHECK(std::get<0>(*answer) == 400);
+    CHECK(std::get<1>(*answer) == expected_sum);
+    CHECK(stats.bad_records == 0);
+    CHECK(stats.lines == 400 * 3);
+    if (threads > 1) {
+      CHECK(stats.reparsed_chunks > 0);  // the guesses really were wrong, and were caught
+    }
+  }
+  std::filesystem::remove(path);
+}
+
+TEST_CASE("dead letters arrive in input order with absolute line numbers on any thread count") {
+  const auto rows = random_sales(5, 4000);
+  std::string csv = to_csv(rows, false, 5);
+  // Corrupt every 97th data line (line numbers are 1-based; line 1 is the header).
+  std::vector<std::uint64_t> corrupted_lines;
+  std::string out;
+  std::uint64_t line = 0;
+  std::size_t start = 0;
+  while (start < csv.size()) {
+    const std::size_t nl = csv.find('\n', start);
+    std::string text = csv.substr(start, nl - start + 1);
+    ++line;
+    if (line > 1 && line % 97 == 0) {
+      text = "garbage," + text;
+      corrupted_lines.push_back(line);
+    }
+    out += text;
+    start = nl + 1;
+  }
+  const auto path = write_temp("dead_letters.csv", out);
+  for (unsigned threads : {1U, 2U, 4U}) {
+    std::vector<std::uint64_t> seen_lines;
+    sluice::input_options in;
+    in.dead_letters = [&](const sluice::bad_record& r) {
+      seen_lines.push_back(r.line);
+      CHECK(r.reason == "expected 8 fields, found 9");
+      CHECK(r.text.substr(0, 8) == "garbage,");
+    };
+    sluice::batch_stats stats;
+    auto store = sluice::run_batch(sluice::csv_file(path, sales::csv_schema(), in), sales::by_category(),
+                                   sluice::batch_options{.threads = threads, .min_chunk_units = 1, .max_buffered_bad = 3},
+                                   &stats);
+    CHECK(seen_lines == corrupted_lines);
+    CHECK(stats.bad_records == corrupted_lines.size());
+    CHECK(stats.records + stats.bad_records == rows.size());
+  }
+  std::filesystem::remove(path);
+}
+
+TEST_CASE("policy fail stops with the first bad record's position, whichever thread finds it first") {
+  const auto rows = random_sales(8, 3000);
+  std::string csv = to_csv(rows, false, 8);
+  // Break a line near the end and one in the middle: the middle one must be reported.
+  const std::size_t mid = csv.find('\n', csv.size() / 2) + 1;
+  csv.insert(mid, "1,2,3\n");
+  const std::size_t late = csv.find('\n', csv.size() * 9 / 10) + 1;
+  csv.insert(late, "x,y\n");
+  const std::uint64_t mid_line = 1 + static_cast<std::uint64_t>(std::count(csv.begin(), csv.begin() + static_cast<std::ptrdiff_t>(mid), '\n'));
+  const auto path = write_temp("fail.csv", csv);
+  sluice::input_options in;
+  in.on_bad_record = sluice::bad_record_policy::fail;
+  for (unsigned threads : {1U, 2U, 4U}) {
+    try {
+      (void)sluice::run_batch(sluice::csv_file(path, sales::csv_schema(), in), sales::by_category(),
+                              sluice::batch_options{.threads = threads, .min_chunk_units = 1});
+      FAIL("expected bad_input_error");
+    } catch (const sluice::bad_input_error& e) {
+      CHECK(std::string(e.what()) == path + ":" + std::to_string(mid_line) + ": byte " + std::to_string(mid) +
+                                         ": expected 8 fields, found 3");
+    }
+  }
+  std::filesystem::remove(path);
+}
+
+TEST_CASE("an in-memory range gives the same answer on every thread count") {
+  const auto rows = random_sales(3, 20000);
+  std::vector<sales::sale> events;
+  for (const auto& r : rows) {
+    events.push_back({sluice::millis{r.ts}, 0, 0, r.region, r.category, r.product, r.qty, r.price_cents});
+  }
+  const auto expected = reference_by_category(rows);
+  for (unsigned threads : {1U, 2U, 6U}) {
+    auto store = sluice::run_batch(sluice::from_range(events), sales::by_category(),
+                                   sluice::batch_options{.threads = threads, .min_chunk_units = 1});
+    CHECK(to_map(store) == expected);
+  }
+}

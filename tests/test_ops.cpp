@@ -1,0 +1,4 @@
+// Operators and their composition into flows.
+#include <doctest/doctest.h>
+
+#include "sluice/sluice.hpp"
