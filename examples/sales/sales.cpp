@@ -100,9 +100,10 @@ options parse_args(int argc, char** argv) {
   return o;
 }
 
-template <class Flow, class Print>
-sluice::batch_stats run(const options& o, const sluice::input_options& input, const Flow& flow, Print&& print) {
-  auto source = sluice::csv_file(o.input, sales::csv_schema(), input);
+template <class Schema, class Flow, class Print>
+sluice::batch_stats run(const options& o, const sluice::input_options& input, const Schema& schema, const Flow& flow,
+                        Print&& print) {
+  auto source = sluice::csv_file(o.input, schema, input);
   sluice::batch_stats stats;
   auto store = sluice::run_batch(source, flow, sluice::batch_options{.threads = o.threads}, &stats);
   print(store);
@@ -133,7 +134,7 @@ int main(int argc, char** argv) {
     sluice::batch_stats stats;
     std::string out;
     if (o.query == "by-category") {
-      stats = run(o, input, sales::by_category(), [&](const auto& store) {
+      stats = run(o, input, sales::by_category_schema(), sales::by_category(), [&](const auto& store) {
         out = "category,cnt,revenue\n";
         for (const auto& row : store.scan()) {
           const auto& [cnt, revenue] = row.value;
@@ -141,7 +142,7 @@ int main(int argc, char** argv) {
         }
       });
     } else if (o.query == "region-minute") {
-      stats = run(o, input, sales::region_minute(), [&](const auto& store) {
+      stats = run(o, input, sales::region_minute_schema(), sales::region_minute(), [&](const auto& store) {
         out = "region,window_start,cnt,revenue\n";
         for (const auto& row : store.scan()) {
           const auto& [cnt, revenue] = row.value;
@@ -150,7 +151,7 @@ int main(int argc, char** argv) {
         }
       });
     } else {
-      stats = run(o, input, sales::product_revenue(), [&](const auto& store) {
+      stats = run(o, input, sales::top_products_schema(), sales::product_revenue(), [&](const auto& store) {
         out = "product_id,revenue\n";
         for (const auto& row : store.top_k(10, [](std::int64_t revenue) { return revenue; })) {
           fmt::format_to(std::back_inserter(out), "{},{}\n", row.key, sales::format_cents(row.value));

@@ -32,6 +32,24 @@ inline auto csv_schema() {
                               column("qty", &sale::qty), column("price", &sale::price_cents, sluice::fixed_point<2>{}));
 }
 
+/// The columns each query reads (projection, as DuckDB and Polars push it down): a query
+/// parses and validates only these; the other fields must still be well-formed CSV fields.
+inline auto by_category_schema() {
+  using sluice::column;
+  return sluice::schema<sale>(column("category", &sale::category), column("qty", &sale::qty),
+                              column("price", &sale::price_cents, sluice::fixed_point<2>{}));
+}
+inline auto region_minute_schema() {
+  using sluice::column;
+  return sluice::schema<sale>(column("ts", &sale::ts), column("region", &sale::region), column("qty", &sale::qty),
+                              column("price", &sale::price_cents, sluice::fixed_point<2>{}));
+}
+inline auto top_products_schema() {
+  using sluice::column;
+  return sluice::schema<sale>(column("product_id", &sale::product_id), column("qty", &sale::qty),
+                              column("price", &sale::price_cents, sluice::fixed_point<2>{}));
+}
+
 /// Revenue of one sale in cents: exact integer arithmetic, never floating point.
 inline constexpr auto revenue_cents = [](const sale& s) { return s.qty * s.price_cents; };
 

@@ -31,21 +31,47 @@ inline std::uint64_t load_u64(const char* p) {
   return v;
 }
 
+inline std::uint32_t load_u32(const char* p) {
+  std::uint32_t v = 0;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+
+/// 128-bit multiply, folded: the cheapest way to make every input bit reach every output bit.
+inline std::uint64_t fold_mul(std::uint64_t a, std::uint64_t b) {
+  const unsigned __int128 r = static_cast<unsigned __int128>(a) * b;
+  return static_cast<std::uint64_t>(r) ^ static_cast<std::uint64_t>(r >> 64U);
+}
+
 inline std::uint64_t hash_bytes(const char* p, std::size_t n) {
-  // Word-at-a-time multiply-mix; keys here are short (region, category, user id strings).
-  std::uint64_t h = 0x9e3779b97f4a7c15ULL ^ (n * 0xff51afd7ed558ccdULL);
-  while (n >= 8) {
-    h = (h ^ load_u64(p)) * 0x9fb21c651e98df25ULL;
-    h ^= h >> 29U;
-    p += 8;
-    n -= 8;
+  // Keys are mostly short (regions, categories, ids): up to 16 bytes take two possibly
+  // overlapping loads and no loop or variable-length copy.
+  constexpr std::uint64_t k0 = 0xa0761d6478bd642fULL;
+  constexpr std::uint64_t k1 = 0xe7037ed1a0b428dbULL;
+  std::uint64_t a = 0;
+  std::uint64_t b = 0;
+  if (n <= 16) {
+    if (n >= 8) {
+      a = load_u64(p);
+      b = load_u64(p + n - 8);
+    } else if (n >= 4) {
+      a = load_u32(p);
+      b = load_u32(p + n - 4);
+    } else if (n > 0) {
+      a = (std::uint64_t{static_cast<unsigned char>(p[0])} << 16U) |
+          (std::uint64_t{static_cast<unsigned char>(p[n / 2])} << 8U) | static_cast<unsigned char>(p[n - 1]);
+    }
+  } else {
+    std::uint64_t h = k0 ^ n;
+    while (n > 16) {
+      h = fold_mul(load_u64(p) ^ k1, load_u64(p + 8) ^ h);
+      p += 16;
+      n -= 16;
+    }
+    a = load_u64(p + n - 16) ^ h;
+    b = load_u64(p + n - 8);
   }
-  if (n > 0) {
-    std::uint64_t tail = 0;
-    std::memcpy(&tail, p, n);
-    h = (h ^ tail) * 0x9fb21c651e98df25ULL;
-  }
-  return mix64(h);
+  return fold_mul(a ^ k1, b ^ k0 ^ (n * k1));
 }
 
 constexpr std::uint64_t combine(std::uint64_t seed, std::uint64_t h) {

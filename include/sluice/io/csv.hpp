@@ -16,6 +16,10 @@
 #include <string_view>
 #include <vector>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 #include "sluice/io/bad_record.hpp"
 #include "sluice/io/bounded_input.hpp"
 #include "sluice/io/schema.hpp"
@@ -52,6 +56,67 @@ class csv_tokenizer {
   /// Tokenise the record at p. [p, end) is what is available and `eof` says whether more can
   /// follow; `max_bytes` bounds the record's size.
   record tokenize(const char* p, const char* end, bool eof, std::size_t max_bytes) {
+#if defined(__SSE2__)
+    record fast;
+    if (tokenize_unquoted(p, end, max_bytes, fast)) {
+      return fast;
+    }
+#endif
+    return tokenize_general(p, end, eof, max_bytes);
+  }
+
+  [[nodiscard]] std::string_view field(std::size_t i) const { return spans_[i]; }
+  [[nodiscard]] std::size_t max_fields() const { return spans_.size(); }
+
+ private:
+#if defined(__SSE2__)
+  // The common case, 16 bytes at a time: a record with no quote before its newline, whose
+  // newline lies at least 16 bytes before the end of the input (so no load reads past it).
+  // Returns false, having decided nothing, for anything else; the general path takes over.
+  bool tokenize_unquoted(const char* p, const char* end, std::size_t max_bytes, record& r) {
+    const __m128i delim = _mm_set1_epi8(delim_);
+    const __m128i newline = _mm_set1_epi8('\n');
+    const __m128i quote = _mm_set1_epi8('"');
+    const char* const record_start = p;
+    const char* field_start = p;
+    std::size_t n = 0;
+    for (const char* block = p; block + 16 <= end; block += 16) {
+      if (static_cast<std::size_t>(block - record_start) >= max_bytes) {
+        return false;
+      }
+      const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(block));  // NOLINT: SIMD load
+      const auto nl = static_cast<unsigned>(_mm_movemask_epi8(_mm_cmpeq_epi8(v, newline)));
+      const auto qu = static_cast<unsigned>(_mm_movemask_epi8(_mm_cmpeq_epi8(v, quote)));
+      const unsigned before_nl = nl == 0 ? 0xFFFFU : ((nl & (0U - nl)) - 1U);
+      if ((qu & before_nl) != 0) {
+        return false;
+      }
+      unsigned ends = (static_cast<unsigned>(_mm_movemask_epi8(_mm_cmpeq_epi8(v, delim))) & before_nl) |
+                      (nl & (0U - nl));
+      while (ends != 0) {
+        const char* pos = block + __builtin_ctz(ends);
+        if (*pos == '\n') {
+          const char* value_end = (pos > field_start && pos[-1] == '\r') ? pos - 1 : pos;
+          store(n++, std::string_view(field_start, static_cast<std::size_t>(value_end - field_start)));
+          if (static_cast<std::size_t>(pos - record_start) >= max_bytes) {
+            return false;
+          }
+          r.st = status::ok;
+          r.next = pos + 1;
+          r.lines = 1;
+          r.fields = n;
+          return true;
+        }
+        store(n++, std::string_view(field_start, static_cast<std::size_t>(pos - field_start)));
+        field_start = pos + 1;
+        ends &= ends - 1;
+      }
+    }
+    return false;
+  }
+#endif
+
+  record tokenize_general(const char* p, const char* end, bool eof, std::size_t max_bytes) {
     record r;
     const bool clipped = static_cast<std::size_t>(end - p) > max_bytes;
     const char* const stop = clipped ? p + max_bytes : end;
@@ -104,10 +169,6 @@ class csv_tokenizer {
     return r;
   }
 
-  [[nodiscard]] std::string_view field(std::size_t i) const { return spans_[i]; }
-  [[nodiscard]] std::size_t max_fields() const { return spans_.size(); }
-
- private:
   void store(std::size_t i, std::string_view v) {
     if (i < spans_.size()) {
       spans_[i] = v;
@@ -270,52 +331,41 @@ class csv_format {
       chunk_outcome out;
       const char* p = begin;
       while (p < stop) {
-        auto rec = tok_.tokenize(p, end, eof, max_record_bytes);
+        const auto rec = tok_.tokenize(p, end, eof, max_record_bytes);
+        if (rec.st == status::ok) {
+          if (rec.fields == fmt_->expected_fields_) {
+            value_type value{};
+            const bad_field bad = bind(value);
+            if (bad.reason == nullptr) {
+              emit(value);
+              ++out.records;
+              out.lines += rec.lines;
+              p = rec.next;
+              continue;
+            }
+            if (!reject(origin, p, rec.next, rec.lines, describe(bad), out, report)) {
+              break;
+            }
+          } else if (rec.fields == 1 && tok_.field(0).empty()) {
+            out.lines += rec.lines;  // a blank line
+          } else if (!reject(origin, p, rec.next, rec.lines,
+                             "expected " + std::to_string(fmt_->expected_fields_) + " fields, found " +
+                                 std::to_string(rec.fields),
+                             out, report)) {
+            break;
+          }
+          p = rec.next;
+          continue;
+        }
         if (rec.st == status::incomplete) {
           break;
         }
-        const char* reason_static = nullptr;
-        std::string reason;
-        const char* next = rec.next;
-        std::uint64_t lines = rec.lines;
-        if (rec.st == status::ok) {
-          if (rec.fields == 1 && tok_.field(0).empty()) {
-            out.lines += lines;  // a blank line
-            p = next;
-            continue;
-          }
-          if (rec.fields != fmt_->expected_fields_) {
-            reason = "expected " + std::to_string(fmt_->expected_fields_) + " fields, found " + std::to_string(rec.fields);
-          } else {
-            value_type value{};
-            if (bind(value, reason)) {
-              emit(value);
-              ++out.records;
-              out.lines += lines;
-              p = next;
-              continue;
-            }
-          }
-        } else {
-          reason_static = rec.st == status::too_long           ? "record exceeds the max record size"
-                          : rec.st == status::unterminated_quote ? "unterminated quoted field"
-                                                                 : "unexpected character after a closing quote";
-          // Resynchronise at the next physical line: the broken record's own end is unknown.
-          const void* nl = std::memchr(p, '\n', static_cast<std::size_t>(end - p));
-          next = nl == nullptr ? end : static_cast<const char*>(nl) + 1;
-          lines = nl == nullptr ? 0 : 1;
-          if (rec.st == status::too_long) {
-            reason = std::string(reason_static) + " (" + std::to_string(max_record_bytes) + " bytes)";
-            reason_static = nullptr;
-          }
-        }
-        ++out.bad;
-        chunk_bad_record bad{static_cast<std::uint64_t>(p - origin), static_cast<std::uint64_t>(next - p), out.lines,
-                             reason_static != nullptr ? std::string(reason_static) : std::move(reason)};
-        out.lines += lines;
+        // A broken record's own end is unknown: resynchronise at the next physical line.
+        const void* nl = std::memchr(p, '\n', static_cast<std::size_t>(end - p));
+        const char* next = nl == nullptr ? end : static_cast<const char*>(nl) + 1;
+        const bool go_on = reject(origin, p, next, nl == nullptr ? 0 : 1, syntax_error(rec.st, max_record_bytes), out, report);
         p = next;
-        if (!report(std::move(bad))) {
-          out.stopped = true;
+        if (!go_on) {
           break;
         }
       }
@@ -324,21 +374,63 @@ class csv_format {
     }
 
    private:
-    bool bind(value_type& value, std::string& reason) {
-      bool ok = true;
+    struct bad_field {
+      const char* reason = nullptr;  // nullptr: the record bound cleanly
+      std::size_t column = 0;
+      std::string_view name;
+      std::string_view text;
+    };
+
+    // Bind the record's fields to a value; on failure say which field and why (no allocation
+    // on the good path).
+    bad_field bind(value_type& value) const {
+      bad_field bad;
       fmt_->schema_.for_each_column([&](auto i, const auto& col) {
-        if (!ok) {
+        if (bad.reason != nullptr) {
           return;
         }
         const std::size_t f = fmt_->index_[i];
         const std::string_view text = tok_.field(f);
         if (const char* err = col.parse_into(text, value)) {
-          ok = false;
-          reason = "field '" + std::string(col.name) + "' (column " + std::to_string(f + 1) + "): " + err + ": '" +
-                   std::string(text.substr(0, 64)) + (text.size() > 64 ? "...'" : "'");
+          bad = bad_field{err, f, col.name, text};
         }
       });
-      return ok;
+      return bad;
+    }
+
+    static std::string describe(const bad_field& bad) {
+      std::string r = "field '";
+      r += bad.name;
+      r += "' (column " + std::to_string(bad.column + 1) + "): ";
+      r += bad.reason;
+      r += ": '";
+      r += bad.text.substr(0, 64);
+      r += bad.text.size() > 64 ? "...'" : "'";
+      return r;
+    }
+
+    static std::string syntax_error(detail::csv_tokenizer::status st, std::size_t max_record_bytes) {
+      using status = detail::csv_tokenizer::status;
+      switch (st) {
+        case status::too_long: return "record exceeds the max record size (" + std::to_string(max_record_bytes) + " bytes)";
+        case status::unterminated_quote: return "unterminated quoted field";
+        default: return "unexpected character after a closing quote";
+      }
+    }
+
+    // Report a bad record spanning [p, next); false if the report asks to stop.
+    template <class Report>
+    static bool reject(const char* origin, const char* p, const char* next, std::uint64_t lines, std::string reason,
+                       chunk_outcome& out, Report& report) {
+      ++out.bad;
+      chunk_bad_record bad{static_cast<std::uint64_t>(p - origin), static_cast<std::uint64_t>(next - p), out.lines,
+                           std::move(reason)};
+      out.lines += lines;
+      if (!report(std::move(bad))) {
+        out.stopped = true;
+        return false;
+      }
+      return true;
     }
 
     const csv_format* fmt_;

@@ -6,6 +6,7 @@
 
 #include <charconv>
 #include <cstdint>
+#include <cstring>
 #include <limits>
 #include <optional>
 #include <string>
@@ -29,6 +30,24 @@ inline constexpr const char* not_boolean = "not a boolean (true/false/1/0)";
 }  // namespace field_error
 
 namespace detail {
+/// Eight ASCII digits at p (any alignment) as their value, or false if any byte is not a digit.
+/// SWAR: the digits are checked and combined pairwise in one 64-bit register (3 multiplies).
+inline bool parse_eight_digits(const char* p, std::uint64_t& out) {
+  std::uint64_t v = 0;
+  std::memcpy(&v, p, 8);  // little-endian: the first digit is the lowest byte
+  const std::uint64_t high = 0xF0F0F0F0F0F0F0F0ULL;
+  if ((v & high) != 0x3030303030303030ULL || ((v + 0x0606060606060606ULL) & high) != 0x3030303030303030ULL) {
+    return false;
+  }
+  v -= 0x3030303030303030ULL;
+  v = (v * 10) + (v >> 8U);  // each 16-bit lane's low byte: a two-digit number
+  v = (((v & 0x000000FF000000FFULL) * (100 + (1000000ULL << 32U))) +
+       (((v >> 16U) & 0x000000FF000000FFULL) * (1 + (10000ULL << 32U)))) >>
+      32U;
+  out = v;
+  return true;
+}
+
 /// Parse an optionally signed decimal integer that must fill `s` exactly.
 template <class I>
 const char* parse_integer(std::string_view s, I& out) {
@@ -49,6 +68,38 @@ const char* parse_integer(std::string_view s, I& out) {
         return field_error::out_of_range;
       }
     }
+  }
+  // Up to 18 digits cannot overflow 64 bits: take them eight at a time, without checks.
+  if (end - p <= 18) {
+    std::uint64_t acc = 0;
+    while (end - p >= 8) {
+      std::uint64_t eight = 0;
+      if (!parse_eight_digits(p, eight)) {
+        return field_error::not_integer;
+      }
+      acc = acc * 100000000ULL + eight;
+      p += 8;
+    }
+    for (; p != end; ++p) {
+      const unsigned digit = static_cast<unsigned char>(*p) - unsigned{'0'};
+      if (digit > 9) {
+        return field_error::not_integer;
+      }
+      acc = acc * 10 + digit;
+    }
+    if constexpr (std::is_unsigned_v<I>) {
+      if (acc > std::numeric_limits<I>::max()) {
+        return field_error::out_of_range;
+      }
+      out = static_cast<I>(acc);
+    } else {
+      const std::uint64_t limit = static_cast<std::uint64_t>(std::numeric_limits<I>::max()) + (negative ? 1U : 0U);
+      if (acc > limit) {
+        return field_error::out_of_range;
+      }
+      out = negative ? static_cast<I>(0 - acc) : static_cast<I>(acc);
+    }
+    return nullptr;
   }
   // Accumulate negatively so that the most negative value parses without overflow.
   using wide = std::conditional_t<std::is_unsigned_v<I>, std::uint64_t, std::int64_t>;
@@ -190,40 +241,41 @@ struct fixed_point {
     if (s.empty()) {
       return field_error::empty;
     }
-    const std::size_t dot = s.find('.');
-    std::string_view whole = s.substr(0, dot);
-    std::string_view frac = dot == std::string_view::npos ? std::string_view{} : s.substr(dot + 1);
-    const bool negative = !whole.empty() && whole.front() == '-';
-    if (!whole.empty() && (whole.front() == '-' || whole.front() == '+')) {
-      whole.remove_prefix(1);
+    const char* p = s.data();
+    const char* const end = p + s.size();
+    const bool negative = *p == '-';
+    if (*p == '-' || *p == '+') {
+      ++p;
     }
-    if ((whole.empty() && frac.empty()) || (dot != std::string_view::npos && frac.empty() && whole.empty())) {
-      return field_error::not_decimal;
+    // Short fields (all of real data) cannot overflow: one pass without overflow checks.
+    if (static_cast<std::size_t>(end - p) + Scale <= 18) {
+      return parse_short(p, end, negative, out);
     }
-    if (frac.size() > Scale) {
-      return field_error::too_many_decimals;
-    }
+    // One pass: whole digits, then at most Scale fraction digits; missing ones count as zeros.
     std::int64_t value = 0;
-    for (const char c : whole) {
-      const unsigned digit = static_cast<unsigned char>(c) - unsigned{'0'};
-      if (digit > 9) {
-        return field_error::not_decimal;
-      }
-      if (__builtin_mul_overflow(value, std::int64_t{10}, &value) ||
-          __builtin_add_overflow(value, std::int64_t(digit), &value)) {
-        return field_error::out_of_range;
+    std::size_t whole_digits = 0;
+    for (; p != end && *p != '.'; ++p, ++whole_digits) {
+      if (!append_digit(value, *p)) {
+        return static_cast<unsigned char>(*p) - unsigned{'0'} > 9 ? field_error::not_decimal : field_error::out_of_range;
       }
     }
-    for (std::size_t i = 0; i < Scale; ++i) {
-      unsigned digit = 0;
-      if (i < frac.size()) {
-        digit = static_cast<unsigned char>(frac[i]) - unsigned{'0'};
-        if (digit > 9) {
-          return field_error::not_decimal;
+    std::size_t frac_digits = 0;
+    if (p != end) {
+      for (++p; p != end; ++p, ++frac_digits) {
+        if (frac_digits == Scale) {
+          return static_cast<unsigned char>(*p) - unsigned{'0'} > 9 ? field_error::not_decimal
+                                                                     : field_error::too_many_decimals;
+        }
+        if (!append_digit(value, *p)) {
+          return static_cast<unsigned char>(*p) - unsigned{'0'} > 9 ? field_error::not_decimal : field_error::out_of_range;
         }
       }
-      if (__builtin_mul_overflow(value, std::int64_t{10}, &value) ||
-          __builtin_add_overflow(value, std::int64_t(digit), &value)) {
+    }
+    if (whole_digits + frac_digits == 0) {
+      return field_error::not_decimal;
+    }
+    for (; frac_digits < Scale; ++frac_digits) {
+      if (__builtin_mul_overflow(value, std::int64_t{10}, &value)) {
         return field_error::out_of_range;
       }
     }
@@ -235,6 +287,58 @@ struct fixed_point {
     }
     out = static_cast<I>(value);
     return nullptr;
+  }
+
+ private:
+  template <class I>
+  static const char* parse_short(const char* p, const char* end, bool negative, I& out) {
+    std::int64_t value = 0;
+    const char* const start = p;
+    for (; p != end && *p != '.'; ++p) {
+      const unsigned digit = static_cast<unsigned char>(*p) - unsigned{'0'};
+      if (digit > 9) {
+        return field_error::not_decimal;
+      }
+      value = value * 10 + digit;
+    }
+    const bool had_whole = p != start;
+    std::size_t frac_digits = 0;
+    if (p != end) {
+      ++p;
+      if (static_cast<std::size_t>(end - p) > Scale) {
+        for (const char* q = p; q != end; ++q) {
+          if (static_cast<unsigned char>(*q) - unsigned{'0'} > 9) {
+            return field_error::not_decimal;
+          }
+        }
+        return field_error::too_many_decimals;
+      }
+      for (; p != end; ++p, ++frac_digits) {
+        const unsigned digit = static_cast<unsigned char>(*p) - unsigned{'0'};
+        if (digit > 9) {
+          return field_error::not_decimal;
+        }
+        value = value * 10 + digit;
+      }
+    }
+    if (!had_whole && frac_digits == 0) {
+      return field_error::not_decimal;
+    }
+    for (; frac_digits < Scale; ++frac_digits) {
+      value *= 10;
+    }
+    value = negative ? -value : value;
+    if (value < std::numeric_limits<I>::min() || value > std::numeric_limits<I>::max()) {
+      return field_error::out_of_range;
+    }
+    out = static_cast<I>(value);
+    return nullptr;
+  }
+
+  static bool append_digit(std::int64_t& value, char c) {
+    const unsigned digit = static_cast<unsigned char>(c) - unsigned{'0'};
+    return digit <= 9 && !__builtin_mul_overflow(value, std::int64_t{10}, &value) &&
+           !__builtin_add_overflow(value, std::int64_t(digit), &value);
   }
 };
 

@@ -2,6 +2,7 @@
 // once, then cut into chunks that worker threads parse in place.
 #pragma once
 
+#include <algorithm>
 #include <cstring>
 #include <memory>
 #include <string>
@@ -57,13 +58,35 @@ class file_source {
       return nl == nullptr ? file_.size() : static_cast<std::size_t>(static_cast<const char*>(nl) - file_.data()) + 1;
     }
 
-    /// Parse the records starting in [begin, stop).
+    /// Parse the records starting in [begin, stop), a window at a time, releasing each parsed
+    /// window's pages so that resident memory stays bounded however large the file is.
     template <class Emit, class Report>
     chunk_outcome parse(std::size_t begin, std::size_t stop, Emit&& emit, Report&& report) const {
+      constexpr std::size_t window = std::size_t{8} << 20U;
       typename Format::parser p(format_);
       const char* base = file_.data();
-      return p.parse(base, base + begin, base + stop, base + file_.size(), true, options().max_record_bytes,
-                     std::forward<Emit>(emit), std::forward<Report>(report));
+      chunk_outcome total;
+      auto report_in_chunk = [&](chunk_bad_record bad) {
+        bad.local_line += total.lines;  // the parser counts lines from the window's start
+        return report(std::move(bad));
+      };
+      std::size_t pos = begin;
+      while (true) {
+        const std::size_t window_stop = std::min(stop, pos + window);
+        const chunk_outcome o = p.parse(base, base + pos, base + window_stop, base + file_.size(), true,
+                                        options().max_record_bytes, emit, report_in_chunk);
+        total.lines += o.lines;
+        total.records += o.records;
+        total.bad += o.bad;
+        total.next = o.next;
+        if (o.stopped || window_stop == stop || o.next >= stop) {
+          total.stopped = o.stopped;
+          break;
+        }
+        file_.release(pos, o.next);
+        pos = o.next;
+      }
+      return total;
     }
 
    private:

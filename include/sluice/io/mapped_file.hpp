@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstddef>
 #include <cstring>
@@ -45,7 +46,7 @@ class mapped_file {
       }
       data_ = static_cast<const char*>(p);
       // Parsers read each byte once, front to back: let the kernel read ahead aggressively.
-      ::madvise(p, size_, MADV_SEQUENTIAL | MADV_WILLNEED);
+      ::madvise(p, size_, MADV_SEQUENTIAL);
     }
     ::close(fd);
   }
@@ -69,6 +70,18 @@ class mapped_file {
   [[nodiscard]] std::size_t size() const { return size_; }
   [[nodiscard]] std::string_view view() const { return {data_, size_}; }
   [[nodiscard]] const std::string& path() const { return path_; }
+
+  /// Drop the pages wholly inside [from, to) from this process's memory (they stay in the page
+  /// cache and fault back in if read again): a parsed region stops counting against RSS, so a
+  /// batch run's memory is its state, not the size of its input.
+  void release(std::size_t from, std::size_t to) const {
+    static const auto page = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
+    const std::size_t first = (from + page - 1) / page * page;
+    const std::size_t last = std::min(to, size_) / page * page;
+    if (data_ != nullptr && first < last) {
+      ::madvise(const_cast<char*>(data_) + first, last - first, MADV_DONTNEED);  // NOLINT: madvise's signature
+    }
+  }
 
  private:
   void unmap() {

@@ -1,9 +1,12 @@
-// An open-addressing hash table for keyed state: one probe sequence, no node allocation,
-// lookups by a borrowed key (a string_view into the input) without building the owned key.
+// An open-addressing hash table for keyed state: linear probing over one array of slots that
+// hold the key and value inline (one cache miss per lookup), and lookups by a borrowed key (a
+// string_view into the input) without building the owned key.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
+#include <iterator>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -14,11 +17,59 @@ namespace sluice::detail {
 
 template <class Key, class Value>
 class flat_table {
+  static_assert(std::is_default_constructible_v<Key> && std::is_default_constructible_v<Value>,
+                "sluice: keys and aggregate states must be default-constructible");
+
  public:
   struct entry {
     Key key;
     Value value;
   };
+
+ private:
+  struct slot {
+    std::uint64_t tag = 0;  // 0 marks an empty slot; otherwise the key's hash with the low bit set
+    entry e;
+  };
+
+  template <class Slot, class Entry>
+  class basic_iterator {
+   public:
+    using iterator_category = std::forward_iterator_tag;
+    using value_type = entry;
+    using difference_type = std::ptrdiff_t;
+    using pointer = Entry*;
+    using reference = Entry&;
+
+    basic_iterator() = default;
+    basic_iterator(Slot* at, Slot* end) : at_(at), end_(end) { skip_empty(); }
+    reference operator*() const { return at_->e; }
+    pointer operator->() const { return &at_->e; }
+    basic_iterator& operator++() {
+      ++at_;
+      skip_empty();
+      return *this;
+    }
+    basic_iterator operator++(int) {
+      auto old = *this;
+      ++*this;
+      return old;
+    }
+    friend bool operator==(const basic_iterator& a, const basic_iterator& b) { return a.at_ == b.at_; }
+
+   private:
+    void skip_empty() {
+      while (at_ != end_ && at_->tag == 0) {
+        ++at_;
+      }
+    }
+    Slot* at_ = nullptr;
+    Slot* end_ = nullptr;
+  };
+
+ public:
+  using iterator = basic_iterator<slot, entry>;
+  using const_iterator = basic_iterator<const slot, const entry>;
 
   flat_table() = default;
 
@@ -33,20 +84,18 @@ class flat_table {
       grow();
     }
     const std::uint64_t h = tag(hash_value(borrowed));
-    std::size_t i = slot_of(h, mask_);
-    while (true) {
+    for (std::size_t i = slot_of(h, mask_);; i = (i + 1) & mask_) {
       slot& s = slots_[i];
+      if (s.tag == h && s.e.key == borrowed) {
+        return s.e.value;
+      }
       if (s.tag == 0) {
         s.tag = h;
-        s.index = static_cast<std::uint32_t>(entries_.size());
-        entries_.push_back(entry{to_owned(borrowed), make_value()});
+        s.e.key = to_owned(borrowed);
+        s.e.value = make_value();
         ++size_;
-        return entries_.back().value;
+        return s.e.value;
       }
-      if (s.tag == h && entries_[s.index].key == borrowed) {
-        return entries_[s.index].value;
-      }
-      i = (i + 1) & mask_;
     }
   }
 
@@ -58,34 +107,28 @@ class flat_table {
     const std::uint64_t h = tag(hash_value(borrowed));
     for (std::size_t i = slot_of(h, mask_);; i = (i + 1) & mask_) {
       const slot& s = slots_[i];
+      if (s.tag == h && s.e.key == borrowed) {
+        return &s.e.value;
+      }
       if (s.tag == 0) {
         return nullptr;
-      }
-      if (s.tag == h && entries_[s.index].key == borrowed) {
-        return &entries_[s.index].value;
       }
     }
   }
 
-  // Entries in insertion order; stable across lookups, invalidated by inserts.
-  [[nodiscard]] auto begin() const { return entries_.begin(); }
-  [[nodiscard]] auto end() const { return entries_.end(); }
-  [[nodiscard]] auto begin() { return entries_.begin(); }
-  [[nodiscard]] auto end() { return entries_.end(); }
+  // Entries in slot order (arbitrary but deterministic for the same insertions).
+  [[nodiscard]] const_iterator begin() const { return {slots_.data(), slots_.data() + slots_.size()}; }
+  [[nodiscard]] const_iterator end() const { return {slots_.data() + slots_.size(), slots_.data() + slots_.size()}; }
+  [[nodiscard]] iterator begin() { return {slots_.data(), slots_.data() + slots_.size()}; }
+  [[nodiscard]] iterator end() { return {slots_.data() + slots_.size(), slots_.data() + slots_.size()}; }
 
   void clear() {
     slots_.clear();
-    entries_.clear();
     size_ = 0;
     mask_ = 0;
   }
 
  private:
-  struct slot {
-    std::uint64_t tag = 0;  // 0 marks an empty slot; otherwise the key's hash with the low bit set
-    std::uint32_t index = 0;
-  };
-
   static std::uint64_t tag(std::uint64_t h) { return h | 1U; }
   // The low bit is the occupied flag, so the slot index comes from the bits above it.
   static std::size_t slot_of(std::uint64_t tag, std::size_t mask) { return static_cast<std::size_t>(tag >> 1U) & mask; }
@@ -94,7 +137,7 @@ class flat_table {
     const std::size_t capacity = slots_.empty() ? 16 : slots_.size() * 2;
     std::vector<slot> fresh(capacity);
     const std::size_t mask = capacity - 1;
-    for (const slot& s : slots_) {
+    for (slot& s : slots_) {
       if (s.tag == 0) {
         continue;
       }
@@ -102,15 +145,13 @@ class flat_table {
       while (fresh[i].tag != 0) {
         i = (i + 1) & mask;
       }
-      fresh[i] = s;
+      fresh[i] = std::move(s);
     }
     slots_ = std::move(fresh);
     mask_ = mask;
-    entries_.reserve(capacity * 3 / 4);
   }
 
   std::vector<slot> slots_;
-  std::vector<entry> entries_;
   std::size_t size_ = 0;
   std::size_t mask_ = 0;
 };
