@@ -25,6 +25,14 @@ constexpr std::uint64_t mix64(std::uint64_t x) {
   return x;
 }
 
+/// 128-bit multiply, folded: the cheapest way to make every input bit reach every output bit.
+constexpr std::uint64_t fold_mul(std::uint64_t a, std::uint64_t b) {
+  const unsigned __int128 r = static_cast<unsigned __int128>(a) * b;
+  return static_cast<std::uint64_t>(r) ^ static_cast<std::uint64_t>(r >> 64U);
+}
+inline constexpr std::uint64_t hash_k0 = 0xa0761d6478bd642fULL;
+inline constexpr std::uint64_t hash_k1 = 0xe7037ed1a0b428dbULL;
+
 inline std::uint64_t load_u64(const char* p) {
   std::uint64_t v = 0;
   std::memcpy(&v, p, sizeof v);
@@ -37,17 +45,11 @@ inline std::uint32_t load_u32(const char* p) {
   return v;
 }
 
-/// 128-bit multiply, folded: the cheapest way to make every input bit reach every output bit.
-inline std::uint64_t fold_mul(std::uint64_t a, std::uint64_t b) {
-  const unsigned __int128 r = static_cast<unsigned __int128>(a) * b;
-  return static_cast<std::uint64_t>(r) ^ static_cast<std::uint64_t>(r >> 64U);
-}
-
 inline std::uint64_t hash_bytes(const char* p, std::size_t n) {
   // Keys are mostly short (regions, categories, ids): up to 16 bytes take two possibly
   // overlapping loads and no loop or variable-length copy.
-  constexpr std::uint64_t k0 = 0xa0761d6478bd642fULL;
-  constexpr std::uint64_t k1 = 0xe7037ed1a0b428dbULL;
+  constexpr std::uint64_t k0 = hash_k0;
+  constexpr std::uint64_t k1 = hash_k1;
   std::uint64_t a = 0;
   std::uint64_t b = 0;
   if (n <= 16) {
@@ -74,17 +76,16 @@ inline std::uint64_t hash_bytes(const char* p, std::size_t n) {
   return fold_mul(a ^ k1, b ^ k0 ^ (n * k1));
 }
 
-constexpr std::uint64_t combine(std::uint64_t seed, std::uint64_t h) {
-  return mix64(seed ^ (h + 0x9e3779b97f4a7c15ULL + (seed << 6U) + (seed >> 2U)));
-}
+/// Hash of a pair of hashes (or raw integers): one multiply, order-sensitive.
+constexpr std::uint64_t combine(std::uint64_t a, std::uint64_t b) { return fold_mul(a ^ hash_k0, b ^ hash_k1); }
 }  // namespace detail
 
 template <class T>
   requires std::is_integral_v<T> || std::is_enum_v<T>
 constexpr std::uint64_t hash_value(T v) {
-  return detail::mix64(static_cast<std::uint64_t>(v));
+  return detail::fold_mul(static_cast<std::uint64_t>(v) ^ detail::hash_k0, detail::hash_k1);
 }
-constexpr std::uint64_t hash_value(millis t) { return detail::mix64(static_cast<std::uint64_t>(t.count())); }
+constexpr std::uint64_t hash_value(millis t) { return hash_value(t.count()); }
 inline std::uint64_t hash_value(std::string_view s) { return detail::hash_bytes(s.data(), s.size()); }
 inline std::uint64_t hash_value(const std::string& s) { return detail::hash_bytes(s.data(), s.size()); }
 constexpr std::uint64_t hash_value(std::monostate /*unit*/) { return 0; }

@@ -19,7 +19,7 @@ struct time_window {
   [[nodiscard]] constexpr bool contains(millis t) const { return start <= t && t < end; }
 };
 inline std::uint64_t hash_value(const time_window& w) {
-  return detail::combine(hash_value(w.start), hash_value(w.end));
+  return detail::combine(static_cast<std::uint64_t>(w.start.count()), static_cast<std::uint64_t>(w.end.count()));
 }
 
 /// The n-th window of a key under a count window (0, 1, 2, ... in arrival order).

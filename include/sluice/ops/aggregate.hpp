@@ -80,7 +80,16 @@ class assigned_window_partial {
   assigned_window_partial(M m, W spec) : state_(std::move(m)), spec_(spec) {}
   template <class V>
   void add(millis t, const K& key, const V& value) {
-    spec_.assign(t, [&](time_window w) { state_.add(windowed_key<K>{key, w}, value); });
+    if constexpr (std::is_same_v<W, tumbling_window>) {
+      // Event times are nearly ordered: the last window usually holds the next event too, and
+      // checking that is cheaper than the division that assigns a window from scratch.
+      if (!last_.contains(t)) {
+        spec_.assign(t, [&](time_window w) { last_ = w; });
+      }
+      state_.add(windowed_key<K>{key, last_}, value);
+    } else {
+      spec_.assign(t, [&](time_window w) { state_.add(windowed_key<K>{key, w}, value); });
+    }
   }
   void merge(const assigned_window_partial& o) { state_.merge(o.state_); }
   result_type into_result() && { return std::move(state_); }
@@ -88,6 +97,7 @@ class assigned_window_partial {
  private:
   result_type state_;
   W spec_;
+  time_window last_{millis{0}, millis{0}};  // empty: contains nothing
 };
 
 /// Session windows: per key, disjoint sessions sorted by start; an event or a partial's session
