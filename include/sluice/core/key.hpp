@@ -2,6 +2,7 @@
 // owned key kept in state, and how the two compare, without allocating on lookup.
 #pragma once
 
+#include <cstring>
 #include <string>
 #include <string_view>
 #include <tuple>
@@ -60,6 +61,35 @@ owned_key_t<Borrowed> to_owned(const Borrowed& b) {
     return std::apply([](const auto&... parts) { return owned{to_owned(parts)...}; }, b);
   } else {
     return owned(b);
+  }
+}
+
+namespace detail {
+/// Equality of two byte strings of the same length n; short ones (all typical keys) without a
+/// library call, by two overlapping word loads.
+inline bool same_bytes(const char* a, const char* b, std::size_t n) {
+  if (n >= 8 && n <= 16) {
+    return load_u64(a) == load_u64(b) && load_u64(a + n - 8) == load_u64(b + n - 8);
+  }
+  if (n >= 4 && n < 8) {
+    return load_u32(a) == load_u32(b) && load_u32(a + n - 4) == load_u32(b + n - 4);
+  }
+  return n == 0 || std::memcmp(a, b, n) == 0;
+}
+}  // namespace detail
+
+/// Customisation point: whether an owned key (in state) equals a borrowed key (from an event).
+inline bool key_equal(const std::string& owned, std::string_view borrowed) {
+  return owned.size() == borrowed.size() && detail::same_bytes(owned.data(), borrowed.data(), owned.size());
+}
+template <class Owned, class Borrowed>
+bool key_equal(const Owned& owned, const Borrowed& borrowed) {
+  if constexpr (requires { std::tuple_size<Owned>::value; }) {
+    return [&]<std::size_t... I>(std::index_sequence<I...>) {
+      return (key_equal(std::get<I>(owned), std::get<I>(borrowed)) && ...);
+    }(std::make_index_sequence<std::tuple_size_v<Owned>>{});
+  } else {
+    return owned == borrowed;
   }
 }
 

@@ -47,6 +47,10 @@ struct windowed_key {
     return a.window <=> b.window;
   }
 };
+template <class K, class W, class K2>
+bool key_equal(const windowed_key<K, W>& owned, const windowed_key<K2, W>& borrowed) {
+  return owned.window == borrowed.window && key_equal(owned.key, borrowed.key);
+}
 template <class K, class W>
 std::uint64_t hash_value(const windowed_key<K, W>& k) {
   return detail::combine(hash_value(k.key), hash_value(k.window));

@@ -86,7 +86,7 @@ class flat_table {
     const std::uint64_t h = tag(hash_value(borrowed));
     for (std::size_t i = slot_of(h, mask_);; i = (i + 1) & mask_) {
       slot& s = slots_[i];
-      if (s.tag == h && s.e.key == borrowed) {
+      if (s.tag == h && key_equal(s.e.key, borrowed)) {
         return s.e.value;
       }
       if (s.tag == 0) {
@@ -107,7 +107,7 @@ class flat_table {
     const std::uint64_t h = tag(hash_value(borrowed));
     for (std::size_t i = slot_of(h, mask_);; i = (i + 1) & mask_) {
       const slot& s = slots_[i];
-      if (s.tag == h && s.e.key == borrowed) {
+      if (s.tag == h && key_equal(s.e.key, borrowed)) {
         return &s.e.value;
       }
       if (s.tag == 0) {
