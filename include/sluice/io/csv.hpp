@@ -197,11 +197,14 @@ class csv_tokenizer {
       if (close + 1 == stop && !eof && !clipped) {
         return status::incomplete;  // the next byte decides whether this quote closes the field
       }
-      lines += static_cast<std::uint64_t>(std::count(start, close, '\n'));
       field_end = close + 1;
       if (field_end + 1 < end && field_end[0] == '\r' && field_end[1] == '\n') {
         ++field_end;  // CRLF after a closing quote
       }
+      if (clipped && field_end >= stop) {
+        return status::too_long;  // what follows the field (its line ending at least) is past the limit
+      }
+      lines += static_cast<std::uint64_t>(std::count(start, close, '\n'));
       const std::string_view raw(start, static_cast<std::size_t>(close - start));
       store(n, escaped ? unescape(raw) : raw);
       return status::ok;
@@ -333,7 +336,9 @@ class csv_format {
       while (p < stop) {
         const auto rec = tok_.tokenize(p, end, eof, max_record_bytes);
         if (rec.st == status::ok) {
-          if (rec.fields == fmt_->expected_fields_) {
+          // A blank line, even under a one-column schema; a quoted "" is a record with one empty field.
+          const bool blank = rec.fields == 1 && tok_.field(0).empty() && *p != '"';
+          if (rec.fields == fmt_->expected_fields_ && !blank) {
             value_type value{};
             const bad_field bad = bind(value);
             if (bad.reason == nullptr) {
@@ -346,8 +351,8 @@ class csv_format {
             if (!reject(origin, p, rec.next, rec.lines, describe(bad), out, report)) {
               break;
             }
-          } else if (rec.fields == 1 && tok_.field(0).empty()) {
-            out.lines += rec.lines;  // a blank line
+          } else if (blank) {
+            out.lines += rec.lines;
           } else if (!reject(origin, p, rec.next, rec.lines,
                              "expected " + std::to_string(fmt_->expected_fields_) + " fields, found " +
                                  std::to_string(rec.fields),

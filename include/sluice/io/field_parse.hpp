@@ -168,8 +168,8 @@ struct field_parser<T> {
       return field_error::empty;
     }
     const char* b = s.data();
-    if (*b == '+') {
-      ++b;  // from_chars rejects a leading '+', CSV writers emit one
+    if (*b == '+' && s.size() > 1 && s[1] != '-') {
+      ++b;  // from_chars rejects a leading '+', CSV writers emit one (but "+-1" is not a number)
     }
     auto [end, ec] = std::from_chars(b, s.data() + s.size(), out);
     if (ec == std::errc::result_out_of_range) {
