@@ -17,18 +17,21 @@
 #include "sales.hpp"
 #include "sluice/io/dead_letter_file.hpp"
 #include "sluice/io/file_source.hpp"
+#include "sluice/io/jsonl.hpp"
 #include "sluice/run/batch.hpp"
 
 namespace {
 
 constexpr const char* usage =
-    "usage: sales QUERY --input FILE [--threads N] [--bad-records skip|fail] [--dead-letter FILE]\n"
+    "usage: sales QUERY --input FILE [--format csv|jsonl] [--threads N] [--bad-records skip|fail]\n"
+    "             [--dead-letter FILE]\n"
     "QUERY:\n"
     "  by-category     per category: rows and revenue        -> category,cnt,revenue\n"
     "  region-minute   per region and 1-minute window         -> region,window_start,cnt,revenue\n"
     "  top-products    the 10 products with the most revenue  -> product_id,revenue\n"
     "Options:\n"
     "  --input FILE          sales CSV (header ts,order_id,user_id,region,category,product_id,qty,price)\n"
+    "  --format FORMAT       csv (default) or jsonl: one JSON object per line with the same field names\n"
     "  --threads N           worker threads (default: all cores)\n"
     "  --bad-records POLICY  skip (default: count, dead-letter, go on) or fail (stop at the first)\n"
     "  --dead-letter FILE    write bad records there as JSON lines (line, offset, reason, record)\n";
@@ -36,6 +39,7 @@ constexpr const char* usage =
 struct options {
   std::string query;
   std::string input;
+  std::string format = "csv";
   unsigned threads = 0;
   sluice::bad_record_policy policy = sluice::bad_record_policy::skip;
   std::string dead_letter;
@@ -61,6 +65,11 @@ options parse_args(int argc, char** argv) {
       std::exit(0);
     } else if (a == "--input") {
       o.input = value();
+    } else if (a == "--format") {
+      o.format = value();
+      if (o.format != "csv" && o.format != "jsonl") {
+        usage_error("--format is csv or jsonl, not '" + o.format + "'");
+      }
     } else if (a == "--threads") {
       const std::string v = value();
       char* end = nullptr;
@@ -103,10 +112,15 @@ options parse_args(int argc, char** argv) {
 template <class Schema, class Flow, class Print>
 sluice::batch_stats run(const options& o, const sluice::input_options& input, const Schema& schema, const Flow& flow,
                         Print&& print) {
-  auto source = sluice::csv_file(o.input, schema, input);
   sluice::batch_stats stats;
-  auto store = sluice::run_batch(source, flow, sluice::batch_options{.threads = o.threads}, &stats);
-  print(store);
+  auto run_over = [&](const auto& source) {
+    print(sluice::run_batch(source, flow, sluice::batch_options{.threads = o.threads}, &stats));
+  };
+  if (o.format == "jsonl") {
+    run_over(sluice::jsonl_file(o.input, schema, input));
+  } else {
+    run_over(sluice::csv_file(o.input, schema, input));
+  }
   return stats;
 }
 
