@@ -2,6 +2,10 @@
 // monoids, operators and the flow. I/O and runners have their own headers below io/ and run/.
 #pragma once
 
+#if __cplusplus < 202002L
+#error "sluice needs C++20 or later: compile with -std=c++20 (or meson cpp_std=c++20)"
+#endif
+
 #include "sluice/core/hash.hpp"
 #include "sluice/core/key.hpp"
 #include "sluice/core/monoid.hpp"
@@ -15,6 +19,7 @@
 #include "sluice/ops/key_by.hpp"
 #include "sluice/ops/keyed.hpp"
 #include "sluice/ops/map.hpp"
+#include "sluice/ops/reduce.hpp"
 #include "sluice/ops/window.hpp"
 #include "sluice/core/distinct_count.hpp"
 #include "sluice/core/quantiles.hpp"
