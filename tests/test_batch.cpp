@@ -246,3 +246,29 @@ TEST_CASE("an in-memory range gives the same answer on every thread count") {
     CHECK(to_map(store) == expected);
   }
 }
+
+TEST_CASE("fan_out runs several flows in one pass with the same answers as separate runs") {
+  const auto rows = random_sales(21, 6000);
+  const auto path = write_temp("fan_out.csv", to_csv(rows, true, 21));
+  const auto options = sluice::batch_options{.threads = 3, .min_chunk_units = 1};
+  const auto source = sluice::csv_file(path, sales::csv_schema());
+  sluice::batch_stats stats;
+  const auto [by_category, by_minute, by_product] = sluice::run_batch(
+      source, sluice::fan_out(sales::by_category(), sales::region_minute(), sales::product_revenue()), options, &stats);
+  CHECK(stats.records == rows.size());
+  CHECK(to_map(by_category) == reference_by_category(rows));
+  const auto minute_alone = sluice::run_batch(source, sales::region_minute(), options);
+  REQUIRE(by_minute.size() == minute_alone.size());
+  for (const auto& row : minute_alone.scan()) {
+    CHECK(by_minute.get(sluice::windowed_key<std::string_view>{row.key.key, row.key.window}) == row.value);
+  }
+  const auto products_alone = sluice::run_batch(source, sales::product_revenue(), options);  // rows refer into it
+  const auto top_alone = products_alone.top_k(10, [](std::int64_t r) { return r; });
+  const auto top_fanned = by_product.top_k(10, [](std::int64_t r) { return r; });
+  REQUIRE(top_alone.size() == top_fanned.size());
+  for (std::size_t i = 0; i < top_alone.size(); ++i) {
+    CHECK(top_alone[i].key == top_fanned[i].key);
+    CHECK(top_alone[i].value == top_fanned[i].value);
+  }
+  std::filesystem::remove(path);
+}

@@ -227,26 +227,25 @@ options parse_args(int argc, char** argv) {
 int main(int argc, char** argv) {
   const options o = parse_args(argc, argv);
 
-  // Each flow is its own pass over the (memory-mapped) file. Only the first pass reports bad
-  // records, so each one is reported once; the later passes see the same ones and skip them.
   std::uint64_t bad_seen = 0;
-  sluice::input_options reporting;
-  reporting.on_bad_record = o.policy;
-  reporting.dead_letters = [&](const sluice::bad_record& r) {
+  sluice::input_options input;
+  input.on_bad_record = o.policy;
+  input.dead_letters = [&](const sluice::bad_record& r) {
     if (++bad_seen <= 10) {
       std::fprintf(stderr, "log_report: bad record: %s\n", sluice::describe(r).c_str());
     }
   };
-  sluice::input_options quiet;
-  quiet.on_bad_record = o.policy;
   const sluice::batch_options batch{.threads = o.threads};
 
   try {
     std::string out;
     auto put = std::back_inserter(out);
 
+    // Three reports, one pass over the file: fan_out feeds every event to the three flows.
     sluice::batch_stats stats;
-    const auto hosts = sluice::run_batch(sluice::csv_file(o.input, csv_schema(), reporting), per_host(), batch, &stats);
+    const auto [hosts, windows, paths] = sluice::run_batch(sluice::csv_file(o.input, csv_schema(), input),
+                                                           sluice::fan_out(per_host(), per_window(), per_path()),
+                                                           batch, &stats);
     out += "# per host\nhost,requests,errors,error_rate,p50_latency_ms,p99_latency_ms,distinct_paths\n";
     for (const auto& row : hosts.scan()) {
       const auto& [requests, errors, latency, paths] = row.value;
@@ -255,14 +254,12 @@ int main(int argc, char** argv) {
                      latency.quantile(0.99), paths);
     }
 
-    const auto windows = sluice::run_batch(sluice::csv_file(o.input, csv_schema(), quiet), per_window(), batch);
     out += "\n# per 5-minute window\nwindow_start,requests,bytes\n";
     for (const auto& row : windows.scan()) {
       const auto& [requests, bytes] = row.value;
       fmt::format_to(put, "{},{},{}\n", iso(row.key.window.start), requests, bytes);
     }
 
-    const auto paths = sluice::run_batch(sluice::csv_file(o.input, csv_schema(), quiet), per_path(), batch);
     out += "\n# top 5 paths by bytes\npath,bytes,requests\n";
     for (const auto& row : paths.top_k(5, [](const auto& v) { return std::get<0>(v); })) {
       const auto& [bytes, requests] = row.value;

@@ -13,6 +13,7 @@
 #include "sluice/core/window.hpp"
 #include "sluice/ops/aggregate.hpp"
 #include "sluice/ops/event_time.hpp"
+#include "sluice/ops/fan_out.hpp"
 #include "sluice/ops/filter.hpp"
 #include "sluice/ops/flat_map.hpp"
 #include "sluice/ops/flow.hpp"

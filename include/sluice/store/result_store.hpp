@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <functional>
 #include <optional>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -103,6 +104,12 @@ class result_store {
 template <class Key, class Monoid>
 result_store<Key, Monoid> make_result_store(keyed_state<Key, Monoid> state) {
   return result_store<Key, Monoid>(std::move(state));
+}
+
+/// The result stores of a fan_out run, one per flow.
+template <class... States>
+auto make_result_store(std::tuple<States...> states) {
+  return std::apply([](auto&... s) { return std::make_tuple(make_result_store(std::move(s))...); }, states);
 }
 
 }  // namespace sluice
