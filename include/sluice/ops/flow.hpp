@@ -11,6 +11,7 @@
 
 #include "sluice/core/time.hpp"
 #include "sluice/ops/aggregate.hpp"
+#include "sluice/ops/keyed.hpp"
 #include "sluice/ops/window.hpp"
 
 namespace sluice {
@@ -21,6 +22,19 @@ concept terminal_stage = requires { requires S::terminal; };
 
 template <class S>
 concept time_assigning_stage = requires { requires S::assigns_event_time; };
+
+/// Whether an event_time stage's function returns a time (millis or integer milliseconds).
+template <class S, class E>
+inline constexpr bool yields_event_time = true;
+template <class S, class E>
+  requires time_assigning_stage<S>
+inline constexpr bool yields_event_time<S, E> = [] {
+  using r = std::remove_cvref_t<std::invoke_result_t<const decltype(S::fn)&, const value_of_t<E>&>>;
+  return std::is_same_v<r, millis> || std::is_integral_v<r>;
+}();
+
+/// What make_partial() yields for a flow that cannot run (after its static_assert has fired).
+struct no_partial {};
 
 template <class S>
 inline constexpr bool is_window_stage_v = false;
@@ -88,8 +102,15 @@ class flow {
 
   /// A fresh, empty partial state for the terminal stage (one per worker or shard).
   [[nodiscard]] auto make_partial() const {
-    static_assert(is_aggregating, "sluice: this flow has no aggregate(...) stage, so it has no state to run into");
-    return std::get<sizeof...(Stages) - 1>(stages_).template make_partial<element_type>();
+    if constexpr (detail::is_window_stage_v<last_stage>) {
+      static_assert(!detail::is_window_stage_v<last_stage>, "sluice: window(...) must be followed by aggregate(...)");
+      return detail::no_partial{};
+    } else if constexpr (!is_aggregating) {
+      static_assert(is_aggregating, "sluice: this flow has no aggregate(...) stage, so it has no state to run into");
+      return detail::no_partial{};
+    } else {
+      return std::get<sizeof...(Stages) - 1>(stages_).template make_partial<element_type>();
+    }
   }
 
   /// The fused chain feeding `partial`: call it as chain(event_time, input).
@@ -102,6 +123,7 @@ class flow {
   template <class Sink>
   [[nodiscard]] auto bind_sink(Sink sink) const {
     static_assert(!is_aggregating, "sluice: an aggregating flow runs into its partial state; use bind(partial)");
+    static_assert(!detail::is_window_stage_v<last_stage>, "sluice: window(...) must be followed by aggregate(...)");
     return bind_from<0, In>(callable_pusher<Sink>{std::move(sink)});
   }
 
@@ -143,36 +165,51 @@ auto replace_last(const flow<In, Stages...>& f, Stage s, std::index_sequence<I..
 }
 }  // namespace detail
 
-/// Append a stage. Misuse fails here, at the `|`, with one message.
+/// Append a stage. Misuse fails here, at the `|`, with one message: each misuse is its own
+/// branch, and a failed branch returns `f` unchanged so no follow-on error buries the message.
 template <class In, class... Stages, class Stage>
 auto operator|(const flow<In, Stages...>& f, Stage stage) {
   using current = flow<In, Stages...>;
   using element = typename current::element_type;
-  static_assert(!current::is_aggregating,
-                "sluice: no stage can follow aggregate(...): query the result store, or start a new flow");
-  if constexpr (detail::is_window_stage_v<Stage>) {
-    static_assert(current::has_event_time || std::is_same_v<decltype(stage.spec), count_window>,
-                  "sluice: window(...) needs event time: add sluice::event_time(&T::ts) earlier in the flow");
-    return flow<In, Stages..., Stage>(std::tuple_cat(f.stages(), std::tuple(stage)));
-  } else if constexpr (detail::is_aggregate_stage_v<Stage> &&
-                       detail::is_window_stage_v<typename current::last_stage>) {
-    using agg = decltype(stage.aggregator);
-    static_assert(aggregator_for<agg, detail::value_of_t<element>>,
-                  "sluice: aggregate(m): m is not a monoid over this flow's values (needs state, identity(), "
-                  "add(state&, const T&), merge(state&, const state&), result(const state&))");
-    auto w = std::get<sizeof...(Stages) - 1>(f.stages()).spec;
-    using fused = windowed_aggregate_stage<decltype(w), agg>;
-    return detail::replace_last(f, fused{w, stage.aggregator}, std::make_index_sequence<sizeof...(Stages) - 1>{});
+  if constexpr (current::is_aggregating) {
+    static_assert(!current::is_aggregating,
+                  "sluice: no stage can follow aggregate(...): query the result store, or start a new flow");
+    return f;
   } else if constexpr (detail::is_aggregate_stage_v<Stage>) {
-    static_assert(aggregator_for<decltype(stage.aggregator), detail::value_of_t<element>>,
-                  "sluice: aggregate(m): m is not a monoid over this flow's values (needs state, identity(), "
-                  "add(state&, const T&), merge(state&, const state&), result(const state&))");
-    return flow<In, Stages..., Stage>(std::tuple_cat(f.stages(), std::tuple(stage)));
-  } else {
+    using agg = decltype(stage.aggregator);
+    if constexpr (!aggregator_for<agg, detail::value_of_t<element>>) {
+      static_assert(aggregator_for<agg, detail::value_of_t<element>>,
+                    "sluice: aggregate(m): m is not a monoid over this flow's values (needs state, identity(), "
+                    "add(state&, const T&), merge(state&, const state&), result(const state&))");
+      return f;
+    } else if constexpr (detail::is_window_stage_v<typename current::last_stage>) {
+      auto w = std::get<sizeof...(Stages) - 1>(f.stages()).spec;
+      using fused = windowed_aggregate_stage<decltype(w), agg>;
+      return detail::replace_last(f, fused{w, stage.aggregator}, std::make_index_sequence<sizeof...(Stages) - 1>{});
+    } else {
+      return flow<In, Stages..., Stage>(std::tuple_cat(f.stages(), std::tuple(stage)));
+    }
+  } else if constexpr (detail::is_window_stage_v<typename current::last_stage>) {
     static_assert(!detail::is_window_stage_v<typename current::last_stage>,
                   "sluice: window(...) must be followed by aggregate(...)");
+    return f;
+  } else if constexpr (detail::is_window_stage_v<Stage>) {
+    if constexpr (!current::has_event_time && !std::is_same_v<decltype(stage.spec), count_window>) {
+      static_assert(current::has_event_time,
+                    "sluice: window(...) needs event time: add sluice::event_time(&T::ts) earlier in the flow");
+      return f;
+    } else {
+      return flow<In, Stages..., Stage>(std::tuple_cat(f.stages(), std::tuple(stage)));
+    }
+  } else if constexpr (!Stage::template accepts<element>) {
     static_assert(Stage::template accepts<element>,
                   "sluice: this stage cannot take the flow's element type here (check the function's parameter type)");
+    return f;
+  } else if constexpr (!detail::yields_event_time<Stage, element>) {
+    static_assert(detail::yields_event_time<Stage, element>,
+                  "sluice::event_time(f): f must return sluice::millis or integer milliseconds");
+    return f;
+  } else {
     return flow<In, Stages..., Stage>(std::tuple_cat(f.stages(), std::tuple(stage)));
   }
 }

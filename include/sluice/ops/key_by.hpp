@@ -43,7 +43,9 @@ struct key_by_pusher {
     if constexpr (sizeof...(Fs) == 1) {
       next(t, keyed<key_type, V>{key_type(std::invoke(std::get<0>(extractors), v)), v});
     } else {
-      next(t, keyed<key_type, V>{std::apply([&](const auto&... f) { return key_type(std::invoke(f, v)...); }, extractors), v});
+      // Push from inside the lambda: an extractor returning a std::string by value is borrowed as a
+      // string_view, so its temporary must outlive the push, not just the tuple's construction.
+      std::apply([&](const auto&... f) { next(t, keyed<key_type, V>{key_type(std::invoke(f, v)...), v}); }, extractors);
     }
   }
   void finish() { next.finish(); }
