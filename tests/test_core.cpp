@@ -29,7 +29,9 @@ struct colliding_key {
   int v = 0;
   friend bool operator==(const colliding_key&, const colliding_key&) = default;
 };
-std::uint64_t hash_value(const colliding_key& /*k*/) { return 42; }
+std::uint64_t hash_value(const colliding_key& /*k*/) {
+  return 42;
+}
 
 struct item {
   std::int64_t v = 0;
@@ -130,8 +132,15 @@ TEST_CASE("millis is an ordered strong type with whole-millisecond conversions")
 
 TEST_CASE("hash_value: a std::string and a string_view of the same text hash alike") {
   // Lengths around the 8-byte word steps, an embedded NUL, and bytes above 0x7f.
-  std::vector<std::string> texts = {"", "a", "abcdefg", "abcdefgh", "abcdefghi", "0123456789abcdef",
-                                    "0123456789abcdefg", std::string("nul\0inside", 10), "\xff\xfe\x80"};
+  std::vector<std::string> texts = {"",
+                                    "a",
+                                    "abcdefg",
+                                    "abcdefgh",
+                                    "abcdefghi",
+                                    "0123456789abcdef",
+                                    "0123456789abcdefg",
+                                    std::string("nul\0inside", 10),
+                                    "\xff\xfe\x80"};
   for (int i = 0; i < 50; ++i) {
     texts.push_back(std::string(static_cast<std::size_t>(i), static_cast<char>('a' + i % 26)));
   }
@@ -161,8 +170,10 @@ TEST_CASE("hash_value: tuples hash element-wise, so owned and borrowed tuples ag
   // Order and every element matter.
   CHECK(sluice::hash_value(std::tuple<std::int64_t, std::int64_t>{1, 2}) !=
         sluice::hash_value(std::tuple<std::int64_t, std::int64_t>{2, 1}));
-  CHECK(sluice::hash_value(borrowed) != sluice::hash_value(std::tuple<std::string_view, std::int64_t, std::string_view>{region, 43, "c"}));
-  CHECK(sluice::hash_value(borrowed) != sluice::hash_value(std::tuple<std::string_view, std::int64_t, std::string_view>{region, 42, "d"}));
+  CHECK(sluice::hash_value(borrowed) !=
+        sluice::hash_value(std::tuple<std::string_view, std::int64_t, std::string_view>{region, 43, "c"}));
+  CHECK(sluice::hash_value(borrowed) !=
+        sluice::hash_value(std::tuple<std::string_view, std::int64_t, std::string_view>{region, 42, "d"}));
   // Element boundaries are part of the hash: ("ab", "c") is not ("a", "bc").
   CHECK(sluice::hash_value(std::tuple<std::string_view, std::string_view>{"ab", "c"}) !=
         sluice::hash_value(std::tuple<std::string_view, std::string_view>{"a", "bc"}));
@@ -174,8 +185,9 @@ TEST_CASE("hash_value: tuples hash element-wise, so owned and borrowed tuples ag
   const sluice::time_window w{sluice::millis{0}, sluice::millis{60'000}};
   CHECK(sluice::hash_value(sluice::windowed_key<std::string>{region, w}) ==
         sluice::hash_value(sluice::windowed_key<std::string_view>{region, w}));
-  CHECK(sluice::hash_value(sluice::windowed_key<std::string>{region, w}) !=
-        sluice::hash_value(sluice::windowed_key<std::string>{region, {sluice::millis{60'000}, sluice::millis{120'000}}}));
+  CHECK(
+      sluice::hash_value(sluice::windowed_key<std::string>{region, w}) !=
+      sluice::hash_value(sluice::windowed_key<std::string>{region, {sluice::millis{60'000}, sluice::millis{120'000}}}));
 
   static_assert(sluice::hashable_key<std::tuple<std::string_view, std::int64_t>>);
   static_assert(sluice::hashable_key<colliding_key>);  // found by ADL
@@ -248,8 +260,10 @@ TEST_CASE("key_equal compares an owned key with a borrowed one byte for byte") {
   const sluice::time_window w{sluice::millis{0}, sluice::millis{10}};
   const sluice::time_window w2{sluice::millis{0}, sluice::millis{20}};
   CHECK(sluice::key_equal(sluice::windowed_key<std::string>{"k", w}, sluice::windowed_key<std::string_view>{"k", w}));
-  CHECK_FALSE(sluice::key_equal(sluice::windowed_key<std::string>{"k", w}, sluice::windowed_key<std::string_view>{"j", w}));
-  CHECK_FALSE(sluice::key_equal(sluice::windowed_key<std::string>{"k", w}, sluice::windowed_key<std::string_view>{"k", w2}));
+  CHECK_FALSE(
+      sluice::key_equal(sluice::windowed_key<std::string>{"k", w}, sluice::windowed_key<std::string_view>{"j", w}));
+  CHECK_FALSE(
+      sluice::key_equal(sluice::windowed_key<std::string>{"k", w}, sluice::windowed_key<std::string_view>{"k", w2}));
 }
 
 TEST_CASE("count, sum, min, max, mean give the expected results") {
@@ -288,17 +302,57 @@ TEST_CASE("count, sum, min, max, mean give the expected results") {
   CHECK(revenue.result(fold(revenue, std::vector<sale>{{2, 150}, {1, 99}})) == 399);
 }
 
+TEST_CASE("min and max of a borrowed string keep their own copy, which outlives the input") {
+  struct named {
+    std::string_view name;  // borrowed, as a CSV field parsed in place is
+  };
+  const auto lo = sluice::bind_monoid<named>(sluice::min(&named::name));
+  const auto hi = sluice::bind_monoid<named>(sluice::max(&named::name));
+  static_assert(std::is_same_v<decltype(hi.result(hi.identity())), std::optional<std::string>>);
+  auto s_lo = lo.identity();
+  auto s_hi = hi.identity();
+  {
+    std::string input = "pear,apple,quince-from-a-long-way-away,banana";
+    std::size_t start = 0;
+    while (start <= input.size()) {
+      const std::size_t comma = std::min(input.find(',', start), input.size());
+      const named x{std::string_view(input).substr(start, comma - start)};
+      lo.add(s_lo, x);
+      hi.add(s_hi, x);
+      start = comma + 1;
+    }
+    std::fill(input.begin(), input.end(), '?');  // the input is overwritten, then freed
+  }
+  CHECK(lo.result(s_lo) == std::optional<std::string>("apple"));
+  CHECK(hi.result(s_hi) == std::optional<std::string>("quince-from-a-long-way-away"));
+  auto other = hi.identity();
+  hi.add(other, named{"zebra"});
+  hi.merge(s_hi, other);
+  CHECK(hi.result(s_hi) == std::optional<std::string>("zebra"));
+}
+
 TEST_CASE("count, sum, min, max, mean obey the monoid laws on random data") {
-  SUBCASE("count") { check_monoid_laws(sluice::count{}, 1); }
-  SUBCASE("sum") { check_monoid_laws(sluice::bind_monoid<item>(sluice::sum(&item::v)), 2); }
-  SUBCASE("min") { check_monoid_laws(sluice::bind_monoid<item>(sluice::min(&item::v)), 3); }
-  SUBCASE("max") { check_monoid_laws(sluice::bind_monoid<item>(sluice::max(&item::v)), 4); }
-  SUBCASE("mean") { check_monoid_laws(sluice::bind_monoid<item>(sluice::mean(&item::v)), 5); }
+  SUBCASE("count") {
+    check_monoid_laws(sluice::count{}, 1);
+  }
+  SUBCASE("sum") {
+    check_monoid_laws(sluice::bind_monoid<item>(sluice::sum(&item::v)), 2);
+  }
+  SUBCASE("min") {
+    check_monoid_laws(sluice::bind_monoid<item>(sluice::min(&item::v)), 3);
+  }
+  SUBCASE("max") {
+    check_monoid_laws(sluice::bind_monoid<item>(sluice::max(&item::v)), 4);
+  }
+  SUBCASE("mean") {
+    check_monoid_laws(sluice::bind_monoid<item>(sluice::mean(&item::v)), 5);
+  }
   SUBCASE("product") {
-    check_monoid_laws(sluice::bind_monoid<item>(sluice::product_aggregator<sluice::count, sluice::sum<decltype(value_of_item)>,
-                                                                           sluice::min<decltype(value_of_item)>>{
-                          {sluice::count{}, sluice::sum(value_of_item), sluice::min(value_of_item)}}),
-                      6);
+    check_monoid_laws(
+        sluice::bind_monoid<item>(sluice::product_aggregator<sluice::count, sluice::sum<decltype(value_of_item)>,
+                                                             sluice::min<decltype(value_of_item)>>{
+            {sluice::count{}, sluice::sum(value_of_item), sluice::min(value_of_item)}}),
+        6);
   }
 }
 
@@ -310,11 +364,13 @@ TEST_CASE("aggregate(count{}, sum(f)) folds both at once and answers a tuple") {
   const std::vector<item> xs = {{4}, {10}, {-1}};
   CHECK(m.result(fold(m, xs)) == std::tuple<std::int64_t, std::int64_t>{3, 13});
   // Each part merges with its own monoid.
-  CHECK(m.result(merged(m, fold(m, xs), fold(m, std::vector<item>{{100}}))) == std::tuple<std::int64_t, std::int64_t>{4, 113});
+  CHECK(m.result(merged(m, fold(m, xs), fold(m, std::vector<item>{{100}}))) ==
+        std::tuple<std::int64_t, std::int64_t>{4, 113});
 
   // Five aggregates at once, through a flow.
-  const auto all = sluice::flow<item>() | sluice::aggregate(sluice::count{}, sluice::sum(&item::v), sluice::min(&item::v),
-                                                            sluice::max(&item::v), sluice::mean(&item::v));
+  const auto all =
+      sluice::flow<item>() | sluice::aggregate(sluice::count{}, sluice::sum(&item::v), sluice::min(&item::v),
+                                               sluice::max(&item::v), sluice::mean(&item::v));
   auto partial = all.make_partial();
   auto chain = all.bind(partial);
   for (const item& x : xs) {

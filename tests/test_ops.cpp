@@ -69,8 +69,9 @@ template <class Store>
 window_map windows_of(const Store& store) {
   window_map out;
   for (const auto& row : store.scan()) {
-    const auto inserted = out.emplace(std::tuple{std::string(row.key.key), row.key.window.start.count(), row.key.window.end.count()},
-                                      std::pair{std::get<0>(row.value), std::get<1>(row.value)});
+    const auto inserted =
+        out.emplace(std::tuple{std::string(row.key.key), row.key.window.start.count(), row.key.window.end.count()},
+                    std::pair{std::get<0>(row.value), std::get<1>(row.value)});
     CHECK(inserted.second);
   }
   return out;
@@ -223,7 +224,8 @@ TEST_CASE("event_time stamps each element; without it the time handed in passes 
   CHECK(times == std::vector<std::int64_t>{-7, 1'700'000'000'123, 0});
 
   times.clear();
-  const auto by_lambda = sluice::flow<click>() | sluice::event_time([](const click& c) { return sluice::millis{c.ts * 2}; }) |
+  const auto by_lambda = sluice::flow<click>() |
+                         sluice::event_time([](const click& c) { return sluice::millis{c.ts * 2}; }) |
                          sluice::map(&click::amount);  // later stages keep the stamped time
   auto c2 = by_lambda.bind_sink(record);
   for (const auto& e : events) {
@@ -253,7 +255,8 @@ TEST_CASE("key_by with one extractor pairs a borrowed key with the event itself"
   static_assert(std::is_same_v<element, sluice::keyed<std::string_view, click>>);
   const std::vector<click> events = {{1, "alice", "p", 1}, {2, "bob", "q", 2}};
   std::vector<std::pair<std::string, const click*>> got;
-  auto chain = f.bind_sink([&](sluice::millis /*t*/, const element& k) { got.emplace_back(std::string(k.key), &k.value); });
+  auto chain =
+      f.bind_sink([&](sluice::millis /*t*/, const element& k) { got.emplace_back(std::string(k.key), &k.value); });
   for (const auto& e : events) {
     chain(sluice::millis{0}, e);
   }
@@ -269,16 +272,19 @@ TEST_CASE("key_by with one extractor pairs a borrowed key with the event itself"
 }
 
 TEST_CASE("key_by with several extractors keys by their tuple") {
-  const auto f = sluice::flow<click>() | sluice::key_by(&click::user, &click::page, [](const click& c) { return c.ts / 10; });
+  const auto f =
+      sluice::flow<click>() | sluice::key_by(&click::user, &click::page, [](const click& c) { return c.ts / 10; });
   using element = decltype(f)::element_type;
-  static_assert(std::is_same_v<element, sluice::keyed<std::tuple<std::string_view, std::string_view, std::int64_t>, click>>);
+  static_assert(
+      std::is_same_v<element, sluice::keyed<std::tuple<std::string_view, std::string_view, std::int64_t>, click>>);
   std::vector<std::tuple<std::string, std::string, std::int64_t>> got;
   auto chain = f.bind_sink([&](sluice::millis /*t*/, const element& k) {
     got.emplace_back(std::get<0>(k.key), std::get<1>(k.key), std::get<2>(k.key));
   });
   chain(sluice::millis{0}, click{25, "alice", "home", 1});
   chain(sluice::millis{0}, click{7, "bob", "cart", 1});
-  CHECK(got == std::vector<std::tuple<std::string, std::string, std::int64_t>>{{"alice", "home", 2}, {"bob", "cart", 0}});
+  CHECK(got ==
+        std::vector<std::tuple<std::string, std::string, std::int64_t>>{{"alice", "home", 2}, {"bob", "cart", 0}});
 
   // Aggregated, against a reference: (user, page) -> count, sum.
   const auto events = random_clicks(11, 2000, 0, 1000, 6);
@@ -330,7 +336,8 @@ TEST_CASE("key_by extractors that compute a std::string keep it alive while it i
 }
 
 TEST_CASE("map, filter and flat_map after key_by work on the value and keep the key") {
-  const auto f = sluice::flow<click>() | sluice::key_by(&click::user) | sluice::map([](const click& c) { return c.amount * 10; }) |
+  const auto f = sluice::flow<click>() | sluice::key_by(&click::user) |
+                 sluice::map([](const click& c) { return c.amount * 10; }) |
                  sluice::filter([](std::int64_t v) { return v > 0; }) |
                  sluice::flat_map<std::int64_t>([](std::int64_t v, auto emit) {
                    emit(v);
@@ -343,7 +350,8 @@ TEST_CASE("map, filter and flat_map after key_by work on the value and keep the 
   chain(sluice::millis{0}, click{0, "alice", "p", 3});
   chain(sluice::millis{0}, click{0, "bob", "p", -2});
   chain(sluice::millis{0}, click{0, "carol", "p", 1});
-  CHECK(got == std::vector<std::pair<std::string, std::int64_t>>{{"alice", 30}, {"alice", -30}, {"carol", 10}, {"carol", -10}});
+  CHECK(got == std::vector<std::pair<std::string, std::int64_t>>{
+                   {"alice", 30}, {"alice", -30}, {"carol", 10}, {"carol", -10}});
 
   // Aggregated: the sum per original key of the mapped, filtered values.
   const auto events = random_clicks(13, 2000, 0, 1000, 7);
@@ -353,7 +361,8 @@ TEST_CASE("map, filter and flat_map after key_by work on the value and keep the 
       ref[e.user] += e.amount * 3;
     }
   }
-  const auto agg = sluice::flow<click>() | sluice::key_by(&click::user) | sluice::filter([](const click& c) { return c.amount % 2 == 0; }) |
+  const auto agg = sluice::flow<click>() | sluice::key_by(&click::user) |
+                   sluice::filter([](const click& c) { return c.amount % 2 == 0; }) |
                    sluice::map([](const click& c) { return c.amount * 3; }) |
                    sluice::aggregate(sluice::sum([](std::int64_t v) { return v; }));
   std::map<std::string, std::int64_t> got_map;
@@ -412,8 +421,8 @@ TEST_CASE("tumbling windows match the reference, negative event times included")
     }
   }
   // The boundaries, by hand: [-1000, 0) holds -1 and -1000; [0, 1000) holds 0 and 999.
-  std::vector<click> edge = {{-1, "a", "p", 1}, {-1000, "a", "p", 2}, {-1001, "a", "p", 4}, {0, "a", "p", 8}, {999, "a", "p", 16},
-                             {1000, "a", "p", 32}};
+  std::vector<click> edge = {{-1, "a", "p", 1}, {-1000, "a", "p", 2}, {-1001, "a", "p", 4},
+                             {0, "a", "p", 8},  {999, "a", "p", 16},  {1000, "a", "p", 32}};
   const auto got = windows_of(store_over(by_user_windowed(sluice::tumbling(1s)), edge));
   CHECK(got == window_map{{{"a", -2000, -1000}, {1, 4}},
                           {{"a", -1000, 0}, {2, 3}},
@@ -422,8 +431,11 @@ TEST_CASE("tumbling windows match the reference, negative event times included")
 }
 
 TEST_CASE("sliding windows put each event in size/slide windows, matching the reference") {
-  const std::pair<std::int64_t, std::int64_t> specs[] = {{10'000, 2'000}, {10'000, 3'000}, {5'000, 5'000}, {60, 1}, {7, 2}};
-  for (const auto& [size, slide] : specs) {
+  const std::pair<std::int64_t, std::int64_t> specs[] = {
+      {10'000, 2'000}, {10'000, 3'000}, {5'000, 5'000}, {60, 1}, {7, 2}};
+  for (const auto& spec : specs) {
+    const std::int64_t size = spec.first;  // not a structured binding: CAPTURE's lambda names it
+    const std::int64_t slide = spec.second;
     CAPTURE(size);
     CAPTURE(slide);
     const auto events = random_clicks(static_cast<std::uint64_t>(size + slide), 800, -50'000, 50'000, 4);
@@ -441,17 +453,21 @@ TEST_CASE("sliding windows put each event in size/slide windows, matching the re
     }
   }
   // By hand: size 3 s, slide 1 s; t = 2500 is in [0,3000), [1000,4000), [2000,5000).
-  const auto one = windows_of(store_over(by_user_windowed(sluice::sliding(3s, 1s)), std::vector<click>{{2500, "a", "p", 5}}));
+  const auto one =
+      windows_of(store_over(by_user_windowed(sluice::sliding(3s, 1s)), std::vector<click>{{2500, "a", "p", 5}}));
   CHECK(one == window_map{{{"a", 0, 3000}, {1, 5}}, {{"a", 1000, 4000}, {1, 5}}, {{"a", 2000, 5000}, {1, 5}}});
-  const auto neg = windows_of(store_over(by_user_windowed(sluice::sliding(3s, 1s)), std::vector<click>{{-1, "a", "p", 5}}));
+  const auto neg =
+      windows_of(store_over(by_user_windowed(sluice::sliding(3s, 1s)), std::vector<click>{{-1, "a", "p", 5}}));
   CHECK(neg == window_map{{{"a", -3000, 0}, {1, 5}}, {{"a", -2000, 1000}, {1, 5}}, {{"a", -1000, 2000}, {1, 5}}});
 }
 
 TEST_CASE("session windows merge events closer than the gap, and split at the gap") {
   // gap 10: 0 and 5 merge; 20 is 15 after 5 -> new session; 30 is exactly gap after 20 -> new.
-  const std::vector<click> events = {{0, "a", "p", 1}, {5, "a", "p", 2}, {20, "a", "p", 4}, {30, "a", "p", 8}, {3, "b", "p", 16}};
+  const std::vector<click> events = {
+      {0, "a", "p", 1}, {5, "a", "p", 2}, {20, "a", "p", 4}, {30, "a", "p", 8}, {3, "b", "p", 16}};
   const auto got = windows_of(store_over(by_user_windowed(sluice::session(10ms)), events));
-  CHECK(got == window_map{{{"a", 0, 15}, {2, 3}}, {{"a", 20, 30}, {1, 4}}, {{"a", 30, 40}, {1, 8}}, {{"b", 3, 13}, {1, 16}}});
+  CHECK(got ==
+        window_map{{{"a", 0, 15}, {2, 3}}, {{"a", 20, 30}, {1, 4}}, {{"a", 30, 40}, {1, 8}}, {{"b", 3, 13}, {1, 16}}});
 }
 
 TEST_CASE("a late event that falls between two sessions bridges them into one") {
@@ -504,16 +520,20 @@ TEST_CASE("session windows: inputs in random order give the sessions of sorted o
   }
 }
 
+// clang 14 cannot compile libstdc++ 12's <ranges> (std::views::all), which from_range uses.
+#if !(defined(__clang__) && __clang_major__ < 15 && defined(__GLIBCXX__))
 TEST_CASE("session windows in a parallel batch run equal the reference on any thread count") {
   const auto events = random_clicks(77, 3000, 0, 300'000, 6);
   const auto ref = session_reference(events, 800);
   const auto f = by_user_windowed(sluice::session(800ms));
   for (unsigned threads : {1U, 2U, 5U}) {
     CAPTURE(threads);
-    const auto store = sluice::run_batch(sluice::from_range(events), f, sluice::batch_options{.threads = threads, .min_chunk_units = 1});
+    const auto store = sluice::run_batch(sluice::from_range(events), f,
+                                         sluice::batch_options{.threads = threads, .min_chunk_units = 1});
     CHECK(windows_of(store) == ref);
   }
 }
+#endif
 
 TEST_CASE("count windows: every n events of a key in arrival order; the last incomplete one too") {
   const auto events = random_clicks(21, 1000, 0, 1000, 6);
@@ -531,7 +551,8 @@ TEST_CASE("count windows: every n events of a key in arrival order; the last inc
                    sluice::aggregate(sluice::count{}, sluice::sum(&click::amount));
     static_assert(decltype(f)::order_sensitive);
     const auto store = store_over(f, events);
-    static_assert(std::is_same_v<decltype(store)::key_type, sluice::windowed_key<std::string, sluice::count_window_index>>);
+    static_assert(
+        std::is_same_v<decltype(store)::key_type, sluice::windowed_key<std::string, sluice::count_window_index>>);
     std::map<std::pair<std::string, std::int64_t>, std::pair<std::int64_t, std::int64_t>> got;
     for (const auto& row : store.scan()) {
       got[{row.key.key, row.key.window.index}] = {std::get<0>(row.value), std::get<1>(row.value)};
@@ -596,9 +617,11 @@ TEST_CASE("partials over random splits, merged in random order, equal one partia
   };
   SUBCASE("no window") {
     const auto f = sluice::flow<click>() | sluice::key_by(&click::user, &click::page) |
-                   sluice::aggregate(sluice::count{}, sluice::sum(&click::amount), sluice::min(&click::ts), sluice::max(&click::ts));
+                   sluice::aggregate(sluice::count{}, sluice::sum(&click::amount), sluice::min(&click::ts),
+                                     sluice::max(&click::ts));
     check_kind(f, [](const auto& store) {
-      std::map<std::pair<std::string, std::string>, std::tuple<std::int64_t, std::int64_t, std::int64_t, std::int64_t>> out;
+      std::map<std::pair<std::string, std::string>, std::tuple<std::int64_t, std::int64_t, std::int64_t, std::int64_t>>
+          out;
       for (const auto& row : store.scan()) {
         const auto& [cnt, total, lo, hi] = row.value;
         out[{std::get<0>(row.key), std::get<1>(row.key)}] = {cnt, total, lo.value(), hi.value()};
@@ -606,8 +629,12 @@ TEST_CASE("partials over random splits, merged in random order, equal one partia
       return out;
     });
   }
-  SUBCASE("tumbling") { check_kind(by_user_windowed(sluice::tumbling(5s)), [](const auto& s) { return windows_of(s); }); }
-  SUBCASE("sliding") { check_kind(by_user_windowed(sluice::sliding(10s, 2500ms)), [](const auto& s) { return windows_of(s); }); }
+  SUBCASE("tumbling") {
+    check_kind(by_user_windowed(sluice::tumbling(5s)), [](const auto& s) { return windows_of(s); });
+  }
+  SUBCASE("sliding") {
+    check_kind(by_user_windowed(sluice::sliding(10s, 2500ms)), [](const auto& s) { return windows_of(s); });
+  }
   SUBCASE("session") {
     for (const auto gap : {50ms, 400ms, 3000ms}) {
       CAPTURE(gap.count());
@@ -625,6 +652,11 @@ TEST_CASE("result store: get takes a borrowed key, and misses give nullopt") {
   std::string buffer = "xxalicexx";
   CHECK(store.get(std::string_view(buffer).substr(2, 5)) == 6);
   CHECK(store.get(std::string("bob")) == 7);
+  CHECK(store.get("bob") == 7);  // a string literal
+  const char* name = buffer.c_str() + 2;
+  buffer[7] = '\0';
+  CHECK(store.get(name) == 6);  // a C string
+  CHECK(store.get("carol") == std::nullopt);
   CHECK(store.get(std::string_view("bo")) == std::nullopt);
   CHECK(store.get(std::string_view("")) == std::nullopt);
   CHECK(store.size() == 2);
@@ -634,7 +666,8 @@ TEST_CASE("result store: get takes a borrowed key, and misses give nullopt") {
   const sluice::time_window win{sluice::millis{1000}, sluice::millis{2000}};
   CHECK(windowed.get(sluice::windowed_key<std::string_view>{std::string_view(buffer).substr(2, 5), win}) ==
         std::tuple<std::int64_t, std::int64_t>{1, 3});
-  CHECK(windowed.get(sluice::windowed_key<std::string_view>{"alice", {sluice::millis{0}, sluice::millis{1000}}}) == std::nullopt);
+  CHECK(windowed.get(sluice::windowed_key<std::string_view>{"alice", {sluice::millis{0}, sluice::millis{1000}}}) ==
+        std::nullopt);
 }
 
 TEST_CASE("result store: scan orders string keys by bytes, whatever the insertion order") {
@@ -647,7 +680,8 @@ TEST_CASE("result store: scan orders string keys by bytes, whatever the insertio
     for (const auto& k : keys) {
       events.push_back({0, k, "p", 1});
     }
-    const auto store = store_over(sluice::flow<click>() | sluice::key_by(&click::user) | sluice::aggregate(sluice::count{}), events);
+    const auto store =
+        store_over(sluice::flow<click>() | sluice::key_by(&click::user) | sluice::aggregate(sluice::count{}), events);
     std::vector<std::string> scanned;
     for (const auto& row : store.scan()) {
       scanned.push_back(row.key);
@@ -670,8 +704,8 @@ TEST_CASE("result store: windowed rows scan by key, then window start") {
     CHECK((a.key < b.key || (a.key == b.key && a.window.start < b.window.start)));
   }
   // Count windows: by key, then window index.
-  const auto counted = store_over(sluice::flow<click>() | sluice::key_by(&click::user) | sluice::window(sluice::count_of(3)) |
-                                      sluice::aggregate(sluice::count{}),
+  const auto counted = store_over(sluice::flow<click>() | sluice::key_by(&click::user) |
+                                      sluice::window(sluice::count_of(3)) | sluice::aggregate(sluice::count{}),
                                   events);
   std::vector<std::pair<std::string, std::int64_t>> order;
   for (const auto& row : counted.scan()) {
@@ -684,14 +718,16 @@ TEST_CASE("result store: windowed rows scan by key, then window start") {
 TEST_CASE("result store: top_k ranks largest first, ties to the smaller key, any k") {
   // counts: a 3, b 5, c 3, d 1, e 5, f 3
   std::vector<click> events;
-  for (const auto& [user, n] : std::vector<std::pair<std::string, int>>{{"f", 3}, {"e", 5}, {"d", 1}, {"c", 3}, {"b", 5}, {"a", 3}}) {
+  for (const auto& [user, n] :
+       std::vector<std::pair<std::string, int>>{{"f", 3}, {"e", 5}, {"d", 1}, {"c", 3}, {"b", 5}, {"a", 3}}) {
     for (int i = 0; i < n; ++i) {
       events.push_back({0, user, "p", n * 10 + i});
     }
   }
   std::mt19937_64 rng(8);
   std::shuffle(events.begin(), events.end(), rng);
-  const auto store = store_over(sluice::flow<click>() | sluice::key_by(&click::user) | sluice::aggregate(sluice::count{}), events);
+  const auto store =
+      store_over(sluice::flow<click>() | sluice::key_by(&click::user) | sluice::aggregate(sluice::count{}), events);
   const auto keys_of = [](const auto& rows) {
     std::vector<std::pair<std::string, std::int64_t>> out;
     for (const auto& row : rows) {
@@ -713,9 +749,8 @@ TEST_CASE("result store: top_k ranks largest first, ties to the smaller key, any
 
   // Against a sort of the full scan on random data.
   const auto many = random_clicks(51, 3000, 0, 10, 40);
-  const auto sums = store_over(sluice::flow<click>() | sluice::key_by(&click::page, &click::user) |
-                                   sluice::aggregate(sluice::count{}),
-                               many);
+  const auto sums = store_over(
+      sluice::flow<click>() | sluice::key_by(&click::page, &click::user) | sluice::aggregate(sluice::count{}), many);
   std::vector<std::pair<std::tuple<std::string, std::string>, std::int64_t>> rows;
   for (const auto& row : sums.scan()) {  // by key ...
     rows.emplace_back(row.key, row.value);

@@ -10,5 +10,5 @@ struct order {
   std::int64_t qty;
 };
 
-auto bad = sluice::flow<order>() | sluice::key_by(&order::region) | sluice::aggregate(sluice::count{})
-    | sluice::aggregate(sluice::count{});
+auto bad = sluice::flow<order>() | sluice::key_by(&order::region) | sluice::aggregate(sluice::count{}) |
+           sluice::aggregate(sluice::count{});

@@ -17,5 +17,5 @@ struct running_total {
   static state result(const state& s) { return s; }
 };
 
-auto bad = sluice::flow<order>() | sluice::event_time(&order::ts) | sluice::key_by(&order::region)
-    | sluice::window(sluice::tumbling(std::chrono::minutes(1))) | sluice::aggregate(running_total{});
+auto bad = sluice::flow<order>() | sluice::event_time(&order::ts) | sluice::key_by(&order::region) |
+           sluice::window(sluice::tumbling(std::chrono::minutes(1))) | sluice::aggregate(running_total{});

@@ -10,6 +10,5 @@ struct order {
   std::int64_t qty;
 };
 
-auto bad = sluice::flow<order>()
-    | sluice::map([](const order& o) { return std::to_string(o.qty); })
-    | sluice::filter([](const order& o) { return o.qty > 0; });
+auto bad = sluice::flow<order>() | sluice::map([](const order& o) { return std::to_string(o.qty); }) |
+           sluice::filter([](const order& o) { return o.qty > 0; });

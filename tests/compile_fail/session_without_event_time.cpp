@@ -10,5 +10,5 @@ struct order {
   std::int64_t region;
 };
 
-auto bad = sluice::flow<order>() | sluice::key_by(&order::region)
-    | sluice::window(sluice::session(std::chrono::seconds(30)));
+auto bad =
+    sluice::flow<order>() | sluice::key_by(&order::region) | sluice::window(sluice::session(std::chrono::seconds(30)));

@@ -23,29 +23,29 @@ struct total_qty {
 };
 
 void run() {
-  const auto mapped = sluice::flow<order>() | sluice::map([](const order& o) { return std::to_string(o.qty); })
-      | sluice::filter([](const std::string& s) { return !s.empty(); });
+  const auto mapped = sluice::flow<order>() | sluice::map([](const order& o) { return std::to_string(o.qty); }) |
+                      sluice::filter([](const std::string& s) { return !s.empty(); });
   auto sink = mapped.bind_sink([](sluice::millis, const std::string&) {});
   sink(sluice::millis{0}, order{1, 2, 3, "a"});
 
-  const auto keyed = sluice::flow<order>() | sluice::key_by(&order::region, &order::category)
-      | sluice::aggregate(sluice::count{}, sluice::sum(&order::qty), total_qty{});
+  const auto keyed = sluice::flow<order>() | sluice::key_by(&order::region, &order::category) |
+                     sluice::aggregate(sluice::count{}, sluice::sum(&order::qty), total_qty{});
   auto p1 = keyed.make_partial();
   keyed.bind(p1)(sluice::millis{0}, order{1, 2, 3, "a"});
 
-  const auto windowed = sluice::flow<order>() | sluice::event_time(&order::ts) | sluice::key_by(&order::region)
-      | sluice::window(sluice::tumbling(std::chrono::minutes(1))) | sluice::aggregate(total_qty{});
+  const auto windowed = sluice::flow<order>() | sluice::event_time(&order::ts) | sluice::key_by(&order::region) |
+                        sluice::window(sluice::tumbling(std::chrono::minutes(1))) | sluice::aggregate(total_qty{});
   auto p2 = windowed.make_partial();
   windowed.bind(p2)(sluice::millis{0}, order{1, 2, 3, "a"});
 
-  const auto sessions = sluice::flow<order>() | sluice::event_time([](const order& o) { return o.ts; })
-      | sluice::key_by(&order::region) | sluice::window(sluice::session(std::chrono::seconds(30)))
-      | sluice::aggregate(sluice::sum([](const order& o) { return o.qty; }));
+  const auto sessions = sluice::flow<order>() | sluice::event_time([](const order& o) { return o.ts; }) |
+                        sluice::key_by(&order::region) | sluice::window(sluice::session(std::chrono::seconds(30))) |
+                        sluice::aggregate(sluice::sum([](const order& o) { return o.qty; }));
   auto p3 = sessions.make_partial();
   sessions.bind(p3)(sluice::millis{0}, order{1, 2, 3, "a"});
 
-  const auto counted = sluice::flow<order>() | sluice::key_by(&order::region) | sluice::window(sluice::count_of(10))
-      | sluice::aggregate(sluice::count{});
+  const auto counted = sluice::flow<order>() | sluice::key_by(&order::region) | sluice::window(sluice::count_of(10)) |
+                       sluice::aggregate(sluice::count{});
   auto p4 = counted.make_partial();
   counted.bind(p4)(sluice::millis{0}, order{1, 2, 3, "a"});
 }

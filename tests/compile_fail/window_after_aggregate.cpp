@@ -10,5 +10,5 @@ struct order {
   std::int64_t region;
 };
 
-auto bad = sluice::flow<order>() | sluice::key_by(&order::region) | sluice::aggregate(sluice::count{})
-    | sluice::window(sluice::tumbling(std::chrono::minutes(1)));
+auto bad = sluice::flow<order>() | sluice::key_by(&order::region) | sluice::aggregate(sluice::count{}) |
+           sluice::window(sluice::tumbling(std::chrono::minutes(1)));

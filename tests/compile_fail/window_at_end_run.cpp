@@ -11,8 +11,8 @@ struct order {
 };
 
 void run() {
-  const auto f = sluice::flow<order>() | sluice::event_time(&order::ts) | sluice::key_by(&order::region)
-      | sluice::window(sluice::tumbling(std::chrono::minutes(1)));
+  const auto f = sluice::flow<order>() | sluice::event_time(&order::ts) | sluice::key_by(&order::region) |
+                 sluice::window(sluice::tumbling(std::chrono::minutes(1)));
   auto partial = f.make_partial();
   (void)partial;
 }

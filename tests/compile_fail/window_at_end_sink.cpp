@@ -11,8 +11,8 @@ struct order {
 };
 
 void run() {
-  const auto f = sluice::flow<order>() | sluice::event_time(&order::ts) | sluice::key_by(&order::region)
-      | sluice::window(sluice::tumbling(std::chrono::minutes(1)));
+  const auto f = sluice::flow<order>() | sluice::event_time(&order::ts) | sluice::key_by(&order::region) |
+                 sluice::window(sluice::tumbling(std::chrono::minutes(1)));
   auto chain = f.bind_sink([](sluice::millis, const auto&) {});
   chain(sluice::millis{0}, order{1, 2});
 }

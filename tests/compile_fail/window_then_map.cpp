@@ -11,5 +11,6 @@ struct order {
   std::int64_t qty;
 };
 
-auto bad = sluice::flow<order>() | sluice::event_time(&order::ts) | sluice::key_by(&order::region)
-    | sluice::window(sluice::tumbling(std::chrono::minutes(1))) | sluice::map([](const order& o) { return o.qty; });
+auto bad = sluice::flow<order>() | sluice::event_time(&order::ts) | sluice::key_by(&order::region) |
+           sluice::window(sluice::tumbling(std::chrono::minutes(1))) |
+           sluice::map([](const order& o) { return o.qty; });

@@ -11,5 +11,5 @@ struct order {
   std::int64_t qty;
 };
 
-auto bad = sluice::flow<order>() | sluice::key_by(&order::region)
-    | sluice::window(sluice::tumbling(std::chrono::minutes(1))) | sluice::aggregate(sluice::count{});
+auto bad = sluice::flow<order>() | sluice::key_by(&order::region) |
+           sluice::window(sluice::tumbling(std::chrono::minutes(1))) | sluice::aggregate(sluice::count{});

@@ -26,8 +26,9 @@ constexpr std::uint64_t mix64(std::uint64_t x) {
 }
 
 /// 128-bit multiply, folded: the cheapest way to make every input bit reach every output bit.
+__extension__ using uint128 = unsigned __int128;  // GCC and Clang; __extension__ keeps -Wpedantic quiet
 constexpr std::uint64_t fold_mul(std::uint64_t a, std::uint64_t b) {
-  const unsigned __int128 r = static_cast<unsigned __int128>(a) * b;
+  const uint128 r = static_cast<uint128>(a) * b;
   return static_cast<std::uint64_t>(r) ^ static_cast<std::uint64_t>(r >> 64U);
 }
 inline constexpr std::uint64_t hash_k0 = 0xa0761d6478bd642fULL;

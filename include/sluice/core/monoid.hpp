@@ -10,6 +10,8 @@
 #include <type_traits>
 #include <utility>
 
+#include "sluice/core/key.hpp"
+
 namespace sluice {
 
 /// A commutative monoid over inputs of type T:
@@ -98,17 +100,21 @@ struct sum {
 
 // ---------------------------------------------------------------------------------------------
 // min(f) / max(f): the extreme f(x); empty (std::nullopt) until the first input.
+// A value borrowed from the input (a string_view into a parsed file) is kept owned, as a key
+// is: the state outlives the input it was read from.
 template <class F, class R, class Better>
 struct extreme_monoid {
   F project;
+  using value_type = owned_key_t<R>;
   struct state {
     bool seen = false;
-    R value{};
+    value_type value{};
   };
   [[nodiscard]] state identity() const { return {}; }
-  void offer(state& s, const R& v) const {
+  template <class V>
+  void offer(state& s, const V& v) const {
     if (!s.seen || Better{}(v, s.value)) {
-      s.value = v;
+      s.value = to_owned(v);
       s.seen = true;
     }
   }
@@ -121,8 +127,8 @@ struct extreme_monoid {
       offer(s, o.value);
     }
   }
-  [[nodiscard]] std::optional<R> result(const state& s) const {
-    return s.seen ? std::optional<R>(s.value) : std::nullopt;
+  [[nodiscard]] std::optional<value_type> result(const state& s) const {
+    return s.seen ? std::optional<value_type>(s.value) : std::nullopt;
   }
 };
 

@@ -6,7 +6,9 @@
 #include <cstddef>
 #include <functional>
 #include <optional>
+#include <string_view>
 #include <tuple>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -31,10 +33,12 @@ class result_store {
   explicit result_store(keyed_state<Key, Monoid> state) : state_(std::move(state)) {}
 
   /// The answer for `key`, or nullopt when no event had that key. `key` may be borrowed
-  /// (a string_view for a std::string key).
+  /// (a string_view or a string literal for a std::string key).
   template <class K>
   [[nodiscard]] std::optional<value_type> get(const K& key) const {
-    if (const state_type* s = state_.find(key)) {
+    if constexpr (std::is_convertible_v<const K&, const char*>) {
+      return get(std::string_view(key));  // a literal would hash ambiguously (string or string_view?)
+    } else if (const state_type* s = state_.find(key)) {
       return state_.monoid().result(*s);
     }
     return std::nullopt;
