@@ -411,7 +411,9 @@ TEST_CASE("keyed state: many keys force the table to grow; every count survives"
     ++expected[k];
   }
   REQUIRE(state.size() == expected.size());
-  for (const auto& [k, n] : expected) {
+  for (const auto& item : expected) {
+    const auto& k = item.first;
+    const auto& n = item.second;
     const auto* s = state.find(k);
     REQUIRE(s != nullptr);
     CHECK(*s == n);

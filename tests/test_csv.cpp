@@ -600,7 +600,9 @@ TEST_CASE("csv: integers: limits, overflow, sign, garbage") {
   const std::vector<std::pair<const char*, i64>> good = {
       {"0", 0}, {"42", 42}, {"+42", 42}, {"-42", -42}, {"-0", 0}, {"007", 7},
       {"9223372036854775807", max64}, {"-9223372036854775808", min64}, {"+9223372036854775807", max64}};
-  for (const auto& [text, want] : good) {
+  for (const auto& item : good) {
+    const auto& text = item.first;
+    const auto& want = item.second;
     CAPTURE(text);
     const auto c = parse_cell<i64>(text);
     CHECK(c.reason == "");
@@ -613,7 +615,9 @@ TEST_CASE("csv: integers: limits, overflow, sign, garbage") {
       {"1.0", fe::not_integer}, {"0x10", fe::not_integer}, {"1e3", fe::not_integer}, {"+", fe::not_integer},
       {"-", fe::not_integer}, {"--1", fe::not_integer}, {"+-1", fe::not_integer}, {"1-", fe::not_integer},
       {"", fe::empty}};
-  for (const auto& [text, err] : bad) {
+  for (const auto& item : bad) {
+    const auto& text = item.first;
+    const auto& err = item.second;
     CAPTURE(text);
     const auto c = parse_cell<i64>(text);
     CHECK_FALSE(c.value.has_value());
@@ -641,7 +645,9 @@ TEST_CASE("csv: fixed_point<2> decimals are exact scaled integers") {
       {"-.5", -50}, {"0", 0}, {"-0", 0}, {"0.00", 0}, {"007.10", 710},
       {"92233720368547758.07", std::numeric_limits<i64>::max()},
       {"-92233720368547758.07", -std::numeric_limits<i64>::max()}};
-  for (const auto& [text, want] : good) {
+  for (const auto& item : good) {
+    const auto& text = item.first;
+    const auto& want = item.second;
     CAPTURE(text);
     const auto c = parse_cell<i64>(text, sluice::fixed_point<2>{});
     CHECK(c.reason == "");
@@ -654,7 +660,9 @@ TEST_CASE("csv: fixed_point<2> decimals are exact scaled integers") {
       {"1 ", fe::not_decimal}, {"abc", fe::not_decimal}, {"", fe::empty},
       {"92233720368547758.08", fe::out_of_range}, {"100000000000000000", fe::out_of_range},
       {"-100000000000000000", fe::out_of_range}};
-  for (const auto& [text, err] : bad) {
+  for (const auto& item : bad) {
+    const auto& text = item.first;
+    const auto& err = item.second;
     CAPTURE(text);
     const auto c = parse_cell<i64>(text, sluice::fixed_point<2>{});
     CHECK_FALSE(c.value.has_value());
@@ -673,7 +681,9 @@ TEST_CASE("csv: fixed_point<2> decimals are exact scaled integers") {
 TEST_CASE("csv: doubles") {
   const std::vector<std::pair<const char*, double>> good = {
       {"1.5", 1.5}, {"-2.25", -2.25}, {"+3.5", 3.5}, {"1e3", 1000.0}, {"1E-2", 0.01}, {"0", 0.0}, {"7", 7.0}};
-  for (const auto& [text, want] : good) {
+  for (const auto& item : good) {
+    const auto& text = item.first;
+    const auto& want = item.second;
     CAPTURE(text);
     const auto c = parse_cell<double>(text);
     CHECK(c.reason == "");
@@ -683,7 +693,9 @@ TEST_CASE("csv: doubles") {
       {"", fe::empty}, {"abc", fe::not_number}, {"1.5x", fe::not_number}, {" 1", fe::not_number},
       {"1 ", fe::not_number}, {"+", fe::not_number}, {"++1", fe::not_number}, {"+-1", fe::not_number},
       {"--1", fe::not_number}, {"1e999", fe::out_of_range}};
-  for (const auto& [text, err] : bad) {
+  for (const auto& item : bad) {
+    const auto& text = item.first;
+    const auto& err = item.second;
     CAPTURE(text);
     const auto c = parse_cell<double>(text);
     CHECK_FALSE(c.value.has_value());
@@ -956,7 +968,9 @@ TEST_CASE("csv: inputs that end exactly at a page boundary are never read past t
       {"9,z,", field_reason("price", 3, fe::empty, "")},
       {"9,z,9\n", ""},
   };
-  for (const auto& [ending, reason] : endings) {
+  for (const auto& item : endings) {
+    const auto& ending = item.first;
+    const auto& reason = item.second;
     CAPTURE(ending);
     std::string text = item_header;
     while (text.size() + 10 + ending.size() < 4096) {

@@ -205,7 +205,9 @@ std::string reference(const std::string& query, const std::vector<sale_row>& row
       revenue += r.qty * r.price_cents;
     }
     out << "category,cnt,revenue\n";
-    for (const auto& [category, v] : acc) {
+    for (const auto& item : acc) {
+      const auto& category = item.first;
+      const auto& v = item.second;
       out << category << ',' << v.first << ',' << cents(v.second) << '\n';
     }
   } else if (query == "region-minute") {
@@ -216,7 +218,9 @@ std::string reference(const std::string& query, const std::vector<sale_row>& row
       revenue += r.qty * r.price_cents;
     }
     out << "region,window_start,cnt,revenue\n";
-    for (const auto& [k, v] : acc) {
+    for (const auto& item : acc) {
+      const auto& k = item.first;
+      const auto& v = item.second;
       out << k.first << ',' << k.second << ',' << v.first << ',' << cents(v.second) << '\n';
     }
   } else if (query == "top-products") {
@@ -230,7 +234,9 @@ std::string reference(const std::string& query, const std::vector<sale_row>& row
     });
     ranked.resize(std::min<std::size_t>(ranked.size(), 10));
     out << "product_id,revenue\n";
-    for (const auto& [product, revenue] : ranked) {
+    for (const auto& item : ranked) {
+      const auto& product = item.first;
+      const auto& revenue = item.second;
       out << product << ',' << cents(revenue) << '\n';
     }
   } else {
@@ -593,7 +599,9 @@ TEST_CASE("log_report: sections and numbers agree with a reference read from the
     CHECK(std::stoll(f[2]) == ref.errors);
     CHECK(std::stod(f[3]) == doctest::Approx(static_cast<double>(ref.errors) / ref.requests).epsilon(0.01));
     std::sort(ref.latencies.begin(), ref.latencies.end());
-    for (const auto& [q, column] : {std::pair{0.5, 4}, std::pair{0.99, 5}}) {
+    for (const auto& item : {std::pair{0.5, 4}, std::pair{0.99, 5}}) {
+      const auto& q = item.first;
+      const auto& column = item.second;
       const auto rank = static_cast<std::size_t>(q * static_cast<double>(ref.latencies.size() - 1));
       const double exact = static_cast<double>(ref.latencies[rank]);
       CHECK(std::abs(std::stod(f[static_cast<std::size_t>(column)]) - exact) <= 0.011 * exact + 0.05);
@@ -606,7 +614,9 @@ TEST_CASE("log_report: sections and numbers agree with a reference read from the
 
   // Per window: exact, in time order.
   std::vector<std::string> expected_windows = {"window_start,requests,bytes"};
-  for (const auto& [start, v] : windows) {
+  for (const auto& item : windows) {
+    const auto& start = item.first;
+    const auto& v = item.second;
     expected_windows.push_back(start + "," + std::to_string(v.first) + "," + std::to_string(v.second));
   }
   CHECK(s.at("per 5-minute window") == expected_windows);

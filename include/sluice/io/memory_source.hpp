@@ -1,11 +1,13 @@
 // An in-memory range as a bounded source: tests, benchmarks, and hosts that already hold their
 // events. Chunks are index ranges; events are exact, so there are no bad records.
+// (Plain random-access iterators rather than <ranges>: clang 14 cannot compile libstdc++ 12's
+// <ranges>, and a host may build with either compiler.)
 #pragma once
 
 #include <cstddef>
 #include <iterator>
-#include <ranges>
 #include <string_view>
+#include <type_traits>
 #include <utility>
 
 #include "sluice/io/bad_record.hpp"
@@ -13,18 +15,21 @@
 
 namespace sluice {
 
-template <std::ranges::random_access_range R>
+template <class Iterator>
 class memory_source {
- public:
-  using value_type = std::ranges::range_value_t<R>;
+  static_assert(std::is_base_of_v<std::random_access_iterator_tag, typename std::iterator_traits<Iterator>::iterator_category>,
+                "sluice::from_range needs a random-access range (a vector, an array, a deque, ...)");
 
-  explicit memory_source(R range) : range_(std::move(range)) {}
+ public:
+  using value_type = typename std::iterator_traits<Iterator>::value_type;
+
+  memory_source(Iterator first, std::size_t size) : first_(first), size_(size) {}
 
   class opened {
    public:
     explicit opened(const memory_source& src) : src_(&src) {}
     [[nodiscard]] std::size_t begin() const { return 0; }
-    [[nodiscard]] std::size_t end() const { return static_cast<std::size_t>(std::ranges::size(src_->range_)); }
+    [[nodiscard]] std::size_t end() const { return src_->size_; }
     [[nodiscard]] std::uint64_t first_line() const { return 1; }
     [[nodiscard]] std::string_view name() const { return "memory"; }
     [[nodiscard]] const input_options& options() const { return src_->options_; }
@@ -34,7 +39,7 @@ class memory_source {
     template <class Emit, class Report>
     chunk_outcome parse(std::size_t begin, std::size_t stop, Emit&& emit, Report&& /*report*/) const {
       chunk_outcome out;
-      auto it = std::ranges::begin(src_->range_) + static_cast<std::ptrdiff_t>(begin);
+      auto it = src_->first_ + static_cast<std::ptrdiff_t>(begin);
       for (std::size_t i = begin; i < stop; ++i, ++it) {
         emit(*it);
       }
@@ -51,14 +56,19 @@ class memory_source {
   [[nodiscard]] opened open() const { return opened(*this); }
 
  private:
-  R range_;
+  Iterator first_;
+  std::size_t size_;
   input_options options_;
 };
 
-/// A view of events the host already holds (a vector, an array, any random-access range).
-template <std::ranges::random_access_range R>
-auto from_range(R&& range) {
-  return memory_source<std::views::all_t<R>>(std::views::all(std::forward<R>(range)));
+/// A view of events the host already holds (a vector, an array, any random-access container).
+/// The container must outlive the run; a temporary is refused at compile time.
+template <class R>
+auto from_range(const R& range) {
+  return memory_source<decltype(std::begin(range))>(std::begin(range), static_cast<std::size_t>(std::size(range)));
 }
+template <class R>
+  requires(!std::is_lvalue_reference_v<R>)
+auto from_range(R&& range) = delete;
 
 }  // namespace sluice
