@@ -1,6 +1,8 @@
-// An open-addressing hash table for keyed state: linear probing over one array of slots that
-// hold the key and value inline (one cache miss per lookup), and lookups by a borrowed key (a
-// string_view into the input) without building the owned key.
+// An open-addressing hash table for keyed state: linear probing over a byte array of control
+// bytes (occupied flag + 7 bits of the hash; 1 byte a slot, so it stays in cache when the slots
+// do not) beside the slots, which hold key and value inline: a lookup of a large table touches
+// one slot's cache line. Lookups take a borrowed key (a string_view into the input) without
+// building the owned key.
 #pragma once
 
 #include <cstddef>
@@ -27,12 +29,7 @@ class flat_table {
   };
 
  private:
-  struct slot {
-    std::uint64_t tag = 0;  // 0 marks an empty slot; otherwise the key's hash with the low bit set
-    entry e;
-  };
-
-  template <class Slot, class Entry>
+  template <class Entry>
   class basic_iterator {
    public:
     using iterator_category = std::forward_iterator_tag;
@@ -42,11 +39,12 @@ class flat_table {
     using reference = Entry&;
 
     basic_iterator() = default;
-    basic_iterator(Slot* at, Slot* end) : at_(at), end_(end) { skip_empty(); }
-    reference operator*() const { return at_->e; }
-    pointer operator->() const { return &at_->e; }
+    basic_iterator(const std::uint8_t* ctrl, Entry* at, Entry* end) : ctrl_(ctrl), at_(at), end_(end) { skip_empty(); }
+    reference operator*() const { return *at_; }
+    pointer operator->() const { return at_; }
     basic_iterator& operator++() {
       ++at_;
+      ++ctrl_;
       skip_empty();
       return *this;
     }
@@ -59,17 +57,19 @@ class flat_table {
 
    private:
     void skip_empty() {
-      while (at_ != end_ && at_->tag == 0) {
+      while (at_ != end_ && *ctrl_ == 0) {
         ++at_;
+        ++ctrl_;
       }
     }
-    Slot* at_ = nullptr;
-    Slot* end_ = nullptr;
+    const std::uint8_t* ctrl_ = nullptr;
+    Entry* at_ = nullptr;
+    Entry* end_ = nullptr;
   };
 
  public:
-  using iterator = basic_iterator<slot, entry>;
-  using const_iterator = basic_iterator<const slot, const entry>;
+  using iterator = basic_iterator<entry>;
+  using const_iterator = basic_iterator<const entry>;
 
   flat_table() = default;
 
@@ -77,24 +77,27 @@ class flat_table {
   [[nodiscard]] bool empty() const { return size_ == 0; }
 
   /// The value for `borrowed`, inserted as `make_value()` when absent.
-  /// `Borrowed` must hash like `Key` and compare equal to it with ==.
+  /// `Borrowed` must hash like `Key` and compare equal to it with key_equal.
   template <class Borrowed, class MakeValue>
   Value& find_or_insert(const Borrowed& borrowed, MakeValue&& make_value) {
-    if ((size_ + 1) * 4 > slots_.size() * 3) {
+    // Small tables (all in cache anyway) grow at half full, for the shortest probes; large ones
+    // at 4/5 full, so that 100k keys keep 128k slots and more of them stay in cache.
+    const bool small = slots_.size() <= 4096;
+    if ((size_ + 1) * (small ? 2 : 5) > slots_.size() * (small ? 1 : 4)) {
       grow();
     }
-    const std::uint64_t h = tag(hash_value(borrowed));
+    const std::uint64_t h = hash_value(borrowed);
+    const std::uint8_t c = control_of(h);
     for (std::size_t i = slot_of(h, mask_);; i = (i + 1) & mask_) {
-      slot& s = slots_[i];
-      if (s.tag == h && key_equal(s.e.key, borrowed)) {
-        return s.e.value;
+      if (ctrl_[i] == c && key_equal(slots_[i].key, borrowed)) {
+        return slots_[i].value;
       }
-      if (s.tag == 0) {
-        s.tag = h;
-        s.e.key = to_owned(borrowed);
-        s.e.value = make_value();
+      if (ctrl_[i] == 0) {
+        ctrl_[i] = c;
+        slots_[i].key = to_owned(borrowed);
+        slots_[i].value = make_value();
         ++size_;
-        return s.e.value;
+        return slots_[i].value;
       }
     }
   }
@@ -104,54 +107,64 @@ class flat_table {
     if (slots_.empty()) {
       return nullptr;
     }
-    const std::uint64_t h = tag(hash_value(borrowed));
+    const std::uint64_t h = hash_value(borrowed);
+    const std::uint8_t c = control_of(h);
     for (std::size_t i = slot_of(h, mask_);; i = (i + 1) & mask_) {
-      const slot& s = slots_[i];
-      if (s.tag == h && key_equal(s.e.key, borrowed)) {
-        return &s.e.value;
+      if (ctrl_[i] == c && key_equal(slots_[i].key, borrowed)) {
+        return &slots_[i].value;
       }
-      if (s.tag == 0) {
+      if (ctrl_[i] == 0) {
         return nullptr;
       }
     }
   }
 
   // Entries in slot order (arbitrary but deterministic for the same insertions).
-  [[nodiscard]] const_iterator begin() const { return {slots_.data(), slots_.data() + slots_.size()}; }
-  [[nodiscard]] const_iterator end() const { return {slots_.data() + slots_.size(), slots_.data() + slots_.size()}; }
-  [[nodiscard]] iterator begin() { return {slots_.data(), slots_.data() + slots_.size()}; }
-  [[nodiscard]] iterator end() { return {slots_.data() + slots_.size(), slots_.data() + slots_.size()}; }
+  [[nodiscard]] const_iterator begin() const { return {ctrl_.data(), slots_.data(), slots_.data() + slots_.size()}; }
+  [[nodiscard]] const_iterator end() const {
+    return {ctrl_.data() + ctrl_.size(), slots_.data() + slots_.size(), slots_.data() + slots_.size()};
+  }
+  [[nodiscard]] iterator begin() { return {ctrl_.data(), slots_.data(), slots_.data() + slots_.size()}; }
+  [[nodiscard]] iterator end() {
+    return {ctrl_.data() + ctrl_.size(), slots_.data() + slots_.size(), slots_.data() + slots_.size()};
+  }
 
   void clear() {
+    ctrl_.clear();
     slots_.clear();
     size_ = 0;
     mask_ = 0;
   }
 
  private:
-  static std::uint64_t tag(std::uint64_t h) { return h | 1U; }
-  // The low bit is the occupied flag, so the slot index comes from the bits above it.
-  static std::size_t slot_of(std::uint64_t tag, std::size_t mask) { return static_cast<std::size_t>(tag >> 1U) & mask; }
+  // Occupied flag (high bit) and 7 hash bits that rarely match a different key's: most probes
+  // of other keys' slots are rejected without touching the slot.
+  static std::uint8_t control_of(std::uint64_t h) { return static_cast<std::uint8_t>(0x80U | (h >> 57U)); }
+  static std::size_t slot_of(std::uint64_t h, std::size_t mask) { return static_cast<std::size_t>(h) & mask; }
 
   void grow() {
     const std::size_t capacity = slots_.empty() ? 16 : slots_.size() * 2;
-    std::vector<slot> fresh(capacity);
+    std::vector<std::uint8_t> fresh_ctrl(capacity, 0);
+    std::vector<entry> fresh(capacity);
     const std::size_t mask = capacity - 1;
-    for (slot& s : slots_) {
-      if (s.tag == 0) {
+    for (std::size_t j = 0; j < slots_.size(); ++j) {
+      if (ctrl_[j] == 0) {
         continue;
       }
-      std::size_t i = slot_of(s.tag, mask);
-      while (fresh[i].tag != 0) {
+      std::size_t i = slot_of(hash_value(slots_[j].key), mask);
+      while (fresh_ctrl[i] != 0) {
         i = (i + 1) & mask;
       }
-      fresh[i] = std::move(s);
+      fresh_ctrl[i] = ctrl_[j];
+      fresh[i] = std::move(slots_[j]);
     }
+    ctrl_ = std::move(fresh_ctrl);
     slots_ = std::move(fresh);
     mask_ = mask;
   }
 
-  std::vector<slot> slots_;
+  std::vector<std::uint8_t> ctrl_;
+  std::vector<entry> slots_;
   std::size_t size_ = 0;
   std::size_t mask_ = 0;
 };
