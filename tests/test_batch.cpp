@@ -272,3 +272,46 @@ TEST_CASE("fan_out runs several flows in one pass with the same answers as separ
   }
   std::filesystem::remove(path);
 }
+
+#include "sluice/io/sinks.hpp"
+
+namespace {
+std::string read_all(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+}  // namespace
+
+TEST_CASE("csv and json-lines sinks write every row of a store in key order, flattening keys and windows") {
+  struct row {
+    sluice::millis ts;
+    std::string_view name;
+    std::int64_t amount = 0;
+  };
+  const std::vector<row> rows = {{sluice::millis{61'000}, "b,\"x\"", 5}, {sluice::millis{1'000}, "a", 2},
+                                 {sluice::millis{2'000}, "a", 3}};
+  using namespace std::chrono_literals;
+  const auto windowed = sluice::flow<row>() | sluice::event_time(&row::ts) | sluice::key_by(&row::name) |
+                        sluice::window(sluice::tumbling(1min)) |
+                        sluice::aggregate(sluice::count{}, sluice::max(&row::amount));
+  const auto store = sluice::run_batch(sluice::from_range(rows), windowed);
+  const auto dir = std::filesystem::temp_directory_path();
+  {
+    sluice::csv_sink csv((dir / "sluice_sink.csv").string(), {"name", "start", "end", "n", "max"});
+    sluice::emit(store, csv);
+    csv.close();
+    sluice::jsonl_sink json((dir / "sluice_sink.jsonl").string(), {"name", "start", "end", "n", "max"});
+    sluice::emit(store, json);
+    json.close();
+  }
+  CHECK(read_all((dir / "sluice_sink.csv").string()) ==
+        "name,start,end,n,max\na,0,60000,2,3\n\"b,\"\"x\"\"\",60000,120000,1,5\n");
+  CHECK(read_all((dir / "sluice_sink.jsonl").string()) ==
+        "{\"name\":\"a\",\"start\":0,\"end\":60000,\"n\":2,\"max\":3}\n"
+        "{\"name\":\"b,\\\"x\\\"\",\"start\":60000,\"end\":120000,\"n\":1,\"max\":5}\n");
+  std::vector<std::string> seen;
+  sluice::emit(store, [&](const auto& key, const auto& value) {
+    seen.push_back(key.key + "@" + std::to_string(key.window.start.count()) + "=" + std::to_string(std::get<0>(value)));
+  });
+  CHECK(seen == std::vector<std::string>{"a@0=2", "b,\"x\"@60000=1"});
+}

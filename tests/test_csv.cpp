@@ -1189,3 +1189,31 @@ TEST_CASE("csv: a file over the 8 MiB parse window keeps line numbers and record
   CHECK(r.stats.lines == b.line - 2);
   CHECK(r.stats.records + r.stats.bad_records == b.written);
 }
+
+#include <random>
+
+#include "sluice/io/iso8601.hpp"
+
+TEST_CASE("iso8601: format and parse round-trip over four centuries, and bad times are rejected") {
+  std::mt19937_64 rng(1234);
+  for (int i = 0; i < 20000; ++i) {
+    // 1900 .. 2300, either sign of the epoch
+    const auto ms = static_cast<std::int64_t>(rng() % 12'600'000'000'000ULL) - 2'208'988'800'000LL;
+    const sluice::millis t{ms};
+    sluice::millis back{};
+    CAPTURE(ms);
+    REQUIRE(sluice::iso8601_utc::parse(sluice::format_iso8601(t, true), back) == nullptr);
+    CHECK(back == t);
+  }
+  sluice::millis t{};
+  CHECK(sluice::iso8601_utc::parse("1970-01-01T00:00:00Z", t) == nullptr);
+  CHECK(t.count() == 0);
+  CHECK(sluice::iso8601_utc::parse("2024-02-29 23:59:59.5Z", t) == nullptr);
+  CHECK(sluice::format_iso8601(t, true) == "2024-02-29T23:59:59.500Z");
+  CHECK(sluice::format_iso8601(sluice::millis{-1}) == "1969-12-31T23:59:59Z");
+  CHECK(sluice::iso8601_utc::parse("2023-02-29T00:00:00Z", t) != nullptr);  // not a leap year
+  CHECK(sluice::iso8601_utc::parse("2024-03-01T24:00:00Z", t) != nullptr);
+  CHECK(sluice::iso8601_utc::parse("2024-03-01T00:00:00", t) != nullptr);   // no zone
+  CHECK(sluice::iso8601_utc::parse("2024-03-01T00:00:00.1234Z", t) != nullptr);
+  CHECK(sluice::iso8601_utc::parse("", t) != nullptr);
+}

@@ -22,6 +22,8 @@
 
 #include <fmt/core.h>
 
+#include "sluice/io/iso8601.hpp"
+
 namespace {
 
 constexpr const char* usage =
@@ -46,36 +48,8 @@ struct splitmix64 {
   bool chance(std::int64_t per_mille) { return below(1000) < per_mille; }
 };
 
-/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's days_from_civil).
-constexpr std::int64_t days_from_civil(std::int64_t y, unsigned m, unsigned d) {
-  y -= m <= 2 ? 1 : 0;
-  const std::int64_t era = (y >= 0 ? y : y - 399) / 400;
-  const auto yoe = static_cast<unsigned>(y - era * 400);
-  const unsigned doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
-  const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-  return era * 146097 + static_cast<std::int64_t>(doe) - 719468;
-}
-
-/// Appends ms since the epoch as 2024-03-01T12:34:56.789Z (civil_from_days, same source).
-void append_iso(std::string& out, std::int64_t ms) {
-  std::int64_t days = ms / day_ms;
-  std::int64_t rest = ms % day_ms;
-  if (rest < 0) {
-    rest += day_ms;
-    --days;
-  }
-  const std::int64_t z = days + 719468;
-  const std::int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-  const auto doe = static_cast<unsigned>(z - era * 146097);
-  const unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-  const unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-  const unsigned mp = (5 * doy + 2) / 153;
-  const unsigned d = doy - (153 * mp + 2) / 5 + 1;
-  const unsigned m = mp < 10 ? mp + 3 : mp - 9;
-  const std::int64_t y = static_cast<std::int64_t>(yoe) + era * 400 + (m <= 2 ? 1 : 0);
-  fmt::format_to(std::back_inserter(out), "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z", y, m, d, rest / 3'600'000,
-                 rest / 60'000 % 60, rest / 1000 % 60, rest % 1000);
-}
+/// Appends ms since the epoch as 2024-03-01T12:34:56.789Z.
+void append_iso(std::string& out, std::int64_t ms) { out += sluice::format_iso8601(sluice::millis{ms}, true); }
 
 /// A CSV field, always quoted, with embedded quotes doubled.
 void append_quoted(std::string& out, std::string_view s) {
@@ -185,7 +159,7 @@ int main(int argc, char** argv) {
   }
 
   splitmix64 rng{seed};
-  const std::int64_t start_ms = days_from_civil(2024, 3, 1) * day_ms;
+  const std::int64_t start_ms = sluice::detail::days_from_civil(2024, 3, 1) * day_ms;
   // Spread the rows over one day: a mean gap of day/rows, at least 1 ms.
   const std::int64_t mean_gap = rows == 0 ? 1 : std::max<std::int64_t>(1, day_ms / static_cast<std::int64_t>(rows));
   std::string buf;

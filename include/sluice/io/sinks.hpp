@@ -21,6 +21,7 @@
 #include "sluice/core/time.hpp"
 #include "sluice/core/window.hpp"
 #include "sluice/io/json_text.hpp"
+#include "sluice/io/text_file.hpp"
 
 namespace sluice {
 
@@ -90,37 +91,6 @@ void write_cells(cell_writer& out, const windowed_key<K, W>& k) {
 }
 
 namespace detail {
-/// A text file written in large blocks; write errors (a full disk) surface as exceptions.
-class text_file {
- public:
-  explicit text_file(const std::string& path) : path_(path), file_(std::fopen(path.c_str(), "wb")) {
-    if (file_ == nullptr) {
-      throw std::runtime_error(path + ": cannot open for writing: " + std::strerror(errno));
-    }
-  }
-  text_file(const text_file&) = delete;
-  text_file& operator=(const text_file&) = delete;
-  ~text_file() {
-    if (file_ != nullptr) {
-      std::fclose(file_);
-    }
-  }
-  void write(std::string_view s) {
-    if (std::fwrite(s.data(), 1, s.size(), file_) != s.size()) {
-      throw std::runtime_error(path_ + ": write failed: " + std::strerror(errno));
-    }
-  }
-  void close() {
-    if (file_ != nullptr && std::fclose(std::exchange(file_, nullptr)) != 0) {
-      throw std::runtime_error(path_ + ": close failed");
-    }
-  }
-
- private:
-  std::string path_;
-  std::FILE* file_;
-};
-
 class csv_cells final : public cell_writer {
  public:
   std::string line;
