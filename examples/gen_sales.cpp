@@ -16,6 +16,8 @@
 
 #include <fmt/core.h>
 
+#include "common/cli.hpp"
+
 namespace {
 
 constexpr const char* usage =
@@ -64,60 +66,41 @@ const std::vector<std::string>& categories() {
   return names;
 }
 
-int fail(const std::string& message) {
-  std::fputs(("gen_sales: " + message + "\n" + usage).c_str(), stderr);
-  return 2;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::vector<std::string_view> positional;
+  std::vector<std::string> positional;
   std::uint64_t seed = 42;
   double late_fraction = 0;
   std::int64_t max_lateness = 60'000;
-  for (int i = 1; i < argc; ++i) {
-    const std::string_view a = argv[i];
-    auto value = [&]() -> const char* { return i + 1 < argc ? argv[++i] : nullptr; };
-    if (a == "--help" || a == "-h") {
-      std::fputs(usage, stdout);
-      return 0;
-    }
-    if (a == "--seed" || a == "--late-fraction" || a == "--max-lateness") {
-      const char* v = value();
-      if (v == nullptr) {
-        return fail(std::string(a) + " needs a value");
-      }
+  cli::args args("gen_sales", usage, argc, argv);
+  while (args.next()) {
+    const std::string_view a = args.current();
+    if (a == "--seed") {
+      seed = args.whole_number(args.value(), "--seed");
+    } else if (a == "--max-lateness") {
+      max_lateness = static_cast<std::int64_t>(args.whole_number(args.value(), "--max-lateness"));
+    } else if (a == "--late-fraction") {
+      const std::string v = args.value();
       char* end = nullptr;
-      if (a == "--seed") {
-        seed = std::strtoull(v, &end, 10);
-      } else if (a == "--late-fraction") {
-        late_fraction = std::strtod(v, &end);
-      } else {
-        max_lateness = std::strtoll(v, &end, 10);
+      late_fraction = std::strtod(v.c_str(), &end);
+      if (v.empty() || *end != '\0' || !(late_fraction >= 0 && late_fraction <= 1)) {
+        args.fail("--late-fraction must be a number from 0 to 1, not '" + v + "'");
       }
-      if (end == v || *end != '\0' || late_fraction < 0 || late_fraction > 1 || max_lateness < 0) {
-        return fail("bad value for " + std::string(a) + ": " + v);
-      }
-    } else if (a.starts_with("--")) {
-      return fail("unknown option " + std::string(a));
+    } else if (args.is_option() || positional.size() == 2) {
+      args.unexpected();
     } else {
-      positional.push_back(a);
+      positional.emplace_back(a);
     }
   }
   if (positional.size() != 2) {
-    return fail("expected ROWS and FILE");
+    args.fail("expected ROWS and FILE");
   }
-  char* end = nullptr;
-  const std::string rows_text(positional[0]);
-  const std::uint64_t rows = std::strtoull(rows_text.c_str(), &end, 10);
-  if (end == rows_text.c_str() || *end != '\0') {
-    return fail("ROWS must be a whole number: " + rows_text);
-  }
+  const std::uint64_t rows = args.whole_number(positional[0], "ROWS");
   const std::string path(positional[1]);
   std::FILE* out = path == "-" ? stdout : std::fopen(path.c_str(), "wb");
   if (out == nullptr) {
-    return fail("cannot open " + path + ": " + std::strerror(errno));
+    args.fail("cannot open " + path + ": " + std::strerror(errno));
   }
 
   splitmix64 rng{seed};
@@ -148,7 +131,8 @@ int main(int argc, char** argv) {
   }
   std::fwrite(buf.data(), 1, buf.size(), out);
   if (std::ferror(out) != 0 || (out != stdout && std::fclose(out) != 0)) {
-    return fail("write to " + path + " failed");
+    std::fprintf(stderr, "gen_sales: write to %s failed\n", path.c_str());
+    return 1;
   }
   return 0;
 }

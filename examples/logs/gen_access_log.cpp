@@ -22,6 +22,7 @@
 
 #include <fmt/core.h>
 
+#include "../common/cli.hpp"
 #include "sluice/io/iso8601.hpp"
 
 namespace {
@@ -111,51 +112,31 @@ route pick_route(splitmix64& rng) {
   return {r < 950 ? "/healthz" : "/metrics", 3};
 }
 
-int fail(const std::string& message) {
-  std::fputs(("gen_access_log: " + message + "\n" + usage).c_str(), stderr);
-  return 2;
-}
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::vector<std::string_view> positional;
+  std::vector<std::string> positional;
   std::uint64_t seed = 42;
-  for (int i = 1; i < argc; ++i) {
-    const std::string_view a = argv[i];
-    if (a == "--help" || a == "-h") {
-      std::fputs(usage, stdout);
-      return 0;
-    }
+  cli::args args("gen_access_log", usage, argc, argv);
+  while (args.next()) {
+    const std::string_view a = args.current();
     if (a == "--seed") {
-      if (i + 1 >= argc) {
-        return fail("--seed needs a value");
-      }
-      const char* v = argv[++i];
-      char* end = nullptr;
-      seed = std::strtoull(v, &end, 10);
-      if (end == v || *end != '\0') {
-        return fail(std::string("bad value for --seed: ") + v);
-      }
-    } else if (a.starts_with("--")) {
-      return fail("unknown option " + std::string(a));
+      seed = args.whole_number(args.value(), "--seed");
+    } else if (args.is_option() || positional.size() == 2) {
+      args.unexpected();
     } else {
-      positional.push_back(a);
+      positional.emplace_back(a);
     }
   }
   if (positional.size() != 2) {
-    return fail("expected ROWS and FILE");
+    args.fail("expected ROWS and FILE");
   }
-  char* end = nullptr;
-  const std::string rows_text(positional[0]);
-  const std::uint64_t rows = std::strtoull(rows_text.c_str(), &end, 10);
-  if (end == rows_text.c_str() || *end != '\0' || rows_text.starts_with("-")) {
-    return fail("ROWS must be a whole number: " + rows_text);
-  }
+  const std::uint64_t rows = args.whole_number(positional[0], "ROWS");
   const std::string path(positional[1]);
   std::FILE* out = path == "-" ? stdout : std::fopen(path.c_str(), "wb");
   if (out == nullptr) {
-    return fail("cannot open " + path + ": " + std::strerror(errno));
+    args.fail("cannot open " + path + ": " + std::strerror(errno));
   }
 
   splitmix64 rng{seed};
@@ -233,7 +214,8 @@ int main(int argc, char** argv) {
   }
   std::fwrite(buf.data(), 1, buf.size(), out);
   if (std::ferror(out) != 0 || (out != stdout && std::fclose(out) != 0)) {
-    return fail("write to " + path + " failed");
+    std::fprintf(stderr, "gen_access_log: write to %s failed\n", path.c_str());
+    return 1;
   }
   return 0;
 }

@@ -21,6 +21,7 @@
 
 #include <fmt/core.h>
 
+#include "../common/cli.hpp"
 #include "sluice/io/file_source.hpp"
 #include "sluice/io/iso8601.hpp"
 #include "sluice/io/schema.hpp"
@@ -97,49 +98,23 @@ struct options {
   sluice::bad_record_policy policy = sluice::bad_record_policy::skip;
 };
 
-[[noreturn]] void usage_error(const std::string& message) {
-  std::fprintf(stderr, "log_report: %s\n%s", message.c_str(), usage);
-  std::exit(2);
-}
-
 options parse_args(int argc, char** argv) {
   options o;
-  for (int i = 1; i < argc; ++i) {
-    const std::string_view a = argv[i];
-    auto value = [&] {
-      if (i + 1 >= argc) {
-        usage_error(std::string(a) + " needs a value");
-      }
-      return std::string(argv[++i]);
-    };
-    if (a == "--help" || a == "-h") {
-      std::fputs(usage, stdout);
-      std::exit(0);
-    } else if (a == "--input") {
-      o.input = value();
+  cli::args args("log_report", usage, argc, argv);
+  while (args.next()) {
+    const std::string_view a = args.current();
+    if (a == "--input") {
+      o.input = args.value();
     } else if (a == "--threads") {
-      const std::string v = value();
-      char* end = nullptr;
-      const long n = std::strtol(v.c_str(), &end, 10);
-      if (end == v.c_str() || *end != '\0' || n < 1 || n > 1024) {
-        usage_error("--threads must be a number from 1 to 1024, not '" + v + "'");
-      }
-      o.threads = static_cast<unsigned>(n);
+      o.threads = args.threads();
     } else if (a == "--bad-records") {
-      const std::string v = value();
-      if (v == "skip") {
-        o.policy = sluice::bad_record_policy::skip;
-      } else if (v == "fail") {
-        o.policy = sluice::bad_record_policy::fail;
-      } else {
-        usage_error("--bad-records is skip or fail, not '" + v + "'");
-      }
+      o.policy = args.policy();
     } else {
-      usage_error(a.starts_with("-") ? "unknown option " + std::string(a) : "unexpected argument " + std::string(a));
+      args.unexpected();
     }
   }
   if (o.input.empty()) {
-    usage_error("--input FILE is required");
+    args.fail("--input FILE is required");
   }
   return o;
 }

@@ -14,6 +14,7 @@
 
 #include <fmt/core.h>
 
+#include "../common/cli.hpp"
 #include "sales.hpp"
 #include "sluice/io/dead_letter_file.hpp"
 #include "sluice/io/file_source.hpp"
@@ -45,66 +46,38 @@ struct options {
   std::string dead_letter;
 };
 
-[[noreturn]] void usage_error(const std::string& message) {
-  std::fprintf(stderr, "sales: %s\n%s", message.c_str(), usage);
-  std::exit(2);
-}
-
 options parse_args(int argc, char** argv) {
   options o;
-  for (int i = 1; i < argc; ++i) {
-    const std::string_view a = argv[i];
-    auto value = [&] {
-      if (i + 1 >= argc) {
-        usage_error(std::string(a) + " needs a value");
-      }
-      return std::string(argv[++i]);
-    };
-    if (a == "--help" || a == "-h") {
-      std::fputs(usage, stdout);
-      std::exit(0);
-    } else if (a == "--input") {
-      o.input = value();
+  cli::args args("sales", usage, argc, argv);
+  while (args.next()) {
+    const std::string_view a = args.current();
+    if (a == "--input") {
+      o.input = args.value();
     } else if (a == "--format") {
-      o.format = value();
+      o.format = args.value();
       if (o.format != "csv" && o.format != "jsonl") {
-        usage_error("--format is csv or jsonl, not '" + o.format + "'");
+        args.fail("--format is csv or jsonl, not '" + o.format + "'");
       }
     } else if (a == "--threads") {
-      const std::string v = value();
-      char* end = nullptr;
-      const long n = std::strtol(v.c_str(), &end, 10);
-      if (end == v.c_str() || *end != '\0' || n < 1 || n > 1024) {
-        usage_error("--threads must be a number from 1 to 1024, not '" + v + "'");
-      }
-      o.threads = static_cast<unsigned>(n);
+      o.threads = args.threads();
     } else if (a == "--bad-records") {
-      const std::string v = value();
-      if (v == "skip") {
-        o.policy = sluice::bad_record_policy::skip;
-      } else if (v == "fail") {
-        o.policy = sluice::bad_record_policy::fail;
-      } else {
-        usage_error("--bad-records is skip or fail, not '" + v + "'");
-      }
+      o.policy = args.policy();
     } else if (a == "--dead-letter") {
-      o.dead_letter = value();
-    } else if (a.starts_with("-")) {
-      usage_error("unknown option " + std::string(a));
-    } else if (o.query.empty()) {
-      o.query = a;
+      o.dead_letter = args.value();
+    } else if (args.is_option() || !o.query.empty()) {
+      args.unexpected();
     } else {
-      usage_error("unexpected argument " + std::string(a));
+      o.query = a;
     }
   }
   if (o.query.empty()) {
-    usage_error("no QUERY given");
+    args.fail("no QUERY given");
   }
   if (o.query != "by-category" && o.query != "region-minute" && o.query != "top-products") {
-    usage_error("unknown query '" + o.query + "'");
+    args.fail("unknown query '" + o.query + "'");
   }
   if (o.input.empty()) {
-    usage_error("--input FILE is required");
+    args.fail("--input FILE is required");
   }
   return o;
 }

@@ -1,0 +1,94 @@
+// Command-line parsing shared by the example programs: flags with values, --help, whole
+// numbers, thread counts and the bad-record policy, with one way of reporting a usage error
+// ("program: message", the usage text, exit status 2).
+#pragma once
+
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+#include <string_view>
+
+#include "sluice/io/bad_record.hpp"
+
+namespace cli {
+
+class args {
+ public:
+  args(const char* program, const char* usage, int argc, char** argv)
+      : program_(program), usage_(usage), argc_(argc), argv_(argv) {}
+
+  /// Move to the next argument; false when there is none. --help and -h print the usage and exit.
+  bool next() {
+    if (++i_ >= argc_) {
+      return false;
+    }
+    if (current() == "--help" || current() == "-h") {
+      std::fputs(usage_, stdout);
+      std::exit(0);
+    }
+    return true;
+  }
+
+  [[nodiscard]] std::string_view current() const { return argv_[i_]; }
+  [[nodiscard]] bool is_option() const { return current().starts_with("-") && current() != "-"; }  // "-": stdout
+
+  /// The value that follows the current flag.
+  std::string value() {
+    if (i_ + 1 >= argc_) {
+      fail(std::string(current()) + " needs a value");
+    }
+    ++i_;
+    return argv_[i_];
+  }
+
+  [[noreturn]] void fail(const std::string& message) const {
+    std::fprintf(stderr, "%s: %s\n%s", program_, message.c_str(), usage_);
+    std::exit(2);
+  }
+
+  [[noreturn]] void unexpected() const {
+    fail((is_option() ? "unknown option " : "unexpected argument ") + std::string(current()));
+  }
+
+  /// A non-negative whole number, or a usage error naming `what`.
+  std::uint64_t whole_number(const std::string& text, std::string_view what) const {
+    char* end = nullptr;
+    const std::uint64_t n = std::strtoull(text.c_str(), &end, 10);
+    if (text.empty() || text.front() == '-' || *end != '\0') {
+      fail(std::string(what) + " must be a whole number, not '" + text + "'");
+    }
+    return n;
+  }
+
+  /// The value of --threads: 1 to 1024.
+  unsigned threads() {
+    const std::string v = value();
+    const std::uint64_t n = whole_number(v, "--threads");
+    if (n < 1 || n > 1024) {
+      fail("--threads must be a number from 1 to 1024, not '" + v + "'");
+    }
+    return static_cast<unsigned>(n);
+  }
+
+  /// The value of --bad-records: skip or fail.
+  sluice::bad_record_policy policy() {
+    const std::string v = value();
+    if (v == "skip") {
+      return sluice::bad_record_policy::skip;
+    }
+    if (v == "fail") {
+      return sluice::bad_record_policy::fail;
+    }
+    fail("--bad-records is skip or fail, not '" + v + "'");
+  }
+
+ private:
+  const char* program_;
+  const char* usage_;
+  int argc_;
+  char** argv_;
+  int i_ = 0;
+};
+
+}  // namespace cli
