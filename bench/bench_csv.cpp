@@ -17,9 +17,10 @@ std::string make_csv(std::size_t rows) {
   std::int64_t t = 1'700'000'000'000;
   for (std::size_t i = 0; i < rows; ++i) {
     t += static_cast<std::int64_t>(rng() % 3);
-    s += std::to_string(t) + "," + std::to_string(100'000'000 + i) + "," + std::to_string(rng() % 1'000'000) + ",eu-west-" +
-         std::to_string(rng() % 20) + ",category-" + std::to_string(rng() % 50) + "," + std::to_string(rng() % 100'000) + "," +
-         std::to_string(1 + rng() % 5) + "," + sales::format_cents(static_cast<std::int64_t>(50 + rng() % 50'000)) + "\n";
+    s += std::to_string(t) + "," + std::to_string(100'000'000 + i) + "," + std::to_string(rng() % 1'000'000) +
+         ",eu-west-" + std::to_string(rng() % 20) + ",category-" + std::to_string(rng() % 50) + "," +
+         std::to_string(rng() % 100'000) + "," + std::to_string(1 + rng() % 5) + "," +
+         sales::format_cents(static_cast<std::int64_t>(50 + rng() % 50'000)) + "\n";
   }
   return s;
 }

@@ -42,7 +42,9 @@ void run_chain(benchmark::State& state, const Flow& flow, const std::vector<even
 
 void map_filter_key_by_sum(benchmark::State& state) {
   const auto events = make_events(1 << 20, state.range(0));
-  const auto flow = sluice::flow<event>() | sluice::map([](const event& e) { return event{e.ts, e.key, e.value * 3}; }) |
+  const auto flow = sluice::flow<event>() | sluice::map([](const event& e) {
+                      return event{e.ts, e.key, e.value * 3};
+                    }) |
                     sluice::filter([](const event& e) { return e.value % 7 != 0; }) | sluice::key_by(&event::key) |
                     sluice::aggregate(sluice::sum(&event::value));
   run_chain(state, flow, events);

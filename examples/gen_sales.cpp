@@ -44,18 +44,18 @@ struct splitmix64 {
 };
 
 const std::vector<std::string>& regions() {
-  static const std::vector<std::string> names = {
-      "af-south", "ap-east", "ap-northeast", "ap-south", "ap-southeast", "ca-central", "cn-north",
-      "eu-central", "eu-north", "eu-south", "eu-west", "il-central", "me-central", "me-south",
-      "mx-central", "sa-east", "us-east", "us-gov", "us-north", "us-west"};
+  static const std::vector<std::string> names = {"af-south",   "ap-east",    "ap-northeast", "ap-south", "ap-southeast",
+                                                 "ca-central", "cn-north",   "eu-central",   "eu-north", "eu-south",
+                                                 "eu-west",    "il-central", "me-central",   "me-south", "mx-central",
+                                                 "sa-east",    "us-east",    "us-gov",       "us-north", "us-west"};
   return names;
 }
 
 const std::vector<std::string>& categories() {
   static const std::vector<std::string> names = [] {
-    const char* stems[] = {"audio", "baby", "beauty", "books", "camera", "garden", "games", "grocery", "health",
-                           "home", "jewelry", "kitchen", "music", "office", "outdoor", "pets", "shoes", "sports",
-                           "tools", "toys", "travel", "video", "watches", "wine", "auto"};
+    const char* stems[] = {"audio", "baby",    "beauty",  "books", "camera",  "garden",  "games", "grocery", "health",
+                           "home",  "jewelry", "kitchen", "music", "office",  "outdoor", "pets",  "shoes",   "sports",
+                           "tools", "toys",    "travel",  "video", "watches", "wine",    "auto"};
     std::vector<std::string> out;
     for (const char* s : stems) {
       out.emplace_back(s);
@@ -122,8 +122,8 @@ int main(int argc, char** argv) {
     const std::int64_t qty = 1 + static_cast<std::int64_t>(rng.below(5));
     const std::uint64_t user = 1 + rng.below(1'000'000);
     fmt::format_to(std::back_inserter(buf), "{},{},{},{},{},{},{},{}.{:02}\n", ts, 100'000'000 + row, user,
-                   region[rng.below(region.size())], category[(product * 31 + rng.below(3)) % category.size()],
-                   product, qty, price_cents / 100, price_cents % 100);
+                   region[rng.below(region.size())], category[(product * 31 + rng.below(3)) % category.size()], product,
+                   qty, price_cents / 100, price_cents % 100);
     if (buf.size() > (1U << 20U) - 256) {
       std::fwrite(buf.data(), 1, buf.size(), out);
       buf.clear();

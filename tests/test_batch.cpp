@@ -36,9 +36,9 @@ std::vector<owned_sale> random_sales(std::uint64_t seed, std::size_t n) {
   std::int64_t clock = 1'700'000'000'000;
   for (std::size_t i = 0; i < n; ++i) {
     clock += static_cast<std::int64_t>(rng() % 2000);
-    out.push_back({clock - static_cast<std::int64_t>(rng() % 90'000), label("r", rng() % 7),
-                   label("c", rng() % 13), static_cast<std::int64_t>(rng() % 50),
-                   static_cast<std::int64_t>(1 + rng() % 5), static_cast<std::int64_t>(rng() % 100'000)});
+    out.push_back({clock - static_cast<std::int64_t>(rng() % 90'000), label("r", rng() % 7), label("c", rng() % 13),
+                   static_cast<std::int64_t>(rng() % 50), static_cast<std::int64_t>(1 + rng() % 5),
+                   static_cast<std::int64_t>(rng() % 100'000)});
   }
   return out;
 }
@@ -144,12 +144,12 @@ TEST_CASE("a quoted newline across a chunk boundary is re-parsed, not split") {
     std::string_view note;
     std::int64_t amount = 0;
   };
-  const auto schema = sluice::schema<note_row>(sluice::column("id", &note_row::id), sluice::column("note", &note_row::note),
-                                               sluice::column("amount", &note_row::amount));
+  const auto schema =
+      sluice::schema<note_row>(sluice::column("id", &note_row::id), sluice::column("note", &note_row::note),
+                               sluice::column("amount", &note_row::amount));
   const auto path = write_temp("quoted_newlines.csv", csv);
-  const auto total = sluice::flow<note_row>() | sluice::filter([](const note_row& r) {
-                       return r.note == "line one\nline two\nline \"three\"";
-                     }) |
+  const auto total = sluice::flow<note_row>() |
+                     sluice::filter([](const note_row& r) { return r.note == "line one\nline two\nline \"three\""; }) |
                      sluice::aggregate(sluice::count{}, sluice::sum(&note_row::amount));
   for (unsigned threads : {1U, 2U, 3U, 4U, 9U}) {
     CAPTURE(threads);
@@ -198,9 +198,9 @@ TEST_CASE("dead letters arrive in input order with absolute line numbers on any 
       CHECK(r.text.substr(0, 8) == "garbage,");
     };
     sluice::batch_stats stats;
-    auto store = sluice::run_batch(sluice::csv_file(path, sales::csv_schema(), in), sales::by_category(),
-                                   sluice::batch_options{.threads = threads, .min_chunk_units = 1, .max_buffered_bad = 3},
-                                   &stats);
+    auto store = sluice::run_batch(
+        sluice::csv_file(path, sales::csv_schema(), in), sales::by_category(),
+        sluice::batch_options{.threads = threads, .min_chunk_units = 1, .max_buffered_bad = 3}, &stats);
     CHECK(seen_lines == corrupted_lines);
     CHECK(stats.bad_records == corrupted_lines.size());
     CHECK(stats.records + stats.bad_records == rows.size());
@@ -216,7 +216,8 @@ TEST_CASE("policy fail stops with the first bad record's position, whichever thr
   csv.insert(mid, "1,2,3\n");
   const std::size_t late = csv.find('\n', csv.size() * 9 / 10) + 1;
   csv.insert(late, "x,y\n");
-  const std::uint64_t mid_line = 1 + static_cast<std::uint64_t>(std::count(csv.begin(), csv.begin() + static_cast<std::ptrdiff_t>(mid), '\n'));
+  const std::uint64_t mid_line =
+      1 + static_cast<std::uint64_t>(std::count(csv.begin(), csv.begin() + static_cast<std::ptrdiff_t>(mid), '\n'));
   const auto path = write_temp("fail.csv", csv);
   sluice::input_options in;
   in.on_bad_record = sluice::bad_record_policy::fail;
@@ -226,8 +227,8 @@ TEST_CASE("policy fail stops with the first bad record's position, whichever thr
                               sluice::batch_options{.threads = threads, .min_chunk_units = 1});
       FAIL("expected bad_input_error");
     } catch (const sluice::bad_input_error& e) {
-      CHECK(std::string(e.what()) == path + ":" + std::to_string(mid_line) + ": byte " + std::to_string(mid) +
-                                         ": expected 8 fields, found 3");
+      CHECK(std::string(e.what()) ==
+            path + ":" + std::to_string(mid_line) + ": byte " + std::to_string(mid) + ": expected 8 fields, found 3");
     }
   }
   std::filesystem::remove(path);
@@ -288,8 +289,8 @@ TEST_CASE("csv and json-lines sinks write every row of a store in key order, fla
     std::string_view name;
     std::int64_t amount = 0;
   };
-  const std::vector<row> rows = {{sluice::millis{61'000}, "b,\"x\"", 5}, {sluice::millis{1'000}, "a", 2},
-                                 {sluice::millis{2'000}, "a", 3}};
+  const std::vector<row> rows = {
+      {sluice::millis{61'000}, "b,\"x\"", 5}, {sluice::millis{1'000}, "a", 2}, {sluice::millis{2'000}, "a", 3}};
   using namespace std::chrono_literals;
   const auto windowed = sluice::flow<row>() | sluice::event_time(&row::ts) | sluice::key_by(&row::name) |
                         sluice::window(sluice::tumbling(1min)) |

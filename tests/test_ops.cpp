@@ -39,9 +39,10 @@ std::vector<click> random_clicks(std::uint64_t seed, std::size_t n, std::int64_t
   out.reserve(n);
   for (std::size_t i = 0; i < n; ++i) {
     const auto u = static_cast<int>(rng() % static_cast<std::uint64_t>(users));
-    std::string user = (u % 2 == 0 ? "u" : "user-with-a-rather-long-name-") + std::to_string(u);
+    std::string user = u % 2 == 0 ? "u" : "user-with-a-rather-long-name-";  // appended, not "a" + b: GCC 12's
+    user += std::to_string(u);                                               // false -Wrestrict warning
     const auto span = static_cast<std::uint64_t>(t_hi - t_lo + 1);
-    out.push_back({t_lo + static_cast<std::int64_t>(rng() % span), std::move(user), "p" + std::to_string(rng() % 5),
+    out.push_back({t_lo + static_cast<std::int64_t>(rng() % span), std::move(user), std::string(1, 'p').append(std::to_string(rng() % 5)),
                    static_cast<std::int64_t>(rng() % 1050) - 50});
   }
   return out;

@@ -444,8 +444,8 @@ TEST_CASE("sales --bad-records fail: exits non-zero naming file:line of the firs
     for (const char* threads : {"1", "3"}) {
       CAPTURE(f->path.string());
       CAPTURE(threads);
-      const auto r = run(SALES_BIN, {"by-category", "--input", f->path.string(), "--threads", threads,
-                                     "--bad-records", "fail"});
+      const auto r =
+          run(SALES_BIN, {"by-category", "--input", f->path.string(), "--threads", threads, "--bad-records", "fail"});
       CHECK(r.status != 0);
       CHECK(r.out.empty());
       CHECK(contains(r.err, f->path.string() + ":" + std::to_string(f->bad_lines.front()) + ":"));
@@ -563,7 +563,8 @@ TEST_CASE("log_report: sections and numbers agree with a reference read from the
       h.paths.insert(f[3]);
       // ts is YYYY-MM-DDTHH:MM:SS.fffZ: the 5-minute window is the minute rounded down to 5.
       const int minute = std::stoi(f[0].substr(14, 2));
-      std::string window = f[0].substr(0, 14) + (minute / 5 * 5 < 10 ? "0" : "") + std::to_string(minute / 5 * 5) + ":00Z";
+      std::string window =
+          f[0].substr(0, 14) + (minute / 5 * 5 < 10 ? "0" : "") + std::to_string(minute / 5 * 5) + ":00Z";
       auto& w = windows[window];
       ++w.first;
       w.second += bytes;

@@ -82,8 +82,8 @@ void check_identity_neutral(const M& m, const typename M::state& s) {
 // ---------------------------------------------------------------------------------------------
 // distinct_count
 
-static_assert(sluice::monoid_for<decltype(sluice::distinct_count(identity_u64).template bind<std::uint64_t>()),
-                                 std::uint64_t>);
+static_assert(
+    sluice::monoid_for<decltype(sluice::distinct_count(identity_u64).template bind<std::uint64_t>()), std::uint64_t>);
 static_assert(sluice::aggregator_for<sluice::distinct_count<decltype(identity_u64)>, std::uint64_t>);
 static_assert(sluice::monoid_for<decltype(sluice::distinct_count(&event::name).template bind<event>()), event>);
 
@@ -239,9 +239,15 @@ std::vector<double> signed_data(std::mt19937_64& rng, std::size_t n) {
 TEST_CASE("quantiles: each probed quantile is within relative error alpha of the exact one") {
   std::mt19937_64 rng(99);
   for (const double alpha : {0.01, 0.05}) {
-    SUBCASE("uniform") { check_accuracy(uniform_data(rng, 20001), alpha); }
-    SUBCASE("lognormal") { check_accuracy(lognormal_data(rng, 20001), alpha); }
-    SUBCASE("negatives and zeros") { check_accuracy(signed_data(rng, 20001), alpha); }
+    SUBCASE("uniform") {
+      check_accuracy(uniform_data(rng, 20001), alpha);
+    }
+    SUBCASE("lognormal") {
+      check_accuracy(lognormal_data(rng, 20001), alpha);
+    }
+    SUBCASE("negatives and zeros") {
+      check_accuracy(signed_data(rng, 20001), alpha);
+    }
     SUBCASE("negatives only") {
       auto xs = lognormal_data(rng, 5000);
       for (auto& x : xs) {

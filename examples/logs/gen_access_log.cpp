@@ -50,7 +50,9 @@ struct splitmix64 {
 };
 
 /// Appends ms since the epoch as 2024-03-01T12:34:56.789Z.
-void append_iso(std::string& out, std::int64_t ms) { out += sluice::format_iso8601(sluice::millis{ms}, true); }
+void append_iso(std::string& out, std::int64_t ms) {
+  out += sluice::format_iso8601(sluice::millis{ms}, true);
+}
 
 /// A CSV field, always quoted, with embedded quotes doubled.
 void append_quoted(std::string& out, std::string_view s) {
@@ -69,7 +71,8 @@ constexpr std::int64_t flaky_host = 2;  // web-03
 
 constexpr const char* user_agents[] = {
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36",
-    "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_2) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.2 Safari/605.1.15",
+    "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_2) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.2 "
+    "Safari/605.1.15",
     "Mozilla/5.0 (X11; Linux x86_64; rv:121.0) Gecko/20100101 Firefox/121.0",
     "Mozilla/5.0 (iPhone; CPU iPhone OS 17_2 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Mobile/15E148",
     "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)",
@@ -89,8 +92,8 @@ struct route {
 route pick_route(splitmix64& rng) {
   const std::int64_t r = rng.below(1000);
   if (r < 300) {
-    static constexpr const char* files[] = {"/",           "/index.html",     "/favicon.ico", "/static/app.js",
-                                            "/static/app.css", "/static/logo.png", "/robots.txt"};
+    static constexpr const char* files[] = {
+        "/", "/index.html", "/favicon.ico", "/static/app.js", "/static/app.css", "/static/logo.png", "/robots.txt"};
     return {files[rng.below(7)], 0};
   }
   if (r < 480) {
@@ -111,7 +114,6 @@ route pick_route(splitmix64& rng) {
   }
   return {r < 950 ? "/healthz" : "/metrics", 3};
 }
-
 
 }  // namespace
 
@@ -201,10 +203,13 @@ int main(int argc, char** argv) {
     }
 
     const char* agent =
-        rt.kind == 3 ? user_agents[8] : user_agents[static_cast<std::size_t>(rng.below(static_cast<std::int64_t>(std::size(user_agents))))];
+        rt.kind == 3
+            ? user_agents[8]
+            : user_agents[static_cast<std::size_t>(rng.below(static_cast<std::int64_t>(std::size(user_agents))))];
 
     append_iso(buf, ts);
-    fmt::format_to(std::back_inserter(buf), ",{},{},{},{},{},{},", hosts[host], method, rt.path, status, bytes, latency);
+    fmt::format_to(std::back_inserter(buf), ",{},{},{},{},{},{},", hosts[host], method, rt.path, status, bytes,
+                   latency);
     append_quoted(buf, agent);
     buf += '\n';
     if (buf.size() > (1U << 20U) - 512) {

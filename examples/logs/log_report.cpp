@@ -46,9 +46,9 @@ struct hit {
 auto csv_schema() {
   using sluice::column;
   return sluice::schema<hit>(column("ts", &hit::ts, sluice::iso8601_utc{}), column("host", &hit::host),
-                             column("method", &hit::method), column("path", &hit::path),
-                             column("status", &hit::status), column("bytes", &hit::bytes),
-                             column("latency_ms", &hit::latency_ms), column("user_agent", &hit::user_agent));
+                             column("method", &hit::method), column("path", &hit::path), column("status", &hit::status),
+                             column("bytes", &hit::bytes), column("latency_ms", &hit::latency_ms),
+                             column("user_agent", &hit::user_agent));
 }
 
 // ---- the three flows ------------------------------------------------------------------------
@@ -70,13 +70,16 @@ auto per_window() {
 
 /// Per path: (bytes, requests); the top 5 by bytes are read from the store.
 auto per_path() {
-  return sluice::flow<hit>() | sluice::key_by(&hit::path) | sluice::aggregate(sluice::sum(&hit::bytes), sluice::count{});
+  return sluice::flow<hit>() | sluice::key_by(&hit::path) |
+         sluice::aggregate(sluice::sum(&hit::bytes), sluice::count{});
 }
 
 // ---- output ---------------------------------------------------------------------------------
 
 /// A window start for humans: 2024-03-01T12:35:00Z.
-std::string iso(sluice::millis t) { return sluice::format_iso8601(t, t.count() % 1000 != 0); }
+std::string iso(sluice::millis t) {
+  return sluice::format_iso8601(t, t.count() % 1000 != 0);
+}
 
 constexpr const char* usage =
     "usage: log_report --input FILE [--threads N] [--bad-records skip|fail]\n"
@@ -140,9 +143,9 @@ int main(int argc, char** argv) {
 
     // Three reports, one pass over the file: fan_out feeds every event to the three flows.
     sluice::batch_stats stats;
-    const auto [hosts, windows, paths] = sluice::run_batch(sluice::csv_file(o.input, csv_schema(), input),
-                                                           sluice::fan_out(per_host(), per_window(), per_path()),
-                                                           batch, &stats);
+    const auto [hosts, windows, paths] =
+        sluice::run_batch(sluice::csv_file(o.input, csv_schema(), input),
+                          sluice::fan_out(per_host(), per_window(), per_path()), batch, &stats);
     out += "# per host\nhost,requests,errors,error_rate,p50_latency_ms,p99_latency_ms,distinct_paths\n";
     for (const auto& row : hosts.scan()) {
       const auto& [requests, errors, latency, paths] = row.value;

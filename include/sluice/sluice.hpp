@@ -6,10 +6,13 @@
 #error "sluice needs C++20 or later: compile with -std=c++20 (or meson cpp_std=c++20)"
 #endif
 
+#include "sluice/core/distinct_count.hpp"
 #include "sluice/core/hash.hpp"
 #include "sluice/core/key.hpp"
 #include "sluice/core/monoid.hpp"
+#include "sluice/core/quantiles.hpp"
 #include "sluice/core/time.hpp"
+#include "sluice/core/top_k.hpp"
 #include "sluice/core/window.hpp"
 #include "sluice/ops/aggregate.hpp"
 #include "sluice/ops/event_time.hpp"
@@ -22,7 +25,4 @@
 #include "sluice/ops/map.hpp"
 #include "sluice/ops/reduce.hpp"
 #include "sluice/ops/window.hpp"
-#include "sluice/core/distinct_count.hpp"
-#include "sluice/core/quantiles.hpp"
-#include "sluice/core/top_k.hpp"
 #include "sluice/store/result_store.hpp"

@@ -78,18 +78,28 @@ inline std::uint64_t hash_bytes(const char* p, std::size_t n) {
 }
 
 /// Hash of a pair of hashes (or raw integers): one multiply, order-sensitive.
-constexpr std::uint64_t combine(std::uint64_t a, std::uint64_t b) { return fold_mul(a ^ hash_k0, b ^ hash_k1); }
+constexpr std::uint64_t combine(std::uint64_t a, std::uint64_t b) {
+  return fold_mul(a ^ hash_k0, b ^ hash_k1);
+}
 }  // namespace detail
 
 template <class T>
-  requires std::is_integral_v<T> || std::is_enum_v<T>
+requires std::is_integral_v<T> || std::is_enum_v<T>
 constexpr std::uint64_t hash_value(T v) {
   return detail::fold_mul(static_cast<std::uint64_t>(v) ^ detail::hash_k0, detail::hash_k1);
 }
-constexpr std::uint64_t hash_value(millis t) { return hash_value(t.count()); }
-inline std::uint64_t hash_value(std::string_view s) { return detail::hash_bytes(s.data(), s.size()); }
-inline std::uint64_t hash_value(const std::string& s) { return detail::hash_bytes(s.data(), s.size()); }
-constexpr std::uint64_t hash_value(std::monostate /*unit*/) { return 0; }
+constexpr std::uint64_t hash_value(millis t) {
+  return hash_value(t.count());
+}
+inline std::uint64_t hash_value(std::string_view s) {
+  return detail::hash_bytes(s.data(), s.size());
+}
+inline std::uint64_t hash_value(const std::string& s) {
+  return detail::hash_bytes(s.data(), s.size());
+}
+constexpr std::uint64_t hash_value(std::monostate /*unit*/) {
+  return 0;
+}
 
 template <class... Ts>
 std::uint64_t hash_value(const std::tuple<Ts...>& t);

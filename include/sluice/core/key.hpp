@@ -44,7 +44,7 @@ struct borrowed_key {
   using type = std::remove_cvref_t<R>;
 };
 template <class R>
-  requires std::is_same_v<std::remove_cvref_t<R>, std::string>
+requires std::is_same_v<std::remove_cvref_t<R>, std::string>
 struct borrowed_key<R> {
   using type = std::string_view;
 };
@@ -87,7 +87,8 @@ bool key_equal(const Owned& owned, const Borrowed& borrowed) {
   if constexpr (requires { std::tuple_size<Owned>::value; }) {
     return [&]<std::size_t... I>(std::index_sequence<I...>) {
       return (key_equal(std::get<I>(owned), std::get<I>(borrowed)) && ...);
-    }(std::make_index_sequence<std::tuple_size_v<Owned>>{});
+    }
+    (std::make_index_sequence<std::tuple_size_v<Owned>>{});
   } else {
     return owned == borrowed;
   }

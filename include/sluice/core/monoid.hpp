@@ -21,8 +21,8 @@ namespace sluice {
 ///   merge(s, o) fold another partial into s; associative and commutative, identity() neutral
 ///   result(s)   the answer a reader sees
 template <class M, class T>
-concept monoid_for = std::copy_constructible<M> && requires(const M& m, typename M::state& s,
-                                                          const typename M::state& o, const T& x) {
+concept monoid_for = std::copy_constructible<M> &&
+    requires(const M& m, typename M::state& s, const typename M::state& o, const T& x) {
   { m.identity() } -> std::convertible_to<typename M::state>;
   m.add(s, x);
   m.merge(s, o);
@@ -38,7 +38,7 @@ concept aggregator_for = monoid_for<A, T> || requires(const A& a) {
 
 /// The monoid an aggregator becomes for inputs of type T.
 template <class T, class A>
-  requires aggregator_for<A, T>
+requires aggregator_for<A, T>
 auto bind_monoid(const A& a) {
   if constexpr (monoid_for<A, T>) {
     return a;
@@ -213,7 +213,8 @@ struct product_monoid {
   [[nodiscard]] auto result(const state& s) const {
     return [&]<std::size_t... I>(std::index_sequence<I...>) {
       return std::make_tuple(std::get<I>(parts).result(std::get<I>(s))...);
-    }(std::index_sequence_for<Ms...>{});
+    }
+    (std::index_sequence_for<Ms...>{});
   }
 
  private:
@@ -221,7 +222,8 @@ struct product_monoid {
   void each(Fn&& fn, state& s, const state& o) const {
     [&]<std::size_t... I>(std::index_sequence<I...>) {
       (fn(std::get<I>(parts), std::get<I>(s), std::get<I>(o)), ...);
-    }(std::index_sequence_for<Ms...>{});
+    }
+    (std::index_sequence_for<Ms...>{});
   }
 };
 

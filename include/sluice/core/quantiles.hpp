@@ -100,9 +100,7 @@ class bucket_store {
 
   /// The lowest non-empty bucket's index and its counts up to the highest non-empty one:
   /// the canonical content, independent of how the window grew.
-  [[nodiscard]] std::int64_t lowest_index() const {
-    return offset_ + static_cast<std::int64_t>(nonzero_range().first);
-  }
+  [[nodiscard]] std::int64_t lowest_index() const { return offset_ + static_cast<std::int64_t>(nonzero_range().first); }
   [[nodiscard]] std::vector<std::int64_t> trimmed_counts() const {
     const auto [lo, hi] = nonzero_range();
     return {counts_.begin() + static_cast<std::ptrdiff_t>(lo), counts_.begin() + static_cast<std::ptrdiff_t>(hi)};
@@ -271,7 +269,7 @@ class quantile_summary {
 
  private:
   struct buckets {
-    std::int64_t offset = 0;            // bucket index of counts[0]
+    std::int64_t offset = 0;           // bucket index of counts[0]
     std::vector<std::int64_t> counts;  // first and last entries non-zero
     friend bool operator==(const buckets&, const buckets&) = default;
   };

@@ -20,7 +20,7 @@ namespace detail {
 /// kept std::string), so a losing input is rejected before it is copied into an owned value.
 template <class C, class A, class B>
 concept ranks_with = std::predicate<const C&, const A&, const B&> && std::predicate<const C&, const B&, const A&> &&
-                     std::totally_ordered_with<A, B>;
+    std::totally_ordered_with<A, B>;
 }  // namespace detail
 
 // Performance: per event one projection and one comparison against the current k-th best;

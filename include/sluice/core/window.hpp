@@ -27,7 +27,9 @@ struct count_window_index {
   std::int64_t index = 0;
   constexpr auto operator<=>(const count_window_index&) const = default;
 };
-inline std::uint64_t hash_value(const count_window_index& w) { return hash_value(w.index); }
+inline std::uint64_t hash_value(const count_window_index& w) {
+  return hash_value(w.index);
+}
 
 /// The key of a windowed result: the user's key and the window. Ordered by key, then window.
 template <class K, class W = time_window>

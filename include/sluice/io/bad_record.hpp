@@ -17,11 +17,11 @@ enum class bad_record_policy {
 
 /// A malformed record, as a dead-letter sink sees it.
 struct bad_record {
-  std::string_view source;  // file name or input name
-  std::uint64_t line = 0;   // 1-based physical line where the record starts
-  std::uint64_t offset = 0; // byte offset of the record's first byte
+  std::string_view source;   // file name or input name
+  std::uint64_t line = 0;    // 1-based physical line where the record starts
+  std::uint64_t offset = 0;  // byte offset of the record's first byte
   std::string_view reason;
-  std::string_view text;    // the record's raw bytes (clipped to the max record size)
+  std::string_view text;  // the record's raw bytes (clipped to the max record size)
 };
 
 /// "sales.csv:17: byte 1042: field 'qty': not an integer: 'x'"
@@ -49,7 +49,7 @@ using dead_letter_sink = std::function<void(const bad_record&)>;
 /// Input limits and the bad-record policy of a source.
 struct input_options {
   bad_record_policy on_bad_record = bad_record_policy::skip;
-  dead_letter_sink dead_letters;                  // empty: bad records are only counted
+  dead_letter_sink dead_letters;                         // empty: bad records are only counted
   std::size_t max_record_bytes = std::size_t{1} << 20U;  // a longer record is a bad record
 };
 

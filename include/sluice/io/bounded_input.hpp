@@ -22,11 +22,11 @@ struct chunk_bad_record {
 
 /// What parsing a chunk found.
 struct chunk_outcome {
-  std::size_t next = 0;        // where the first record at or after the chunk's stop begins
-  std::uint64_t lines = 0;     // newlines consumed (records, blank lines, embedded newlines)
-  std::uint64_t records = 0;   // records emitted
-  std::uint64_t bad = 0;       // bad records reported
-  bool stopped = false;        // the report callback asked to stop
+  std::size_t next = 0;       // where the first record at or after the chunk's stop begins
+  std::uint64_t lines = 0;    // newlines consumed (records, blank lines, embedded newlines)
+  std::uint64_t records = 0;  // records emitted
+  std::uint64_t bad = 0;      // bad records reported
+  bool stopped = false;       // the report callback asked to stop
 };
 
 }  // namespace sluice

@@ -65,8 +65,12 @@ class csv_tokenizer {
     return tokenize_general(p, end, eof, max_bytes);
   }
 
-  [[nodiscard]] std::string_view field(std::size_t i) const { return spans_[i]; }
-  [[nodiscard]] std::size_t max_fields() const { return spans_.size(); }
+  [[nodiscard]] std::string_view field(std::size_t i) const {
+    return spans_[i];
+  }
+  [[nodiscard]] std::size_t max_fields() const {
+    return spans_.size();
+  }
 
  private:
 #if defined(__SSE2__)
@@ -91,8 +95,8 @@ class csv_tokenizer {
       if ((qu & before_nl) != 0) {
         return false;
       }
-      unsigned ends = (static_cast<unsigned>(_mm_movemask_epi8(_mm_cmpeq_epi8(v, delim))) & before_nl) |
-                      (nl & (0U - nl));
+      unsigned ends =
+          (static_cast<unsigned>(_mm_movemask_epi8(_mm_cmpeq_epi8(v, delim))) & before_nl) | (nl & (0U - nl));
       while (ends != 0) {
         const char* pos = block + __builtin_ctz(ends);
         if (*pos == '\n') {
@@ -321,8 +325,7 @@ class csv_format {
   /// A parser for one thread: it owns the tokenizer's scratch space.
   class parser {
    public:
-    explicit parser(const csv_format& fmt)
-        : fmt_(&fmt), tok_(fmt.options_.delimiter, fmt.expected_fields_) {}
+    explicit parser(const csv_format& fmt) : fmt_(&fmt), tok_(fmt.options_.delimiter, fmt.expected_fields_) {}
 
     /// Parse the records that start in [begin, stop); `end` is the end of the input. Calls
     /// emit(value) for each good record and report(chunk_bad_record) (returning false to stop)
@@ -368,7 +371,8 @@ class csv_format {
         // A broken record's own end is unknown: resynchronise at the next physical line.
         const void* nl = std::memchr(p, '\n', static_cast<std::size_t>(end - p));
         const char* next = nl == nullptr ? end : static_cast<const char*>(nl) + 1;
-        const bool go_on = reject(origin, p, next, nl == nullptr ? 0 : 1, syntax_error(rec.st, max_record_bytes), out, report);
+        const bool go_on =
+            reject(origin, p, next, nl == nullptr ? 0 : 1, syntax_error(rec.st, max_record_bytes), out, report);
         p = next;
         if (!go_on) {
           break;
@@ -417,9 +421,12 @@ class csv_format {
     static std::string syntax_error(detail::csv_tokenizer::status st, std::size_t max_record_bytes) {
       using status = detail::csv_tokenizer::status;
       switch (st) {
-        case status::too_long: return "record exceeds the max record size (" + std::to_string(max_record_bytes) + " bytes)";
-        case status::unterminated_quote: return "unterminated quoted field";
-        default: return "unexpected character after a closing quote";
+        case status::too_long:
+          return "record exceeds the max record size (" + std::to_string(max_record_bytes) + " bytes)";
+        case status::unterminated_quote:
+          return "unterminated quoted field";
+        default:
+          return "unexpected character after a closing quote";
       }
     }
 

@@ -127,7 +127,8 @@ const char* parse_integer(std::string_view s, I& out) {
       acc = -acc;
     }
   }
-  if (acc < static_cast<wide>(std::numeric_limits<I>::min()) || acc > static_cast<wide>(std::numeric_limits<I>::max())) {
+  if (acc < static_cast<wide>(std::numeric_limits<I>::min()) ||
+      acc > static_cast<wide>(std::numeric_limits<I>::max())) {
     return field_error::out_of_range;
   }
   out = static_cast<I>(acc);
@@ -143,8 +144,7 @@ template <class T>
 struct field_parser;
 
 template <class T>
-  requires std::is_integral_v<T> && (!std::is_same_v<T, bool>)
-struct field_parser<T> {
+requires std::is_integral_v<T> &&(!std::is_same_v<T, bool>)struct field_parser<T> {
   static const char* parse(std::string_view s, T& out) { return detail::parse_integer(s, out); }
 };
 
@@ -161,7 +161,7 @@ struct field_parser<millis> {
 };
 
 template <class T>
-  requires std::is_floating_point_v<T>
+requires std::is_floating_point_v<T>
 struct field_parser<T> {
   static const char* parse(std::string_view s, T& out) {
     if (s.empty()) {
@@ -236,7 +236,7 @@ struct fixed_point {
   static_assert(Scale <= 18, "sluice::fixed_point: at most 18 decimal places fit in int64");
 
   template <class I>
-    requires std::is_integral_v<I> && std::is_signed_v<I>
+  requires std::is_integral_v<I> && std::is_signed_v<I>
   static const char* parse(std::string_view s, I& out) {
     if (s.empty()) {
       return field_error::empty;
@@ -256,7 +256,8 @@ struct fixed_point {
     std::size_t whole_digits = 0;
     for (; p != end && *p != '.'; ++p, ++whole_digits) {
       if (!append_digit(value, *p)) {
-        return static_cast<unsigned char>(*p) - unsigned{'0'} > 9 ? field_error::not_decimal : field_error::out_of_range;
+        return static_cast<unsigned char>(*p) - unsigned{'0'} > 9 ? field_error::not_decimal
+                                                                  : field_error::out_of_range;
       }
     }
     std::size_t frac_digits = 0;
@@ -264,10 +265,11 @@ struct fixed_point {
       for (++p; p != end; ++p, ++frac_digits) {
         if (frac_digits == Scale) {
           return static_cast<unsigned char>(*p) - unsigned{'0'} > 9 ? field_error::not_decimal
-                                                                     : field_error::too_many_decimals;
+                                                                    : field_error::too_many_decimals;
         }
         if (!append_digit(value, *p)) {
-          return static_cast<unsigned char>(*p) - unsigned{'0'} > 9 ? field_error::not_decimal : field_error::out_of_range;
+          return static_cast<unsigned char>(*p) - unsigned{'0'} > 9 ? field_error::not_decimal
+                                                                    : field_error::out_of_range;
         }
       }
     }

@@ -72,7 +72,6 @@ struct iso8601_utc {
   }
 };
 
-
 /// "2024-03-01T12:34:56Z", or with milliseconds "2024-03-01T12:34:56.789Z".
 inline std::string format_iso8601(millis t, bool with_millis = false) {
   constexpr std::int64_t day_ms = 86'400'000;
@@ -94,10 +93,10 @@ inline std::string format_iso8601(millis t, bool with_millis = false) {
   char buf[40];
   const auto ms = static_cast<int>(rest % 1000);
   const auto secs = static_cast<int>(rest / 1000);
-  const int n = with_millis ? std::snprintf(buf, sizeof buf, "%04lld-%02u-%02uT%02d:%02d:%02d.%03dZ", static_cast<long long>(y), m, d,
-                                            secs / 3600, secs / 60 % 60, secs % 60, ms)
-                            : std::snprintf(buf, sizeof buf, "%04lld-%02u-%02uT%02d:%02d:%02dZ", static_cast<long long>(y), m, d,
-                                            secs / 3600, secs / 60 % 60, secs % 60);
+  const int n = with_millis ? std::snprintf(buf, sizeof buf, "%04lld-%02u-%02uT%02d:%02d:%02d.%03dZ",
+                                            static_cast<long long>(y), m, d, secs / 3600, secs / 60 % 60, secs % 60, ms)
+                            : std::snprintf(buf, sizeof buf, "%04lld-%02u-%02uT%02d:%02d:%02dZ",
+                                            static_cast<long long>(y), m, d, secs / 3600, secs / 60 % 60, secs % 60);
   return std::string(buf, static_cast<std::size_t>(n));
 }
 

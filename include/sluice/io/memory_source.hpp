@@ -17,8 +17,9 @@ namespace sluice {
 
 template <class Iterator>
 class memory_source {
-  static_assert(std::is_base_of_v<std::random_access_iterator_tag, typename std::iterator_traits<Iterator>::iterator_category>,
-                "sluice::from_range needs a random-access range (a vector, an array, a deque, ...)");
+  static_assert(
+      std::is_base_of_v<std::random_access_iterator_tag, typename std::iterator_traits<Iterator>::iterator_category>,
+      "sluice::from_range needs a random-access range (a vector, an array, a deque, ...)");
 
  public:
   using value_type = typename std::iterator_traits<Iterator>::value_type;
@@ -68,7 +69,6 @@ auto from_range(const R& range) {
   return memory_source<decltype(std::begin(range))>(std::begin(range), static_cast<std::size_t>(std::size(range)));
 }
 template <class R>
-  requires(!std::is_lvalue_reference_v<R>)
-auto from_range(R&& range) = delete;
+requires(!std::is_lvalue_reference_v<R>) auto from_range(R&& range) = delete;
 
 }  // namespace sluice

@@ -30,9 +30,10 @@ struct column_binding {
 
 template <class T, class M>
 column_binding<T, M, field_parser<M>> column(std::string_view name, M T::*member) {
-  static_assert(requires(std::string_view s, M& m) { field_parser<M>::parse(s, m); },
-                "sluice::column: no field_parser for this member type; pass a parser or specialise "
-                "sluice::field_parser<T>");
+  static_assert(
+      requires(std::string_view s, M & m) { field_parser<M>::parse(s, m); },
+      "sluice::column: no field_parser for this member type; pass a parser or specialise "
+      "sluice::field_parser<T>");
   return {name, member, {}};
 }
 
@@ -49,15 +50,17 @@ struct record_schema {
 
   template <class Fn>
   void for_each_column(Fn&& fn) const {
-    [&]<std::size_t... I>(std::index_sequence<I...>) { (fn(std::integral_constant<std::size_t, I>{}, std::get<I>(columns)), ...); }
+    [&]<std::size_t... I>(std::index_sequence<I...>) {
+      (fn(std::integral_constant<std::size_t, I>{}, std::get<I>(columns)), ...);
+    }
     (std::index_sequence_for<Columns...>{});
   }
 };
 
 /// The schema of record type T: the columns to bind, by name.
 template <class T, class... Columns>
-  requires(std::is_same_v<typename Columns::record_type, T> && ...)
-record_schema<T, Columns...> schema(Columns... columns) {
+requires(std::is_same_v<typename Columns::record_type, T>&&...)
+    record_schema<T, Columns...> schema(Columns... columns) {
   static_assert(std::is_default_constructible_v<T>, "sluice::schema<T>: T must be default-constructible");
   return {{std::move(columns)...}};
 }

@@ -37,7 +37,7 @@ class cell_writer {
 /// Customisation point: how a value becomes cells. Overload `write_cells(cell_writer&, const T&)`
 /// in T's namespace for your own types.
 template <class T>
-  requires std::is_arithmetic_v<T>
+requires std::is_arithmetic_v<T>
 void write_cells(cell_writer& out, T v) {
   if constexpr (std::is_same_v<T, bool>) {
     out.number(v ? "true" : "false");
@@ -47,15 +47,25 @@ void write_cells(cell_writer& out, T v) {
     out.number(std::string_view(buf, static_cast<std::size_t>(end - buf)));
   }
 }
-inline void write_cells(cell_writer& out, std::string_view s) { out.text(s); }
-inline void write_cells(cell_writer& out, const std::string& s) { out.text(s); }
-inline void write_cells(cell_writer& out, const char* s) { out.text(s); }
-inline void write_cells(cell_writer& out, millis t) { write_cells(out, t.count()); }
+inline void write_cells(cell_writer& out, std::string_view s) {
+  out.text(s);
+}
+inline void write_cells(cell_writer& out, const std::string& s) {
+  out.text(s);
+}
+inline void write_cells(cell_writer& out, const char* s) {
+  out.text(s);
+}
+inline void write_cells(cell_writer& out, millis t) {
+  write_cells(out, t.count());
+}
 inline void write_cells(cell_writer& out, const time_window& w) {
   write_cells(out, w.start);
   write_cells(out, w.end);
 }
-inline void write_cells(cell_writer& out, const count_window_index& w) { write_cells(out, w.index); }
+inline void write_cells(cell_writer& out, const count_window_index& w) {
+  write_cells(out, w.index);
+}
 inline void write_cells(cell_writer& /*out*/, const unit_key& /*unit*/) {}
 
 template <class T>

@@ -128,8 +128,9 @@ class session_partial {
     result_type out(monoid_);
     for (const auto& e : sessions_) {
       for (const session& s : e.value) {
-        monoid_.merge(out.slot(windowed_key<owned_key_t<K>>{e.key, time_window{s.first, millis{s.last.count() + gap_}}}),
-                      s.state);
+        monoid_.merge(
+            out.slot(windowed_key<owned_key_t<K>>{e.key, time_window{s.first, millis{s.last.count() + gap_}}}),
+            s.state);
       }
     }
     return out;
@@ -263,8 +264,7 @@ struct windowed_aggregate_stage {
 
 /// aggregate(m) or aggregate(m1, m2, ...): the monoids to fold each key (and window) with.
 template <class... As>
-  requires(sizeof...(As) >= 1)
-auto aggregate(As... aggregators) {
+requires(sizeof...(As) >= 1) auto aggregate(As... aggregators) {
   if constexpr (sizeof...(As) == 1) {
     return aggregate_stage<As...>{aggregators...};
   } else {

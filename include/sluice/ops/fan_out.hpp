@@ -50,20 +50,23 @@ class fan_out_flow {
     void each(Fn&& fn, const partial& other) {
       [&]<std::size_t... I>(std::index_sequence<I...>) {
         (fn(std::get<I>(parts_), std::get<I>(other.parts_)), ...);
-      }(std::index_sequence_for<Flows...>{});
+      }
+      (std::index_sequence_for<Flows...>{});
     }
     parts_type parts_;
   };
 
   [[nodiscard]] partial make_partial() const {
-    return partial(std::apply([](const auto&... f) { return typename partial::parts_type(f.make_partial()...); }, flows_));
+    return partial(
+        std::apply([](const auto&... f) { return typename partial::parts_type(f.make_partial()...); }, flows_));
   }
 
   /// One chain per flow, called in turn for each event.
   [[nodiscard]] auto bind(partial& p) const {
     auto chains = [&]<std::size_t... I>(std::index_sequence<I...>) {
       return std::make_tuple(std::get<I>(flows_).bind(std::get<I>(p.parts()))...);
-    }(std::index_sequence_for<Flows...>{});
+    }
+    (std::index_sequence_for<Flows...>{});
     return tee<decltype(chains)>{std::move(chains)};
   }
 

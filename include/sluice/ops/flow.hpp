@@ -18,16 +18,20 @@ namespace sluice {
 
 namespace detail {
 template <class S>
-concept terminal_stage = requires { requires S::terminal; };
+concept terminal_stage = requires {
+  requires S::terminal;
+};
 
 template <class S>
-concept time_assigning_stage = requires { requires S::assigns_event_time; };
+concept time_assigning_stage = requires {
+  requires S::assigns_event_time;
+};
 
 /// Whether an event_time stage's function returns a time (millis or integer milliseconds).
 template <class S, class E>
 inline constexpr bool yields_event_time = true;
 template <class S, class E>
-  requires time_assigning_stage<S>
+requires time_assigning_stage<S>
 inline constexpr bool yields_event_time<S, E> = [] {
   using r = std::remove_cvref_t<std::invoke_result_t<const decltype(S::fn)&, const value_of_t<E>&>>;
   return std::is_same_v<r, millis> || std::is_integral_v<r>;
@@ -52,7 +56,7 @@ struct element_step {
   using type = typename S::template output<E>;
 };
 template <class E, class S>
-  requires terminal_stage<S> || is_window_stage_v<S>
+requires terminal_stage<S> || is_window_stage_v<S>
 struct element_step<E, S> {
   using type = E;
 };

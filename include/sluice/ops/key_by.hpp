@@ -67,8 +67,7 @@ struct key_by_stage {
 };
 
 template <class... Fs>
-  requires(sizeof...(Fs) >= 1)
-key_by_stage<std::decay_t<Fs>...> key_by(Fs&&... extractors) {
+requires(sizeof...(Fs) >= 1) key_by_stage<std::decay_t<Fs>...> key_by(Fs&&... extractors) {
   return {{std::forward<Fs>(extractors)...}};
 }
 

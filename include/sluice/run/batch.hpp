@@ -29,9 +29,9 @@
 namespace sluice {
 
 struct batch_options {
-  unsigned threads = 0;  // 0: one per hardware thread
+  unsigned threads = 0;                                 // 0: one per hardware thread
   std::size_t min_chunk_units = std::size_t{1} << 20U;  // smaller inputs are not worth a thread
-  std::size_t max_buffered_bad = 4096;                   // per chunk, before it waits its turn
+  std::size_t max_buffered_bad = 4096;                  // per chunk, before it waits its turn
 };
 
 struct batch_stats {
@@ -49,7 +49,8 @@ class batch_run {
  public:
   using partial_type = decltype(std::declval<const Flow&>().make_partial());
 
-  batch_run(const Input& input, const Flow& flow, const batch_options& opts) : input_(input), flow_(flow), opts_(opts) {}
+  batch_run(const Input& input, const Flow& flow, const batch_options& opts)
+      : input_(input), flow_(flow), opts_(opts) {}
 
   void run(std::size_t chunk_count) {
     const std::size_t begin = input_.begin();
@@ -142,8 +143,8 @@ class batch_run {
         }
         return true;
       };
-      c.outcome = c.start >= c.stop ? chunk_outcome{c.start, 0, 0, 0, false}
-                                    : input_.parse(c.start, c.stop, emit, report);
+      c.outcome =
+          c.start >= c.stop ? chunk_outcome{c.start, 0, 0, 0, false} : input_.parse(c.start, c.stop, emit, report);
       if (restart) {
         continue;
       }
@@ -231,7 +232,8 @@ auto run_batch(const Source& source, const Flow& flow, batch_options opts = {}, 
   auto input = source.open();
   const std::size_t units = input.end() - input.begin();
   std::size_t threads = opts.threads == 0 ? std::max(1U, std::thread::hardware_concurrency()) : opts.threads;
-  threads = std::min<std::size_t>(threads, std::max<std::size_t>(1, units / std::max<std::size_t>(1, opts.min_chunk_units)));
+  threads =
+      std::min<std::size_t>(threads, std::max<std::size_t>(1, units / std::max<std::size_t>(1, opts.min_chunk_units)));
   if constexpr (Flow::order_sensitive) {
     threads = 1;  // count windows follow arrival order: one chunk, in order
   }
