@@ -18,7 +18,7 @@ sanitized() {  # sanitized DIR SANITIZERS
     meson setup "$1" -Dbuildtype=debug -Doptimization=1 -Db_sanitize="$2" -Db_lundef=false -Dbench=disabled >/dev/null
   fi
   ninja -C "$1" -j"$jobs"
-  meson test -C "$1" --print-errorlogs
+  meson test -C "$1" --print-errorlogs --no-suite static
 }
 if [ "${1:-}" != "--no-sanitize" ]; then
   UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 ASAN_OPTIONS=detect_leaks=1 \
