@@ -45,7 +45,7 @@ class result_store {
   }
 
   /// Every row, ordered by key (byte order for strings; key, then window start for windows).
-  [[nodiscard]] std::vector<row> scan() const {
+  [[nodiscard]] std::vector<row> scan() const& {
     std::vector<const typename decltype(state_.begin())::value_type*> entries;
     entries.reserve(state_.size());
     for (const auto& e : state_) {
@@ -63,7 +63,7 @@ class result_store {
   /// The k rows with the largest `rank(value)`, largest first; ties go to the smaller key, so
   /// the answer never depends on insertion order.
   template <class Rank>
-  [[nodiscard]] std::vector<row> top_k(std::size_t k, Rank rank) const {
+  [[nodiscard]] std::vector<row> top_k(std::size_t k, Rank rank) const& {
     using rank_t = std::remove_cvref_t<std::invoke_result_t<Rank&, const value_type&>>;
     struct ranked {
       rank_t r;
@@ -93,6 +93,12 @@ class result_store {
     }
     return rows;
   }
+
+  // Rows refer to keys inside the store: reading them from a temporary store would dangle, so
+  // run_batch(...).scan() does not compile; keep the store in a variable.
+  std::vector<row> scan() const&& = delete;
+  template <class Rank>
+  std::vector<row> top_k(std::size_t k, Rank rank) const&& = delete;
 
   /// Fold another store (or partial) of the same flow into this one.
   void merge(const result_store& other) { state_.merge(other.state_); }
