@@ -87,21 +87,11 @@ int main(int argc, char** argv) {
       if (v.empty() || *end != '\0' || !(late_fraction >= 0 && late_fraction <= 1)) {
         args.fail("--late-fraction must be a number from 0 to 1, not '" + v + "'");
       }
-    } else if (args.is_option() || positional.size() == 2) {
-      args.unexpected();
     } else {
-      positional.emplace_back(a);
+      args.take_positional(positional, 2);
     }
   }
-  if (positional.size() != 2) {
-    args.fail("expected ROWS and FILE");
-  }
-  const std::uint64_t rows = args.whole_number(positional[0], "ROWS");
-  const std::string path(positional[1]);
-  std::FILE* out = path == "-" ? stdout : std::fopen(path.c_str(), "wb");
-  if (out == nullptr) {
-    args.fail("cannot open " + path + ": " + std::strerror(errno));
-  }
+  const auto [rows, path, out] = args.rows_and_file(positional);
 
   splitmix64 rng{seed};
   const auto& region = regions();

@@ -3,11 +3,14 @@
 // ("program: message", the usage text, exit status 2).
 #pragma once
 
+#include <cerrno>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "sluice/io/bad_record.hpp"
 
@@ -49,6 +52,32 @@ class args {
 
   [[noreturn]] void unexpected() const {
     fail((is_option() ? "unknown option " : "unexpected argument ") + std::string(current()));
+  }
+
+  /// Keep the current argument as a positional one (at most `max`), or fail on an unknown option.
+  void take_positional(std::vector<std::string>& into, std::size_t max) const {
+    if (is_option() || into.size() == max) {
+      unexpected();
+    }
+    into.emplace_back(current());
+  }
+
+  /// The ROWS FILE arguments of a data generator: the row count and the opened output ("-": stdout).
+  struct generator_output {
+    std::uint64_t rows = 0;
+    std::string path;
+    std::FILE* file = nullptr;
+  };
+  generator_output rows_and_file(const std::vector<std::string>& positional) const {
+    if (positional.size() != 2) {
+      fail("expected ROWS and FILE");
+    }
+    generator_output out{whole_number(positional[0], "ROWS"), positional[1], nullptr};
+    out.file = out.path == "-" ? stdout : std::fopen(out.path.c_str(), "wb");
+    if (out.file == nullptr) {
+      fail("cannot open " + out.path + ": " + std::strerror(errno));
+    }
+    return out;
   }
 
   /// A non-negative whole number, or a usage error naming `what`.

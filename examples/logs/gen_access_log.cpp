@@ -125,21 +125,11 @@ int main(int argc, char** argv) {
     const std::string_view a = args.current();
     if (a == "--seed") {
       seed = args.whole_number(args.value(), "--seed");
-    } else if (args.is_option() || positional.size() == 2) {
-      args.unexpected();
     } else {
-      positional.emplace_back(a);
+      args.take_positional(positional, 2);
     }
   }
-  if (positional.size() != 2) {
-    args.fail("expected ROWS and FILE");
-  }
-  const std::uint64_t rows = args.whole_number(positional[0], "ROWS");
-  const std::string path(positional[1]);
-  std::FILE* out = path == "-" ? stdout : std::fopen(path.c_str(), "wb");
-  if (out == nullptr) {
-    args.fail("cannot open " + path + ": " + std::strerror(errno));
-  }
+  const auto [rows, path, out] = args.rows_and_file(positional);
 
   splitmix64 rng{seed};
   const std::int64_t start_ms = sluice::detail::days_from_civil(2024, 3, 1) * day_ms;
