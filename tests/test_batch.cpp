@@ -11,6 +11,7 @@
 #include <tuple>
 #include <vector>
 
+#include "random_sales.hpp"
 #include "sales.hpp"
 #include "sluice/io/file_source.hpp"
 #include "sluice/io/memory_source.hpp"
@@ -18,46 +19,9 @@
 
 namespace {
 
-struct owned_sale {
-  std::int64_t ts;
-  std::string region, category;
-  std::int64_t product, qty, price_cents;
-};
-
-std::string label(const char* prefix, std::uint64_t n) {
-  std::string s(prefix);
-  s += std::to_string(n);
-  return s;
-}
-
-std::vector<owned_sale> random_sales(std::uint64_t seed, std::size_t n) {
-  std::mt19937_64 rng(seed);
-  std::vector<owned_sale> out;
-  std::int64_t clock = 1'700'000'000'000;
-  for (std::size_t i = 0; i < n; ++i) {
-    clock += static_cast<std::int64_t>(rng() % 2000);
-    out.push_back({clock - static_cast<std::int64_t>(rng() % 90'000), label("r", rng() % 7), label("c", rng() % 13),
-                   static_cast<std::int64_t>(rng() % 50), static_cast<std::int64_t>(1 + rng() % 5),
-                   static_cast<std::int64_t>(rng() % 100'000)});
-  }
-  return out;
-}
-
-std::string to_csv(const std::vector<owned_sale>& rows, bool quote_some, std::uint64_t seed) {
-  std::mt19937_64 rng(seed);
-  std::string s = "ts,order_id,user_id,region,category,product_id,qty,price\n";
-  for (std::size_t i = 0; i < rows.size(); ++i) {
-    const auto& r = rows[i];
-    std::string category = r.category;
-    if (quote_some && rng() % 4 == 0) {
-      category = "\"" + category + "\"";  // a quoted field that needs no unescaping
-    }
-    s += std::to_string(r.ts) + "," + std::to_string(i) + ",7," + r.region + "," + category + "," +
-         std::to_string(r.product) + "," + std::to_string(r.qty) + "," + sales::format_cents(r.price_cents) +
-         (quote_some && rng() % 3 == 0 ? "\r\n" : "\n");
-  }
-  return s;
-}
+using test_data::owned_sale;
+using test_data::random_sales;
+using test_data::to_csv;
 
 std::string write_temp(const std::string& name, const std::string& content) {
   const auto path = std::filesystem::temp_directory_path() / ("sluice_test_" + name);

@@ -19,6 +19,7 @@
 #include <utility>
 #include <vector>
 
+#include "random_sales.hpp"
 #include "sales.hpp"
 #include "sluice/io/file_source.hpp"
 #include "sluice/io/jsonl.hpp"
@@ -419,42 +420,9 @@ TEST_CASE("an empty file, and one with only a byte-order mark and blank lines, h
 
 namespace {
 
-struct owned_sale {
-  std::int64_t ts, order_id, user_id;
-  std::string region, category;
-  std::int64_t product, qty, price_cents;
-};
-
-// Appending rather than "r" + std::to_string(n): GCC 12 warns falsely (-Wrestrict) on the latter.
-std::string label(const char* prefix, std::uint64_t n) {
-  std::string s(prefix);
-  s += std::to_string(n);
-  return s;
-}
-
-std::vector<owned_sale> random_sales(std::uint64_t seed, std::size_t n) {
-  std::mt19937_64 rng(seed);
-  std::vector<owned_sale> out;
-  std::int64_t clock = 1'700'000'000'000;
-  for (std::size_t i = 0; i < n; ++i) {
-    clock += static_cast<std::int64_t>(rng() % 2000);
-    out.push_back({clock - static_cast<std::int64_t>(rng() % 90'000), static_cast<std::int64_t>(i),
-                   static_cast<std::int64_t>(rng() % 1000), label("r", rng() % 7), label("c", rng() % 13),
-                   static_cast<std::int64_t>(rng() % 50), static_cast<std::int64_t>(1 + rng() % 5),
-                   static_cast<std::int64_t>(rng() % 100'000) - 1000});
-  }
-  return out;
-}
-
-std::string to_csv(const std::vector<owned_sale>& rows) {
-  std::string s = "ts,order_id,user_id,region,category,product_id,qty,price\n";
-  for (const auto& r : rows) {
-    s += std::to_string(r.ts) + "," + std::to_string(r.order_id) + "," + std::to_string(r.user_id) + "," + r.region +
-         "," + r.category + "," + std::to_string(r.product) + "," + std::to_string(r.qty) + "," +
-         sales::format_cents(r.price_cents) + "\n";
-  }
-  return s;
-}
+using test_data::owned_sale;
+using test_data::random_sales;
+using test_data::to_csv;
 
 /// The same rows as JSON lines, written the many ways JSON allows: keys in any order, extra keys,
 /// escaped strings, spaces, CRLF, blank lines.
