@@ -91,7 +91,8 @@ int main(int argc, char** argv) {
       args.take_positional(positional, 2);
     }
   }
-  const auto [rows, path, out] = args.rows_and_file(positional);
+  const auto target = args.rows_and_file(positional);
+  const std::uint64_t rows = target.rows;
 
   splitmix64 rng{seed};
   const auto& region = regions();
@@ -114,15 +115,7 @@ int main(int argc, char** argv) {
     fmt::format_to(std::back_inserter(buf), "{},{},{},{},{},{},{},{}.{:02}\n", ts, 100'000'000 + row, user,
                    region[rng.below(region.size())], category[(product * 31 + rng.below(3)) % category.size()], product,
                    qty, price_cents / 100, price_cents % 100);
-    if (buf.size() > (1U << 20U) - 256) {
-      std::fwrite(buf.data(), 1, buf.size(), out);
-      buf.clear();
-    }
+    target.write_if_full(buf);
   }
-  std::fwrite(buf.data(), 1, buf.size(), out);
-  if (std::ferror(out) != 0 || (out != stdout && std::fclose(out) != 0)) {
-    std::fprintf(stderr, "gen_sales: write to %s failed\n", path.c_str());
-    return 1;
-  }
-  return 0;
+  return target.finish(buf, "gen_sales");
 }

@@ -67,6 +67,24 @@ class args {
     std::uint64_t rows = 0;
     std::string path;
     std::FILE* file = nullptr;
+
+    /// Write `buf` out once it holds about 1 MiB, and empty it: generators format into one buffer.
+    void write_if_full(std::string& buf) const {
+      if (buf.size() >= (std::size_t{1} << 20U) - 1024) {
+        std::fwrite(buf.data(), 1, buf.size(), file);
+        buf.clear();
+      }
+    }
+
+    /// Write the rest, close, and turn a failed write (a full disk) into exit status 1.
+    [[nodiscard]] int finish(const std::string& buf, const char* program) const {
+      std::fwrite(buf.data(), 1, buf.size(), file);
+      if (std::ferror(file) != 0 || (file != stdout && std::fclose(file) != 0)) {
+        std::fprintf(stderr, "%s: write to %s failed\n", program, path.c_str());
+        return 1;
+      }
+      return 0;
+    }
   };
   generator_output rows_and_file(const std::vector<std::string>& positional) const {
     if (positional.size() != 2) {

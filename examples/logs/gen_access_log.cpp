@@ -129,7 +129,8 @@ int main(int argc, char** argv) {
       args.take_positional(positional, 2);
     }
   }
-  const auto [rows, path, out] = args.rows_and_file(positional);
+  const auto target = args.rows_and_file(positional);
+  const std::uint64_t rows = target.rows;
 
   splitmix64 rng{seed};
   const std::int64_t start_ms = sluice::detail::days_from_civil(2024, 3, 1) * day_ms;
@@ -202,15 +203,7 @@ int main(int argc, char** argv) {
                    latency);
     append_quoted(buf, agent);
     buf += '\n';
-    if (buf.size() > (1U << 20U) - 512) {
-      std::fwrite(buf.data(), 1, buf.size(), out);
-      buf.clear();
-    }
+    target.write_if_full(buf);
   }
-  std::fwrite(buf.data(), 1, buf.size(), out);
-  if (std::ferror(out) != 0 || (out != stdout && std::fclose(out) != 0)) {
-    std::fprintf(stderr, "gen_access_log: write to %s failed\n", path.c_str());
-    return 1;
-  }
-  return 0;
+  return target.finish(buf, "gen_access_log");
 }

@@ -48,7 +48,7 @@ class keyed_state {
   [[nodiscard]] std::size_t size() const { return table_.size(); }
   [[nodiscard]] const Monoid& monoid() const { return monoid_; }
 
-  // Entries (key, state) in insertion order.
+  // Entries (key, state) in slot order: arbitrary, but the same for the same insertions.
   [[nodiscard]] auto begin() const { return table_.begin(); }
   [[nodiscard]] auto end() const { return table_.end(); }
 
