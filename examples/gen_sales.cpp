@@ -17,6 +17,7 @@
 #include <fmt/core.h>
 
 #include "common/cli.hpp"
+#include "common/splitmix64.hpp"
 
 namespace {
 
@@ -31,17 +32,7 @@ constexpr std::int64_t base_time_ms = 1'700'000'000'000;
 constexpr std::int64_t jitter_ms = 200;
 constexpr std::int64_t products = 100'000;
 
-struct splitmix64 {
-  std::uint64_t state;
-  std::uint64_t next() {
-    std::uint64_t z = (state += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30U)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27U)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31U);
-  }
-  std::uint64_t below(std::uint64_t n) { return next() % n; }
-  double unit() { return static_cast<double>(next() >> 11U) * 0x1.0p-53; }
-};
+using cli::splitmix64;
 
 const std::vector<std::string>& regions() {
   static const std::vector<std::string> names = {"af-south",   "ap-east",    "ap-northeast", "ap-south", "ap-southeast",

@@ -3,8 +3,11 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <random>
 #include <string>
+#include <tuple>
+#include <utility>
 #include <vector>
 
 #include "sales.hpp"
@@ -56,6 +59,19 @@ inline std::string to_csv(const std::vector<owned_sale>& rows, bool vary_syntax 
          sales::format_cents(r.price_cents) + (vary_syntax && rng() % 3 == 0 ? "\r\n" : "\n");
   }
   return s;
+}
+
+/// A by-category answer: category -> (count, revenue in cents).
+using category_ref = std::map<std::string, std::pair<std::int64_t, std::int64_t>>;
+
+/// A by-category result store as a category_ref.
+template <class Store>
+category_ref to_map(const Store& store) {
+  category_ref out;
+  for (const auto& row : store.scan()) {
+    out[std::string(row.key)] = {std::get<0>(row.value), std::get<1>(row.value)};
+  }
+  return out;
 }
 
 }  // namespace test_data

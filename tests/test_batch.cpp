@@ -19,17 +19,17 @@
 
 namespace {
 
+using test_data::category_ref;
 using test_data::owned_sale;
 using test_data::random_sales;
 using test_data::to_csv;
+using test_data::to_map;
 
 std::string write_temp(const std::string& name, const std::string& content) {
   const auto path = std::filesystem::temp_directory_path() / ("sluice_test_" + name);
   std::ofstream(path, std::ios::binary) << content;
   return path.string();
 }
-
-using category_ref = std::map<std::string, std::pair<std::int64_t, std::int64_t>>;
 
 category_ref reference_by_category(const std::vector<owned_sale>& rows) {
   category_ref ref;
@@ -39,15 +39,6 @@ category_ref reference_by_category(const std::vector<owned_sale>& rows) {
     revenue += r.qty * r.price_cents;
   }
   return ref;
-}
-
-template <class Store>
-category_ref to_map(const Store& store) {
-  category_ref out;
-  for (const auto& row : store.scan()) {
-    out[std::string(row.key)] = {std::get<0>(row.value), std::get<1>(row.value)};
-  }
-  return out;
 }
 
 }  // namespace

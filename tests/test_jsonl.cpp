@@ -420,9 +420,11 @@ TEST_CASE("an empty file, and one with only a byte-order mark and blank lines, h
 
 namespace {
 
+using test_data::category_ref;
 using test_data::owned_sale;
 using test_data::random_sales;
 using test_data::to_csv;
+using test_data::to_map;
 
 /// The same rows as JSON lines, written the many ways JSON allows: keys in any order, extra keys,
 /// escaped strings, spaces, CRLF, blank lines.
@@ -462,17 +464,6 @@ std::string to_jsonl(const std::vector<owned_sale>& rows, std::uint64_t seed) {
     }
   }
   return s;
-}
-
-using category_ref = std::map<std::string, std::pair<std::int64_t, std::int64_t>>;
-
-template <class Store>
-category_ref to_map(const Store& store) {
-  category_ref out;
-  for (const auto& row : store.scan()) {
-    out[std::string(row.key)] = {std::get<0>(row.value), std::get<1>(row.value)};
-  }
-  return out;
 }
 
 }  // namespace

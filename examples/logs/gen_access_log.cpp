@@ -23,6 +23,7 @@
 #include <fmt/core.h>
 
 #include "../common/cli.hpp"
+#include "../common/splitmix64.hpp"
 #include "sluice/io/iso8601.hpp"
 
 namespace {
@@ -36,15 +37,10 @@ constexpr const char* usage =
 constexpr std::int64_t day_ms = 86'400'000;
 constexpr std::int64_t max_jitter_ms = 2'000;
 
+/// Signed helpers over the shared generator (the access log's arithmetic is all int64).
 struct splitmix64 {
-  std::uint64_t state;
-  std::uint64_t next() {
-    std::uint64_t z = (state += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30U)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27U)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31U);
-  }
-  std::int64_t below(std::int64_t n) { return static_cast<std::int64_t>(next() % static_cast<std::uint64_t>(n)); }
+  cli::splitmix64 bits;
+  std::int64_t below(std::int64_t n) { return static_cast<std::int64_t>(bits.below(static_cast<std::uint64_t>(n))); }
   std::int64_t between(std::int64_t lo, std::int64_t hi) { return lo + below(hi - lo + 1); }  // [lo, hi]
   bool chance(std::int64_t per_mille) { return below(1000) < per_mille; }
 };
