@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cerrno>
+#include <chrono>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -116,6 +117,33 @@ class args {
       fail("--threads must be a number from 1 to 1024, not '" + v + "'");
     }
     return static_cast<unsigned>(n);
+  }
+
+  /// A duration flag's value: a whole number with a unit, ms, s, min or h ("200ms", "5s"; a bare
+  /// number is milliseconds).
+  std::chrono::milliseconds duration() {
+    const std::string flag(current());
+    const std::string v = value();
+    std::size_t digits = 0;
+    while (digits < v.size() && v[digits] >= '0' && v[digits] <= '9') {
+      ++digits;
+    }
+    const std::string unit = v.substr(digits);
+    const std::uint64_t n = digits == 0 ? 0 : whole_number(v.substr(0, digits), flag);
+    std::uint64_t scale = 0;
+    if (unit.empty() || unit == "ms") {
+      scale = 1;
+    } else if (unit == "s") {
+      scale = 1000;
+    } else if (unit == "min" || unit == "m") {
+      scale = 60'000;
+    } else if (unit == "h") {
+      scale = 3'600'000;
+    }
+    if (digits == 0 || scale == 0 || n > (std::uint64_t{1} << 40U)) {
+      fail(flag + " takes a duration such as 500ms, 5s, 2min or 1h, not '" + v + "'");
+    }
+    return std::chrono::milliseconds{static_cast<std::int64_t>(n * scale)};
   }
 
   /// The value of --bad-records: skip or fail.

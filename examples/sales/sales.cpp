@@ -1,16 +1,19 @@
-// sales: the batch-mode demo. Runs one of three queries over a sales CSV on every core and
-// prints the answer as CSV on stdout; counts and timing go to stderr.
+// sales: the demo of one flow in two modes. Batch: a query over a sales CSV on every core.
+// Stream: the same query over live TCP connections sending the same CSV rows, with event-time
+// windows fired by the watermark. Prints the answer as CSV on stdout; counts go to stderr.
 //
-//   sales by-category|region-minute|top-products --input FILE [--threads N]
-//         [--bad-records skip|fail] [--dead-letter FILE]
-#include <cerrno>
+//   sales QUERY --input FILE [--format csv|jsonl] [--threads N] [--bad-records skip|fail]
+//         [--dead-letter FILE]
+//   sales QUERY --listen HOST:PORT [--connections N] [--max-delay D] [--idle-timeout D]
+//         [--threads N] [--late-output FILE] [--bad-records skip|fail] [--dead-letter FILE]
+#include <algorithm>
 #include <cstdio>
-#include <cstdlib>
-#include <cstring>
 #include <memory>
 #include <stdexcept>
+#include <stop_token>
 #include <string>
 #include <string_view>
+#include <thread>
 
 #include <fmt/core.h>
 
@@ -19,23 +22,39 @@
 #include "sluice/io/dead_letter_file.hpp"
 #include "sluice/io/file_source.hpp"
 #include "sluice/io/jsonl.hpp"
+#include "sluice/io/signals.hpp"
+#include "sluice/io/stream_format.hpp"
+#include "sluice/io/tcp_source.hpp"
+#include "sluice/io/text_file.hpp"
 #include "sluice/run/batch.hpp"
+#include "sluice/run/stream.hpp"
 
 namespace {
 
 constexpr const char* usage =
     "usage: sales QUERY --input FILE [--format csv|jsonl] [--threads N] [--bad-records skip|fail]\n"
     "             [--dead-letter FILE]\n"
+    "       sales QUERY --listen HOST:PORT [--connections N] [--max-delay D] [--idle-timeout D]\n"
+    "             [--threads N] [--late-output FILE] [--bad-records skip|fail] [--dead-letter FILE]\n"
     "QUERY:\n"
     "  by-category     per category: rows and revenue        -> category,cnt,revenue\n"
     "  region-minute   per region and 1-minute window         -> region,window_start,cnt,revenue\n"
     "  top-products    the 10 products with the most revenue  -> product_id,revenue\n"
-    "Options:\n"
+    "Batch mode:\n"
     "  --input FILE          sales CSV (header ts,order_id,user_id,region,category,product_id,qty,price)\n"
     "  --format FORMAT       csv (default) or jsonl: one JSON object per line with the same field names\n"
-    "  --threads N           worker threads (default: all cores)\n"
+    "Stream mode (clients send the same CSV rows; a header line first is allowed):\n"
+    "  --listen HOST:PORT    accept TCP connections there (port 0: any free port, printed on stderr)\n"
+    "  --connections N       end the stream once N connections were accepted and all closed\n"
+    "                        (the watermark also waits for all N); default: run until SIGINT/SIGTERM\n"
+    "  --max-delay D         how far out of order events may come, e.g. 500ms, 5s (default 0)\n"
+    "  --idle-timeout D      a connection silent this long stops holding the watermark back\n"
+    "  --late-output FILE    write events that came too late for their window there (raw CSV lines)\n"
+    "  region-minute prints each window's rows when it fires; the others print at the end.\n"
+    "Both:\n"
+    "  --threads N           worker threads (default: all cores; stream: all cores but the I/O one)\n"
     "  --bad-records POLICY  skip (default: count, dead-letter, go on) or fail (stop at the first)\n"
-    "  --dead-letter FILE    write bad records there as JSON lines (line, offset, reason, record)\n";
+    "  --dead-letter FILE    write bad records there as JSON lines (source, line, offset, reason, record)\n";
 
 struct options {
   std::string query;
@@ -44,6 +63,12 @@ struct options {
   unsigned threads = 0;
   sluice::bad_record_policy policy = sluice::bad_record_policy::skip;
   std::string dead_letter;
+  // stream mode
+  std::string listen;
+  std::uint64_t connections = 0;
+  std::chrono::milliseconds max_delay{0};
+  std::chrono::milliseconds idle_timeout{0};
+  std::string late_output;
 };
 
 options parse_args(int argc, char** argv) {
@@ -64,6 +89,16 @@ options parse_args(int argc, char** argv) {
       o.policy = args.policy();
     } else if (a == "--dead-letter") {
       o.dead_letter = args.value();
+    } else if (a == "--listen") {
+      o.listen = args.value();
+    } else if (a == "--connections") {
+      o.connections = args.whole_number(args.value(), "--connections");
+    } else if (a == "--max-delay") {
+      o.max_delay = args.duration();
+    } else if (a == "--idle-timeout") {
+      o.idle_timeout = args.duration();
+    } else if (a == "--late-output") {
+      o.late_output = args.value();
     } else if (args.is_option() || !o.query.empty()) {
       args.unexpected();
     } else {
@@ -76,31 +111,111 @@ options parse_args(int argc, char** argv) {
   if (o.query != "by-category" && o.query != "region-minute" && o.query != "top-products") {
     args.fail("unknown query '" + o.query + "'");
   }
-  if (o.input.empty()) {
-    args.fail("--input FILE is required");
+  if (o.input.empty() == o.listen.empty()) {
+    args.fail("give either --input FILE (batch) or --listen HOST:PORT (stream)");
+  }
+  if (!o.listen.empty() && o.format != "csv") {
+    args.fail("stream mode reads CSV rows");
   }
   return o;
 }
 
-template <class Schema, class Flow, class Print>
-sluice::batch_stats run(const options& o, const sluice::input_options& input, const Schema& schema, const Flow& flow,
-                        Print&& print) {
+/// One query: its projected schema, its flow, its CSV header and how it prints a store's rows.
+template <class Schema, class Flow, class Rows>
+struct query {
+  Schema schema;
+  Flow flow;
+  const char* header;
+  Rows rows;  // rows(store, out): append the store's rows as CSV
+  bool prints_as_windows_fire;
+};
+template <class Schema, class Flow, class Rows>
+query(Schema, Flow, const char*, Rows, bool) -> query<Schema, Flow, Rows>;
+
+template <class Query>
+std::string batch_mode(const options& o, const sluice::input_options& input, const Query& q) {
   sluice::batch_stats stats;
+  std::string out = q.header;
   auto run_over = [&](const auto& source) {
-    print(sluice::run_batch(source, flow, sluice::batch_options{.threads = o.threads}, &stats));
+    const auto store = sluice::run_batch(source, q.flow, sluice::batch_options{.threads = o.threads}, &stats);
+    q.rows(store, out);
   };
   if (o.format == "jsonl") {
-    run_over(sluice::jsonl_file(o.input, schema, input));
+    run_over(sluice::jsonl_file(o.input, q.schema, input));
   } else {
-    run_over(sluice::csv_file(o.input, schema, input));
+    run_over(sluice::csv_file(o.input, q.schema, input));
   }
-  return stats;
+  std::fwrite(out.data(), 1, out.size(), stdout);
+  return fmt::format("{} rows read, {} bad records, {:.3f} s, {} threads", stats.records, stats.bad_records,
+                     stats.seconds, stats.chunks);
 }
+
+template <class Query>
+std::string stream_mode(const options& o, const sluice::input_options& input, const Query& q,
+                        std::stop_token stop) {
+  sluice::tcp_source source(sluice::csv_lines(q.schema, sales::csv_header, input),
+                            sluice::tcp_options{.listen = o.listen, .stop_after = o.connections});
+  std::fprintf(stderr, "sales: listening on %s\n", source.local_endpoint().c_str());
+  std::fflush(stderr);
+
+  std::unique_ptr<sluice::text_file> late_file;
+  if (!o.late_output.empty()) {
+    late_file = std::make_unique<sluice::text_file>(o.late_output);
+  }
+  sluice::stream_options opts;
+  opts.threads = o.threads != 0 ? o.threads : std::max(1U, std::thread::hardware_concurrency() - 1);
+  opts.max_delay = o.max_delay;
+  opts.idle_timeout = o.idle_timeout;
+  opts.expected_inputs = o.connections;
+  if (late_file) {
+    opts.on_late = [&](const sluice::late_event& late) { late_file->write(late.text); };
+  }
+
+  std::fputs(q.header, stdout);
+  std::string out;
+  auto print = [&](const auto& rows) {
+    out.clear();
+    q.rows(rows, out);
+    std::fwrite(out.data(), 1, out.size(), stdout);
+    std::fflush(stdout);  // a fired window is visible at once
+  };
+  const sluice::stream_stats stats = sluice::run_stream(source, q.flow, print, opts, stop);
+  if (late_file) {
+    late_file->close();
+  }
+  return fmt::format("{} rows received over {} connections ({} bytes), {} bad records, {} late, {:.3f} s",
+                     stats.events, stats.inputs, stats.bytes, stats.bad_records, stats.late_events, stats.seconds);
+}
+
+auto by_category_rows = [](const auto& store, std::string& out) {
+  for (const auto& row : store.scan()) {
+    const auto& [cnt, revenue] = row.value;
+    fmt::format_to(std::back_inserter(out), "{},{},{}\n", row.key, cnt, sales::format_cents(revenue));
+  }
+};
+auto region_minute_rows = [](const auto& store, std::string& out) {
+  for (const auto& row : store.scan()) {
+    const auto& [cnt, revenue] = row.value;
+    fmt::format_to(std::back_inserter(out), "{},{},{},{}\n", row.key.key, row.key.window.start.count(), cnt,
+                   sales::format_cents(revenue));
+  }
+};
+auto top_products_rows = [](const auto& store, std::string& out) {
+  for (const auto& row : store.top_k(10, [](std::int64_t revenue) { return revenue; })) {
+    fmt::format_to(std::back_inserter(out), "{},{}\n", row.key, sales::format_cents(row.value));
+  }
+};
 
 }  // namespace
 
 int main(int argc, char** argv) {
   const options o = parse_args(argc, argv);
+  std::stop_source stop;
+  std::unique_ptr<sluice::stop_on_signals> signals;
+  if (!o.listen.empty()) {
+    signals = std::make_unique<sluice::stop_on_signals>(stop);  // before any other thread starts
+  }
+
   sluice::input_options input;
   input.on_bad_record = o.policy;
   std::unique_ptr<sluice::dead_letter_file> dead_letters;
@@ -118,40 +233,24 @@ int main(int argc, char** argv) {
   };
 
   try {
-    sluice::batch_stats stats;
-    std::string out;
+    auto run = [&](const auto& q) {
+      return o.listen.empty() ? batch_mode(o, input, q) : stream_mode(o, input, q, stop.get_token());
+    };
+    std::string summary;
     if (o.query == "by-category") {
-      stats = run(o, input, sales::by_category_schema(), sales::by_category(), [&](const auto& store) {
-        out = "category,cnt,revenue\n";
-        for (const auto& row : store.scan()) {
-          const auto& [cnt, revenue] = row.value;
-          fmt::format_to(std::back_inserter(out), "{},{},{}\n", row.key, cnt, sales::format_cents(revenue));
-        }
-      });
+      summary = run(query{sales::by_category_schema(), sales::by_category(), "category,cnt,revenue\n",
+                          by_category_rows, false});
     } else if (o.query == "region-minute") {
-      stats = run(o, input, sales::region_minute_schema(), sales::region_minute(), [&](const auto& store) {
-        out = "region,window_start,cnt,revenue\n";
-        for (const auto& row : store.scan()) {
-          const auto& [cnt, revenue] = row.value;
-          fmt::format_to(std::back_inserter(out), "{},{},{},{}\n", row.key.key, row.key.window.start.count(), cnt,
-                         sales::format_cents(revenue));
-        }
-      });
+      summary = run(query{sales::region_minute_schema(), sales::region_minute(), "region,window_start,cnt,revenue\n",
+                          region_minute_rows, true});
     } else {
-      stats = run(o, input, sales::top_products_schema(), sales::product_revenue(), [&](const auto& store) {
-        out = "product_id,revenue\n";
-        for (const auto& row : store.top_k(10, [](std::int64_t revenue) { return revenue; })) {
-          fmt::format_to(std::back_inserter(out), "{},{}\n", row.key, sales::format_cents(row.value));
-        }
-      });
+      summary = run(query{sales::top_products_schema(), sales::product_revenue(), "product_id,revenue\n",
+                          top_products_rows, false});
     }
-    std::fwrite(out.data(), 1, out.size(), stdout);
     if (dead_letters) {
       dead_letters->close();
     }
-    std::fprintf(stderr, "sales: %s: %llu rows read, %llu bad records, %.3f s, %zu threads\n", o.query.c_str(),
-                 static_cast<unsigned long long>(stats.records), static_cast<unsigned long long>(stats.bad_records),
-                 stats.seconds, stats.chunks);
+    std::fprintf(stderr, "sales: %s: %s\n", o.query.c_str(), summary.c_str());
     if (bad_seen > 10 && !dead_letters) {
       std::fprintf(stderr, "sales: (%llu more bad records; use --dead-letter FILE to keep them all)\n",
                    static_cast<unsigned long long>(bad_seen - 10));

@@ -24,6 +24,9 @@ struct sale {
   std::int64_t price_cents = 0;  // the CSV's price with 2 decimals, read exactly
 };
 
+/// The column names in file order: the header of a sales CSV, and of each stream connection.
+inline constexpr const char* csv_header = "ts,order_id,user_id,region,category,product_id,qty,price";
+
 inline auto csv_schema() {
   using sluice::column;
   return sluice::schema<sale>(column("ts", &sale::ts), column("order_id", &sale::order_id),

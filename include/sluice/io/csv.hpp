@@ -14,6 +14,7 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <vector>
 
 #if defined(__SSE2__)
@@ -328,7 +329,7 @@ class csv_format {
     explicit parser(const csv_format& fmt) : fmt_(&fmt), tok_(fmt.options_.delimiter, fmt.expected_fields_) {}
 
     /// Parse the records that start in [begin, stop); `end` is the end of the input. Calls
-    /// emit(value) for each good record and report(chunk_bad_record) (returning false to stop)
+    /// emit(value) (or emit(value, raw_text) if it takes that) for each good record and report(chunk_bad_record) (returning false to stop)
     /// for each bad one. Offsets are relative to `origin`.
     template <class Emit, class Report>
     chunk_outcome parse(const char* origin, const char* begin, const char* stop, const char* end, bool eof,
@@ -345,7 +346,11 @@ class csv_format {
             value_type value{};
             const bad_field bad = bind(value);
             if (bad.reason == nullptr) {
-              emit(value);
+              if constexpr (std::is_invocable_v<Emit&, value_type&, std::string_view>) {
+                emit(value, std::string_view(p, static_cast<std::size_t>(rec.next - p)));  // with its raw text
+              } else {
+                emit(value);
+              }
               ++out.records;
               out.lines += rec.lines;
               p = rec.next;

@@ -34,7 +34,7 @@ class dead_letter_file {
   [[nodiscard]] std::uint64_t written() const { return written_; }
 
  private:
-  detail::text_file file_;
+  text_file file_;
   std::string line_;
   std::uint64_t written_ = 0;
 };

@@ -187,7 +187,7 @@ class csv_sink {
   void close() { file_.close(); }
 
  private:
-  detail::text_file file_;
+  text_file file_;
   detail::csv_cells cells_;
 };
 
@@ -206,7 +206,7 @@ class jsonl_sink {
   void close() { file_.close(); }
 
  private:
-  detail::text_file file_;
+  text_file file_;
   detail::json_cells cells_;
 };
 

@@ -12,7 +12,6 @@
 
 namespace sluice {
 
-namespace detail {
 /// A text file written in large blocks; write errors (a full disk) surface as exceptions.
 class text_file {
  public:
@@ -44,6 +43,5 @@ class text_file {
   std::FILE* file_;
 };
 
-}  // namespace detail
 
 }  // namespace sluice

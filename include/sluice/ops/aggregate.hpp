@@ -9,6 +9,7 @@
 #pragma once
 
 #include <algorithm>
+#include <cstdint>
 #include <stdexcept>
 #include <type_traits>
 #include <utility>
@@ -54,10 +55,43 @@ struct partial_pusher {
 };
 
 // ---- partials: one per kind of window -----------------------------------------------------
+//
+// Batch mode adds every event and takes the result at the end. Stream mode also calls
+// advance(watermark) as the watermark moves: windows that end at or before it are
+// complete and are returned; from then on an event whose windows all ended at least the
+// allowed lateness before the watermark is late: it is counted and not added.
+
+/// The watermark a partial has fired up to, its allowed lateness and its count of late events.
+class window_firing {
+ public:
+  void set_allowed_lateness(std::int64_t ms) {
+    if (ms < 0) {
+      throw std::invalid_argument("sluice: allowed lateness cannot be negative");
+    }
+    lateness_ = static_cast<std::uint64_t>(ms);
+  }
+  [[nodiscard]] std::uint64_t late_events() const { return late_; }
+  [[nodiscard]] millis watermark() const { return watermark_; }
+
+ protected:
+  /// A window ending at `end` takes no more events once the watermark is `lateness` past it.
+  [[nodiscard]] bool closed_for_good(millis end) const {
+    return watermark_ >= end &&
+           static_cast<std::uint64_t>(watermark_.count()) - static_cast<std::uint64_t>(end.count()) >= lateness_;
+  }
+  void count_late() { ++late_; }
+  void set_watermark(millis w) { watermark_ = std::max(watermark_, w); }
+  [[nodiscard]] std::uint64_t lateness() const { return lateness_; }
+
+ private:
+  millis watermark_ = millis::min();
+  std::uint64_t lateness_ = 0;
+  std::uint64_t late_ = 0;
+};
 
 /// No window: key -> state.
 template <class K, class M>
-class plain_partial {
+class plain_partial : public window_firing {
  public:
   using result_type = keyed_state<owned_key_t<K>, M>;
   explicit plain_partial(M m) : state_(std::move(m)) {}
@@ -66,6 +100,15 @@ class plain_partial {
     state_.add(key, value);
   }
   void merge(const plain_partial& o) { state_.merge(o.state_); }
+  /// Without a window, everything is one global window: it fires at the final watermark.
+  result_type advance(millis w) {
+    set_watermark(w);
+    result_type fired(state_.monoid());
+    if (w == millis::max()) {
+      std::swap(fired, state_);
+    }
+    return fired;
+  }
   result_type into_result() && { return std::move(state_); }
 
  private:
@@ -74,7 +117,7 @@ class plain_partial {
 
 /// Tumbling and sliding windows: (key, window) -> state; windows are assigned per event.
 template <class K, class M, class W>
-class assigned_window_partial {
+class assigned_window_partial : public window_firing {
  public:
   using result_type = keyed_state<windowed_key<owned_key_t<K>>, M>;
   assigned_window_partial(M m, W spec) : state_(std::move(m)), spec_(spec) {}
@@ -85,31 +128,80 @@ class assigned_window_partial {
       // checking that is cheaper than the division that assigns a window from scratch.
       if (!last_.contains(t)) {
         spec_.assign(t, [&](time_window w) { last_ = w; });
+        if (closed_for_good(last_.end)) {
+          last_ = no_window;
+          count_late();
+          return;
+        }
+        earliest_end_ = std::min(earliest_end_, last_.end);
       }
       state_.add(windowed_key<K>{key, last_}, value);
     } else {
-      spec_.assign(t, [&](time_window w) { state_.add(windowed_key<K>{key, w}, value); });
+      bool added = false;
+      spec_.assign(t, [&](time_window w) {
+        if (!closed_for_good(w.end)) {  // a sliding event is late only if all its windows are
+          state_.add(windowed_key<K>{key, w}, value);
+          earliest_end_ = std::min(earliest_end_, w.end);
+          added = true;
+        }
+      });
+      if (!added) {
+        count_late();
+      }
     }
   }
   void merge(const assigned_window_partial& o) { state_.merge(o.state_); }
   result_type into_result() && { return std::move(state_); }
 
+  result_type advance(millis w) {
+    set_watermark(w);
+    last_ = no_window;  // the cached window may have fired
+    result_type fired(state_.monoid());
+    if (w < earliest_end_) {
+      return fired;
+    }
+    earliest_end_ = millis::max();
+    state_.retain_if([&](const auto& key, auto& st) {
+      if (key.window.end <= w) {
+        fired.monoid().merge(fired.slot(key), st);
+        return false;
+      }
+      earliest_end_ = std::min(earliest_end_, key.window.end);
+      return true;
+    });
+    return fired;
+  }
+
  private:
+  static constexpr time_window no_window{millis{0}, millis{0}};  // empty: contains nothing
   result_type state_;
   W spec_;
-  time_window last_{millis{0}, millis{0}};  // empty: contains nothing
+  time_window last_ = no_window;
+  millis earliest_end_ = millis::max();  // no window ends before this: advance has nothing to do
 };
 
 /// Session windows: per key, disjoint sessions sorted by start; an event or a partial's session
 /// that comes within `gap` of a session merges with it (and may bridge two).
 template <class K, class M>
-class session_partial {
+class session_partial : public window_firing {
  public:
   using result_type = keyed_state<windowed_key<owned_key_t<K>>, M>;
   session_partial(M m, session_window spec) : monoid_(std::move(m)), gap_(spec.gap_ms) {}
 
+  void set_allowed_lateness(std::int64_t ms) {
+    if (ms != 0) {
+      // A late event could reopen a fired session and bridge it to another: the fired rows
+      // would have to be retracted, which result rows cannot express yet.
+      throw std::invalid_argument("sluice: session windows do not support allowed lateness yet");
+    }
+  }
+
   template <class V>
   void add(millis t, const K& key, const V& value) {
+    if (closed_for_good(millis{t.count() + gap_})) {
+      count_late();  // any session it could join has fired
+      return;
+    }
     session s{t, t, monoid_.identity()};
     monoid_.add(s.state, value);
     insert(sessions_.find_or_insert(key, [] { return std::vector<session>{}; }), std::move(s));
@@ -128,12 +220,28 @@ class session_partial {
     result_type out(monoid_);
     for (const auto& e : sessions_) {
       for (const session& s : e.value) {
-        monoid_.merge(
-            out.slot(windowed_key<owned_key_t<K>>{e.key, time_window{s.first, millis{s.last.count() + gap_}}}),
-            s.state);
+        monoid_.merge(out.slot(windowed_key<owned_key_t<K>>{e.key, window_of(s)}), s.state);
       }
     }
     return out;
+  }
+
+  /// Sessions that no event can extend any more (last + gap <= watermark) fire.
+  result_type advance(millis w) {
+    set_watermark(w);
+    result_type fired(monoid_);
+    sessions_.retain_if([&](auto& e) {
+      auto& list = e.value;
+      // Sessions are sorted by start and disjoint, so the complete ones are a prefix.
+      auto open = list.begin();
+      while (open != list.end() && window_of(*open).end <= w) {
+        monoid_.merge(fired.slot(windowed_key<owned_key_t<K>>{e.key, window_of(*open)}), open->state);
+        ++open;
+      }
+      list.erase(list.begin(), open);
+      return !list.empty();
+    });
+    return fired;
   }
 
  private:
@@ -142,6 +250,7 @@ class session_partial {
     millis last;
     typename M::state state;
   };
+  [[nodiscard]] time_window window_of(const session& s) const { return {s.first, millis{s.last.count() + gap_}}; }
 
   void insert(std::vector<session>& list, session s) {
     // Sessions are disjoint and sorted, so `last` is sorted too: find the first that reaches s.
@@ -166,7 +275,7 @@ class session_partial {
 /// Count windows: every n events of a key in arrival order. Needs the events in order, so a
 /// batch run keeps such a flow on one thread; the last, incomplete window fires at end of input.
 template <class K, class M>
-class count_partial {
+class count_partial : public window_firing {
  public:
   using result_type = keyed_state<windowed_key<owned_key_t<K>, count_window_index>, M>;
   count_partial(M m, count_window spec) : monoid_(m), n_(spec.n), done_(std::move(m)) {}
@@ -187,12 +296,19 @@ class count_partial {
   }
 
   result_type into_result() && {
-    for (auto& e : open_) {
-      if (e.value.filled > 0) {
-        close(e.key, e.value);
-      }
-    }
+    close_open();
     return std::move(done_);
+  }
+
+  /// Full count windows fire at once; the incomplete ones at the final watermark.
+  result_type advance(millis w) {
+    set_watermark(w);
+    if (w == millis::max()) {
+      close_open();
+    }
+    result_type fired(monoid_);
+    std::swap(fired, done_);
+    return fired;
   }
 
  private:
@@ -201,6 +317,13 @@ class count_partial {
     std::int64_t filled;
     typename M::state state;
   };
+  void close_open() {
+    for (auto& e : open_) {
+      if (e.value.filled > 0) {
+        close(e.key, e.value);
+      }
+    }
+  }
   template <class Key>
   void close(const Key& key, open_window& w) {
     monoid_.merge(done_.slot(windowed_key<Key, count_window_index>{key, count_window_index{w.index}}), w.state);

@@ -123,6 +123,13 @@ class flow {
     return bind_from<0, In>(detail::partial_pusher<Partial>{&partial});
   }
 
+  /// The fused chain ending in `pusher`, which receives pusher(event_time, element) and
+  /// finish(): how a runtime puts its own bookkeeping between the chain and the partial.
+  template <class Pusher>
+  [[nodiscard]] auto bind_into(Pusher pusher) const {
+    return bind_from<0, In>(std::move(pusher));
+  }
+
   /// The fused chain feeding a callable sink(event_time, element) (flows without aggregate).
   template <class Sink>
   [[nodiscard]] auto bind_sink(Sink sink) const {

@@ -40,6 +40,20 @@ class keyed_state {
     }
   }
 
+  /// Overwrite this state's entries with `other`'s (keys absent from `other` are kept): how a
+  /// window that fires again after a late event replaces its earlier answer.
+  void replace(const keyed_state& other) {
+    for (const auto& e : other.table_) {
+      slot(e.key) = e.value;
+    }
+  }
+
+  /// Keep the entries for which keep(key, state&) is true; keep may move a dropped state out.
+  template <class Keep>
+  void retain_if(Keep&& keep) {
+    table_.retain_if([&](auto& e) { return keep(static_cast<const Key&>(e.key), e.value); });
+  }
+
   template <class BorrowedKey>
   [[nodiscard]] const state_type* find(const BorrowedKey& key) const {
     return table_.find(key);

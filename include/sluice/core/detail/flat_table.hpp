@@ -129,6 +129,19 @@ class flat_table {
     return {ctrl_.data() + ctrl_.size(), slots_.data() + slots_.size(), slots_.data() + slots_.size()};
   }
 
+  /// Keep the entries for which keep(entry&) is true; keep may move out of an entry it drops
+  /// (stream mode hands fired windows on this way). Rebuilds the table: O(slots).
+  template <class Keep>
+  void retain_if(Keep&& keep) {
+    flat_table kept;
+    for (std::size_t j = 0; j < slots_.size(); ++j) {
+      if (ctrl_[j] != 0 && keep(slots_[j])) {
+        kept.insert_new(std::move(slots_[j]));
+      }
+    }
+    *this = std::move(kept);
+  }
+
   void clear() {
     ctrl_.clear();
     slots_.clear();
@@ -141,6 +154,21 @@ class flat_table {
   // of other keys' slots are rejected without touching the slot.
   static std::uint8_t control_of(std::uint64_t h) { return static_cast<std::uint8_t>(0x80U | (h >> 57U)); }
   static std::size_t slot_of(std::uint64_t h, std::size_t mask) { return static_cast<std::size_t>(h) & mask; }
+
+  // Insert an entry whose key is known to be absent.
+  void insert_new(entry&& e) {
+    if ((size_ + 1) * 2 > slots_.size()) {
+      grow();
+    }
+    const std::uint64_t h = hash_value(e.key);
+    std::size_t i = slot_of(h, mask_);
+    while (ctrl_[i] != 0) {
+      i = (i + 1) & mask_;
+    }
+    ctrl_[i] = control_of(h);
+    slots_[i] = std::move(e);
+    ++size_;
+  }
 
   void grow() {
     const std::size_t capacity = slots_.empty() ? 16 : slots_.size() * 2;

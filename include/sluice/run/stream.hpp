@@ -1,0 +1,564 @@
+// run_stream: the same flow as run_batch, over an unbounded source.
+//
+//   source (I/O thread: sockets, files)         worker threads                      sink
+//   conn 0 --bytes--> [bounded queue 0] --> parse, fused chain, partial --fired--+
+//   conn 1 --bytes--> [bounded queue 1] --> parse, fused chain, partial --fired--+-> combiner -> sink(rows)
+//   conn 2 --bytes--> [bounded queue 0] ...                                       |   (when every worker
+//                                                                                 |    passed the window)
+// Each input (connection, file, queue) goes to one worker, so its records stay in order and
+// its parse state and watermark live in one place. Workers aggregate what they see, like batch
+// chunks do, and fire windows as the stream's watermark passes them; the combiner merges the
+// parts of a window once all workers have fired it (monoids make this exact) and calls the sink.
+// A full queue makes the source stop reading (TCP flow control then slows the sender), so
+// memory is bounded by queue sizes, max record size and state, never by the input rate.
+//
+// The run ends when the source ends (all connections of a scripted run closed, end of a queue)
+// or when `stop` is requested: the source stops taking input, everything already received is
+// processed, the final watermark fires every window, and run_stream returns its stats.
+#pragma once
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <stop_token>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <type_traits>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "sluice/io/bad_record.hpp"
+#include "sluice/io/byte_feed.hpp"
+#include "sluice/io/event_queue.hpp"
+#include "sluice/ops/aggregate.hpp"
+#include "sluice/run/stream_combiner.hpp"
+#include "sluice/run/watermarks.hpp"
+#include "sluice/store/result_store.hpp"
+
+namespace sluice {
+
+/// An event that arrived after its windows had fired and their allowed lateness had passed.
+struct late_event {
+  std::string_view source;  // input name ("tcp 127.0.0.1:40312", "queue")
+  std::uint64_t line = 0;   // line (or frame) of the input where the record starts; 0 for queues
+  std::uint64_t offset = 0;
+  millis event_time;
+  std::string_view text;  // the record's raw bytes (a CSV line, a binary payload); empty for queues
+};
+using late_sink = std::function<void(const late_event&)>;
+
+/// Counters of a running stream, readable from any thread at any time.
+struct stream_metrics {
+  std::atomic<std::uint64_t> events{0};       // records that entered the flow
+  std::atomic<std::uint64_t> bad_records{0};  // dead-lettered (or the one that failed the run)
+  std::atomic<std::uint64_t> late_events{0};  // sent to the late output
+  std::atomic<std::uint64_t> bytes{0};        // bytes received from byte sources
+  std::atomic<std::uint64_t> inputs_opened{0};
+  std::atomic<std::int64_t> inputs_open{0};
+  std::atomic<std::int64_t> queued{0};  // chunks (or events, for a queue source) waiting for a worker
+  std::atomic<std::uint64_t> rows_emitted{0};
+  std::atomic<std::int64_t> watermark{millis::min().count()};
+  std::atomic<std::int64_t> latest_event_time{millis::min().count()};
+
+  /// How far the watermark trails the latest event time (the max delay plus any input holding
+  /// it back), in milliseconds; 0 before both are known.
+  [[nodiscard]] std::int64_t watermark_lag_ms() const {
+    const std::int64_t w = watermark.load();
+    const std::int64_t t = latest_event_time.load();
+    return w == millis::min().count() || t == millis::min().count() || w == millis::max().count() ? 0 : t - w;
+  }
+};
+
+struct stream_options {
+  unsigned threads = 1;                           // workers (sessions and count windows use one)
+  std::chrono::milliseconds max_delay{0};         // bounded out-of-orderness of each input
+  std::chrono::milliseconds allowed_lateness{0};  // fired windows stay updatable this long
+  std::chrono::milliseconds idle_timeout{0};      // a silent input stops holding the watermark
+  std::size_t expected_inputs = 0;                // the watermark waits until this many opened
+  std::size_t queue_chunks = 16;                  // per worker: read chunks in flight
+  std::size_t queue_events = 65536;               // events per batch taken from an event_queue
+  late_sink on_late;                              // empty: late events are only counted
+  stream_metrics* metrics = nullptr;              // optional live counters
+};
+
+struct stream_stats {
+  std::uint64_t events = 0;
+  std::uint64_t bad_records = 0;
+  std::uint64_t late_events = 0;
+  std::uint64_t bytes = 0;
+  std::uint64_t inputs = 0;
+  std::uint64_t rows_emitted = 0;
+  double seconds = 0;
+};
+
+/// An event_queue as a stream source: run_stream pops it on the calling thread until it is
+/// closed and drained.
+template <class T>
+struct queue_source {
+  event_queue<T>* queue;
+};
+template <class T>
+queue_source<T> from_queue(event_queue<T>& q) {
+  return {&q};
+}
+
+namespace detail {
+
+template <class Flow>
+constexpr bool needs_one_worker() {
+  using last = typename Flow::last_stage;
+  if constexpr (requires { last::spec; }) {
+    return Flow::order_sensitive || decltype(last::spec)::merging;
+  } else {
+    return Flow::order_sensitive;
+  }
+}
+
+/// A chunk of an input's bytes on its way to the input's worker, or the input's start or end.
+struct stream_chunk {
+  enum class kind : std::uint8_t { opened, data, closed };
+  input_id input = 0;
+  kind what = kind::data;
+  std::string bytes;  // data, or the input's name when opened
+};
+
+/// What the workers share: watermarks, the combiner, the sink and the counters.
+template <class Flow, class Sink>
+class stream_engine {
+ public:
+  using partial_type = decltype(std::declval<const Flow&>().make_partial());
+  using fired_type = decltype(std::declval<partial_type&>().advance(millis{}));
+  using combiner_type = stream_combiner<typename fired_type::key_type, typename fired_type::monoid_type>;
+  using clock = std::chrono::steady_clock;
+
+  /// One worker's partial state and the chain feeding it.
+  class worker {
+   public:
+    worker(stream_engine& engine, std::size_t index)
+        : engine_(&engine), index_(index), partial_(engine.flow_.make_partial()),
+          chain_(engine.flow_.bind_into(pusher{this})) {
+      partial_.set_allowed_lateness(engine.opts_.allowed_lateness.count());
+    }
+    worker(const worker&) = delete;
+    worker& operator=(const worker&) = delete;
+
+    /// Run one record through the chain; a record whose events were all late goes to the late
+    /// output with its position.
+    template <class T>
+    void process(const T& value, std::string_view raw, std::string_view source, std::uint64_t line,
+                 std::uint64_t offset) {
+      const std::uint64_t late_before = partial_.late_events();
+      chain_(millis{0}, value);
+      ++events_;
+      if (partial_.late_events() != late_before) {
+        engine_->report_late(late_event{source, line, offset, last_time_, raw});
+      }
+    }
+
+    /// The latest event time since the last call, then reset (for the input's watermark).
+    millis take_latest() { return std::exchange(latest_, millis::min()); }
+    std::uint64_t take_events() { return std::exchange(events_, 0); }
+
+    [[nodiscard]] bool fire_due() const { return engine_->tracker_.current() > fired_up_to_; }
+
+    /// Fire what the watermark has passed and ship it to the combiner.
+    void fire(millis watermark) {
+      if (watermark <= fired_up_to_) {
+        return;
+      }
+      fired_up_to_ = watermark;
+      const fired_type fired = partial_.advance(watermark);
+      engine_->combiner_.ship(index_, fired, watermark, engine_->sink_);
+      engine_->count_late(partial_.late_events() - late_reported_);
+      late_reported_ = partial_.late_events();
+    }
+    void fire_due_windows() { fire(engine_->tracker_.current()); }
+
+   private:
+    struct pusher {
+      worker* w;
+      template <class E>
+      void operator()(millis t, const E& e) {
+        using in = aggregate_input<E>;
+        w->latest_ = std::max(w->latest_, t);
+        w->last_time_ = t;
+        w->partial_.add(t, in::key_of(e), in::value_of(e));
+      }
+      void finish() {}
+    };
+    using chain_type = decltype(std::declval<const Flow&>().bind_into(std::declval<pusher>()));
+
+    stream_engine* engine_;
+    std::size_t index_;
+    partial_type partial_;
+    chain_type chain_;
+    millis latest_ = millis::min();
+    millis last_time_ = millis::min();
+    millis fired_up_to_ = millis::min();
+    std::uint64_t events_ = 0;
+    std::uint64_t late_reported_ = 0;
+  };
+
+  stream_engine(const Flow& flow, Sink& sink, const stream_options& opts, std::size_t workers)
+      : flow_(flow),
+        sink_(sink),
+        opts_(opts),
+        tracker_(watermark_options{opts.max_delay, opts.idle_timeout, opts.expected_inputs}),
+        combiner_(make_combiner(flow, workers, opts.allowed_lateness.count())),
+        metrics_(opts.metrics != nullptr ? opts.metrics : &own_metrics_) {}
+
+  watermark_tracker& tracker() { return tracker_; }
+  stream_metrics& metrics() { return *metrics_; }
+
+  /// How a worker blocked on its queue is woken when the watermark moves or the run fails.
+  void set_wake_all(std::function<void()> fn) { wake_all_ = std::move(fn); }
+  void set_on_failure(std::function<void()> fn) { on_failure_ = std::move(fn); }
+
+  /// After a worker processed a chunk of `input`: move that input's watermark, and the stream's.
+  void after_chunk(worker& w, input_id input) {
+    const auto now = clock::now();
+    const millis latest = w.take_latest();
+    metrics_->events.fetch_add(w.take_events(), std::memory_order_relaxed);
+    tracker_.observe(input, latest, now);
+    if (latest != millis::min()) {
+      atomic_max(metrics_->latest_event_time, latest.count());
+    }
+    advance(now);
+  }
+
+  void advance(clock::time_point now) {
+    const millis before = tracker_.current();
+    const millis after = tracker_.advance(now);
+    if (after > before) {
+      metrics_->watermark.store(after.count(), std::memory_order_relaxed);
+      if (wake_all_) {
+        wake_all_();
+      }
+    }
+  }
+
+  void close_input(input_id input) {
+    tracker_.close(input);
+    metrics_->inputs_open.fetch_sub(1, std::memory_order_relaxed);
+    advance(clock::now());
+  }
+
+  /// The dead-letter path shared by the workers: one report at a time. False stops the input
+  /// (policy fail); the whole run then stops and run_stream throws.
+  bool report_bad(const bad_record& bad, const input_options& input) {
+    metrics_->bad_records.fetch_add(1, std::memory_order_relaxed);
+    std::lock_guard lock(report_mutex_);
+    if (input.on_bad_record == bad_record_policy::fail) {
+      if (!failure_) {
+        failure_ = describe(bad);
+        if (on_failure_) {
+          on_failure_();
+        }
+      }
+      return false;
+    }
+    if (input.dead_letters) {
+      input.dead_letters(bad);
+    }
+    return true;
+  }
+
+  void report_late(const late_event& late) {
+    if (opts_.on_late) {
+      std::lock_guard lock(report_mutex_);
+      opts_.on_late(late);
+    }
+  }
+  void count_late(std::uint64_t n) {
+    if (n > 0) {
+      metrics_->late_events.fetch_add(n, std::memory_order_relaxed);
+    }
+  }
+
+  [[nodiscard]] bool failed() const {
+    std::lock_guard lock(report_mutex_);
+    return failure_.has_value();
+  }
+  void throw_if_failed() const {
+    std::lock_guard lock(report_mutex_);
+    if (failure_) {
+      throw bad_input_error(*failure_);
+    }
+  }
+
+  [[nodiscard]] stream_stats stats(clock::time_point started) const {
+    stream_stats s;
+    s.events = metrics_->events.load();
+    s.bad_records = metrics_->bad_records.load();
+    s.late_events = metrics_->late_events.load();
+    s.bytes = metrics_->bytes.load();
+    s.inputs = metrics_->inputs_opened.load();
+    s.rows_emitted = combiner_.rows_emitted();
+    s.seconds = std::chrono::duration<double>(clock::now() - started).count();
+    return s;
+  }
+
+ private:
+  static combiner_type make_combiner(const Flow& flow, std::size_t workers, std::int64_t lateness) {
+    auto probe = flow.make_partial();
+    return combiner_type(probe.advance(millis::min()).monoid(), workers, lateness);
+  }
+  static void atomic_max(std::atomic<std::int64_t>& a, std::int64_t v) {
+    std::int64_t cur = a.load(std::memory_order_relaxed);
+    while (cur < v && !a.compare_exchange_weak(cur, v, std::memory_order_relaxed)) {
+    }
+  }
+
+  const Flow& flow_;
+  Sink& sink_;
+  const stream_options& opts_;
+  watermark_tracker tracker_;
+  combiner_type combiner_;
+  stream_metrics own_metrics_;
+  stream_metrics* metrics_;
+  std::function<void()> wake_all_;
+  std::function<void()> on_failure_;
+  mutable std::mutex report_mutex_;
+  std::optional<std::string> failure_;
+};
+
+/// Wakes the workers now and then so that idle inputs stop holding the watermark back.
+template <class Engine>
+std::jthread idle_ticker(Engine& engine, std::chrono::milliseconds idle_timeout) {
+  if (idle_timeout.count() <= 0) {
+    return {};
+  }
+  const auto period = std::max(std::chrono::milliseconds{1}, idle_timeout / 4);
+  return std::jthread([&engine, period](std::stop_token stop) {
+    std::mutex m;
+    std::condition_variable_any cv;
+    std::unique_lock lock(m);
+    while (!cv.wait_for(lock, stop, period, [] { return false; })) {
+      engine.advance(std::chrono::steady_clock::now());
+    }
+  });
+}
+
+/// The byte_feed the runner gives a byte source: inputs go to workers round robin.
+template <class Engine>
+class worker_feed final : public byte_feed {
+ public:
+  worker_feed(Engine& engine, std::vector<std::unique_ptr<event_queue<stream_chunk>>>& queues)
+      : engine_(engine), queues_(queues) {}
+
+  input_handle open_input(std::string name) override {
+    const input_id id = engine_.tracker().open(std::chrono::steady_clock::now());
+    engine_.metrics().inputs_opened.fetch_add(1, std::memory_order_relaxed);
+    engine_.metrics().inputs_open.fetch_add(1, std::memory_order_relaxed);
+    queue_of(id).push_always(stream_chunk{id, stream_chunk::kind::opened, std::move(name)});
+    return id;
+  }
+
+  bool try_push(input_handle input, std::string& bytes) override {
+    stream_chunk c{input, stream_chunk::kind::data, std::move(bytes)};
+    const std::size_t n = c.bytes.size();
+    if (queue_of(input).try_push(c)) {
+      count(n);
+      return true;
+    }
+    bytes = std::move(c.bytes);
+    return false;
+  }
+
+  bool push(input_handle input, std::string bytes) override {
+    const std::size_t n = bytes.size();
+    if (queue_of(input).push(stream_chunk{input, stream_chunk::kind::data, std::move(bytes)})) {
+      count(n);
+      return true;
+    }
+    return false;
+  }
+
+  void close_input(input_handle input) override {
+    queue_of(input).push_always(stream_chunk{input, stream_chunk::kind::closed, {}});
+  }
+
+  void on_space(std::function<void()> fn) override {
+    for (auto& q : queues_) {
+      q->on_space(fn);
+    }
+  }
+
+ private:
+  event_queue<stream_chunk>& queue_of(input_id id) { return *queues_[id % queues_.size()]; }
+  void count(std::size_t n) {
+    engine_.metrics().bytes.fetch_add(n, std::memory_order_relaxed);
+    engine_.metrics().queued.fetch_add(1, std::memory_order_relaxed);
+  }
+
+  Engine& engine_;
+  std::vector<std::unique_ptr<event_queue<stream_chunk>>>& queues_;
+};
+
+/// A worker thread of a byte source: parse each input's chunks and run them through the chain.
+template <class Engine, class Format>
+void byte_worker_loop(Engine& engine, typename Engine::worker& w, event_queue<stream_chunk>& queue,
+                      const Format& format, bool needs_final_newline) {
+  std::unordered_map<input_id, typename Format::input> inputs;
+  std::vector<stream_chunk> batch;
+  const input_options& input_opts = format.options();
+  auto report = [&](const bad_record& bad) { return engine.report_bad(bad, input_opts); };
+  while (true) {
+    batch.clear();
+    const std::size_t n = queue.pop_batch(batch, 4, [&] { return w.fire_due(); });
+    engine.metrics().queued.fetch_sub(static_cast<std::int64_t>(std::count_if(
+                                          batch.begin(), batch.end(),
+                                          [](const stream_chunk& c) { return c.what == stream_chunk::kind::data; })),
+                                      std::memory_order_relaxed);
+    for (stream_chunk& c : batch) {
+      if (c.what == stream_chunk::kind::opened) {
+        inputs.emplace(c.input, format.new_input(std::move(c.bytes)));
+        continue;
+      }
+      auto it = inputs.find(c.input);
+      if (it == inputs.end()) {
+        continue;
+      }
+      auto& in = it->second;
+      auto emit = [&](const auto& value, std::string_view raw) {
+        w.process(value, raw, in.at.name, in.at.line, in.at.offset);
+      };
+      if (c.what == stream_chunk::kind::data) {
+        if (!engine.failed()) {
+          format.feed(in, c.bytes, emit, report);
+        }
+        engine.after_chunk(w, c.input);
+      } else {
+        if (!engine.failed()) {
+          format.close(in, needs_final_newline, emit, report);
+        }
+        engine.after_chunk(w, c.input);
+        inputs.erase(it);
+        engine.close_input(c.input);
+      }
+    }
+    w.fire_due_windows();
+    if (n == 0 && queue.closed() && queue.size() == 0) {
+      break;
+    }
+  }
+  w.fire(millis::max());
+}
+
+/// Closes the worker queues and joins the workers however the run ends (even by an exception).
+struct worker_shutdown {
+  std::vector<std::unique_ptr<event_queue<stream_chunk>>>& queues;
+  std::vector<std::thread>& threads;
+  ~worker_shutdown() {
+    for (auto& q : queues) {
+      q->close();
+    }
+    for (auto& t : threads) {
+      if (t.joinable()) {
+        t.join();
+      }
+    }
+  }
+};
+
+}  // namespace detail
+
+/// Run `flow` over the event_queue of `source` on the calling thread (one worker, as the queue
+/// is one ordered input) until the queue is closed and drained, or `stop` is requested (which
+/// closes the queue). sink(rows) receives each batch of completed windows as a result_store.
+template <class T, class Flow, class Sink>
+stream_stats run_stream(queue_source<T> source, const Flow& flow, Sink&& sink, stream_options opts = {},
+                        std::stop_token stop = {}) {
+  static_assert(Flow::is_aggregating, "sluice::run_stream: the flow must end in aggregate(...)");
+  const auto started = std::chrono::steady_clock::now();
+  using engine_type = detail::stream_engine<Flow, std::remove_reference_t<Sink>>;
+  engine_type engine(flow, sink, opts, 1);
+  event_queue<T>& queue = *source.queue;
+  typename engine_type::worker w(engine, 0);
+  engine.set_wake_all([&queue] { queue.poke(); });
+  engine.set_on_failure([&queue] { queue.close(); });
+  const std::stop_callback on_stop(stop, [&queue] { queue.close(); });
+  const input_id input = engine.tracker().open(std::chrono::steady_clock::now());
+  engine.metrics().inputs_opened.fetch_add(1);
+  engine.metrics().inputs_open.fetch_add(1);
+  auto ticker = detail::idle_ticker(engine, opts.idle_timeout);
+  std::vector<T> batch;
+  batch.reserve(opts.queue_events);
+  while (true) {
+    batch.clear();
+    const std::size_t n = queue.pop_batch(batch, opts.queue_events, [&] { return w.fire_due(); });
+    for (const T& v : batch) {
+      w.process(v, std::string_view{}, "queue", 0, 0);
+    }
+    if (n > 0) {
+      engine.after_chunk(w, input);
+    }
+    w.fire_due_windows();
+    if (n == 0 && queue.closed() && queue.size() == 0) {
+      break;
+    }
+  }
+  engine.close_input(input);
+  w.fire(millis::max());
+  return engine.stats(started);
+}
+
+/// Run `flow` over an unbounded byte source (tcp_source, udp_source, stdin, a tailed file):
+/// the source reads on the calling thread, `opts.threads` workers parse and aggregate, and
+/// sink(rows) receives each batch of completed windows (with plain aggregates: all rows, once,
+/// at the end). Returns when the source ends or `stop` is requested, after the final watermark.
+/// Under bad_record_policy::fail the first bad record stops the run and is thrown.
+template <class Source, class Flow, class Sink>
+stream_stats run_stream(Source& source, const Flow& flow, Sink&& sink, stream_options opts = {},
+                        std::stop_token stop = {}) {
+  static_assert(Flow::is_aggregating, "sluice::run_stream: the flow must end in aggregate(...)");
+  const auto started = std::chrono::steady_clock::now();
+  std::size_t workers = std::max(1U, opts.threads);
+  if constexpr (detail::needs_one_worker<Flow>()) {
+    workers = 1;  // count windows follow arrival order; sessions of one key must meet in one place
+  }
+  using engine_type = detail::stream_engine<Flow, std::remove_reference_t<Sink>>;
+  engine_type engine(flow, sink, opts, workers);
+
+  std::vector<std::unique_ptr<event_queue<detail::stream_chunk>>> queues;
+  for (std::size_t i = 0; i < workers; ++i) {
+    queues.push_back(std::make_unique<event_queue<detail::stream_chunk>>(std::max<std::size_t>(1, opts.queue_chunks)));
+  }
+  std::stop_source stopper;
+  const std::stop_callback forward(stop, [&stopper] { stopper.request_stop(); });
+  engine.set_wake_all([&queues] {
+    for (auto& q : queues) {
+      q->poke();
+    }
+  });
+  engine.set_on_failure([&stopper] { stopper.request_stop(); });
+
+  std::vector<std::unique_ptr<typename engine_type::worker>> states;
+  for (std::size_t i = 0; i < workers; ++i) {
+    states.push_back(std::make_unique<typename engine_type::worker>(engine, i));
+  }
+  std::vector<std::thread> threads;
+  {
+    const detail::worker_shutdown shutdown{queues, threads};
+    for (std::size_t i = 0; i < workers; ++i) {
+      threads.emplace_back([&, i] {
+        detail::byte_worker_loop(engine, *states[i], *queues[i], source.format(), source.needs_final_newline());
+      });
+    }
+    auto ticker = detail::idle_ticker(engine, opts.idle_timeout);
+    detail::worker_feed<engine_type> feed(engine, queues);
+    source.run(feed, stopper.get_token());
+  }
+  engine.throw_if_failed();
+  return engine.stats(started);
+}
+
+}  // namespace sluice
