@@ -38,6 +38,7 @@ inline bool sleep_unless_stopped(const std::stop_token& stop, std::chrono::milli
 struct tail_options {
   std::chrono::milliseconds poll{10};  // how often to look again when there is nothing new
   bool from_start = true;              // false: skip what the file holds when the reader is built
+                                       // (a file that appears later is read from its start)
 };
 
 /// Follows a file by name, like `tail -F`:
@@ -87,7 +88,9 @@ class tail_file {
   ~tail_file() { close_fd(); }
 
   /// Read up to `n` bytes into `buf`, blocking until at least one is there. Returns 0 only when
-  /// `stop` is requested (or `n` is 0). Throws bad_input_error when the file exists but cannot
+  /// `stop` is requested (or `n` is 0). One call's bytes all come from one file: if generation()
+  /// changed since the previous call, a new file begins with these bytes (a line cut short at
+  /// the end of the old file ends there). Throws bad_input_error when the file exists but cannot
   /// be read (permission denied, a directory, an I/O error).
   std::size_t read_some(char* buf, std::size_t n, const std::stop_token& stop) {
     if (n == 0) {

@@ -85,7 +85,7 @@ struct stream_options {
   std::size_t expected_inputs = 0;                // the watermark waits until this many opened
   std::size_t queue_chunks = 16;                  // per worker: read chunks in flight
   std::size_t queue_events = 65536;               // events per batch taken from an event_queue
-  late_sink on_late;                              // empty: late events are only counted
+  late_sink on_late{};                            // empty: late events are only counted
   stream_metrics* metrics = nullptr;              // optional live counters
 };
 
@@ -175,8 +175,7 @@ class stream_engine {
         return;
       }
       fired_up_to_ = watermark;
-      const fired_type fired = partial_.advance(watermark);
-      engine_->combiner_.ship(index_, fired, watermark, engine_->sink_);
+      engine_->combiner_.ship(index_, partial_.advance(watermark), watermark, engine_->sink_);
       engine_->count_late(partial_.late_events() - late_reported_);
       late_reported_ = partial_.late_events();
     }

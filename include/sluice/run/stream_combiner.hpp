@@ -57,8 +57,15 @@ class stream_combiner {
   /// Worker `worker` fired everything that ends at or before `watermark`; `fired` is what it
   /// had of those windows. Calls sink(store) with the rows that became complete (or changed).
   template <class Sink>
-  void ship(std::size_t worker, const state_type& fired, millis watermark, Sink& sink) {
+  void ship(std::size_t worker, state_type fired, millis watermark, Sink& sink) {
     std::lock_guard lock(mutex_);
+    if (fired_up_to_.size() == 1 && lateness_ == 0) {
+      // One worker, no late updates: what it fired is complete and final as it is.
+      fired_up_to_[0] = std::max(fired_up_to_[0], watermark);
+      complete_ = fired_up_to_[0];
+      emit(std::move(fired), sink);
+      return;
+    }
     waiting_.merge(fired);
     fired_up_to_[worker] = std::max(fired_up_to_[worker], watermark);
     const millis complete = *std::min_element(fired_up_to_.begin(), fired_up_to_.end());
@@ -82,11 +89,7 @@ class stream_combiner {
       emitted_.replace(ready);
       emitted_.retain_if([&](const Key& key, auto& /*state*/) { return !past_lateness(detail::completes_at(key)); });
     }
-    if (ready.size() > 0) {
-      rows_emitted_ += ready.size();
-      const store_type rows(std::move(ready));
-      sink(rows);
-    }
+    emit(std::move(ready), sink);
   }
 
   [[nodiscard]] std::uint64_t rows_emitted() const {
@@ -95,6 +98,15 @@ class stream_combiner {
   }
 
  private:
+  template <class Sink>
+  void emit(state_type rows, Sink& sink) {
+    if (rows.size() > 0) {
+      rows_emitted_ += rows.size();
+      const store_type store(std::move(rows));
+      sink(store);
+    }
+  }
+
   [[nodiscard]] bool past_lateness(millis end) const {
     return complete_ >= end &&
            static_cast<std::uint64_t>(complete_.count()) - static_cast<std::uint64_t>(end.count()) >= lateness_;
