@@ -185,6 +185,11 @@ auto cpu_per_host_window(std::chrono::milliseconds size, std::chrono::millisecon
 
 // ---- the sink ---------------------------------------------------------------------------------
 
+/// A window bound: 2024-03-01T12:03:10Z (with milliseconds only when it has some).
+std::string iso(sluice::millis t) {
+  return sluice::format_iso8601(t, t.count() % 1000 != 0);
+}
+
 /// 937 -> "93.7" (tenths), or with two decimals 785 -> "7.85" (hundredths).
 std::string fixed(std::int64_t v, int decimals) {
   const std::int64_t scale = decimals == 1 ? 10 : 100;
@@ -225,7 +230,7 @@ struct alert_check {
     for (const alert& a : batch) {
       const std::int64_t avg_centi = (20 * a.cpu_sum + a.samples) / (2 * a.samples);  // rounded half up
       fmt::format_to(std::back_inserter(out), "ALERT host={} window=[{},{}) avg_cpu={} max_cpu={} max_load={} samples={}\n",
-                     a.host, sluice::format_iso8601(a.window.start), sluice::format_iso8601(a.window.end),
+                     a.host, iso(a.window.start), iso(a.window.end),
                      fixed(avg_centi, 2), fixed(a.max_cpu, 1), fixed(a.max_load, 2), a.samples);
     }
     alerts += batch.size();
@@ -283,18 +288,32 @@ void produce(const monitor::fleet& fleet, std::size_t first, std::size_t step, s
   lockstep.arrive_and_drop();  // the others no longer wait for this producer
 }
 
+struct hot_episode_span {
+  sluice::millis from, to;
+};
+hot_episode_span episode_span(const monitor::fleet& fleet, const monitor::host_profile& h) {
+  const monitor::hot_episode& e = h.episode;
+  const sluice::millis from = fleet.options().start + std::chrono::milliseconds{e.from_ms};
+  return {from, from + std::chrono::milliseconds{e.ramp_up_ms + e.plateau_ms + e.ramp_down_ms}};
+}
+
+/// "db-03 2024-03-01T12:05:02Z..12:10:31Z, ..." (the first few), for the start-up line.
 std::string hot_hosts(const monitor::fleet& fleet) {
+  constexpr std::size_t shown = 5;
   std::string out;
+  std::size_t hot = 0;
   for (std::size_t i = 0; i < fleet.size(); ++i) {
     const monitor::host_profile& h = fleet.host(i);
-    if (h.hot) {
-      const sluice::millis from = fleet.options().start + std::chrono::milliseconds{h.episode.from_ms};
-      const auto length = std::chrono::milliseconds{h.episode.ramp_up_ms + h.episode.plateau_ms + h.episode.ramp_down_ms};
+    if (h.hot && ++hot <= shown) {
+      const hot_episode_span span = episode_span(fleet, h);
       fmt::format_to(std::back_inserter(out), "{}{} {}..{}", out.empty() ? "" : ", ", h.name,
-                     sluice::format_iso8601(from), sluice::format_iso8601(from + length).substr(11));
+                     sluice::format_iso8601(span.from), sluice::format_iso8601(span.to).substr(11));
     }
   }
-  return out.empty() ? "none" : out;
+  if (hot > shown) {
+    fmt::format_to(std::back_inserter(out), " and {} more", hot - shown);
+  }
+  return hot == 0 ? "none" : out;
 }
 
 }  // namespace
