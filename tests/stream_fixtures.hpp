@@ -30,7 +30,7 @@ inline ev at(std::int64_t t, std::int64_t k, std::int64_t v = 1) {
 
 /// n events over `keys` keys. Event i has time clock_i - r_i, with clock non-decreasing and
 /// r_i <= max_disorder, so no event is more than max_disorder behind any earlier one. With
-/// `excess` > 0, one event in `excess` is instead up to 4 * max_disorder + 50 behind.
+/// `excess` > 0, one event in `excess` is instead up to 8 * max_disorder + 50 behind.
 inline std::vector<ev> random_events(std::uint64_t seed, std::size_t n, std::int64_t keys, std::int64_t max_disorder,
                                      std::uint64_t excess = 0) {
   std::mt19937_64 rng(seed);
@@ -41,7 +41,7 @@ inline std::vector<ev> random_events(std::uint64_t seed, std::size_t n, std::int
     clock += static_cast<std::int64_t>(rng() % 7);
     std::int64_t behind = static_cast<std::int64_t>(rng() % static_cast<std::uint64_t>(max_disorder + 1));
     if (excess > 0 && rng() % excess == 0) {
-      behind = static_cast<std::int64_t>(rng() % static_cast<std::uint64_t>(4 * max_disorder + 51));
+      behind = static_cast<std::int64_t>(rng() % static_cast<std::uint64_t>(8 * max_disorder + 51));
     }
     out.push_back(at(clock - behind, static_cast<std::int64_t>(rng() % static_cast<std::uint64_t>(keys)),
                      static_cast<std::int64_t>(rng() % 1000) - 100));

@@ -33,20 +33,20 @@ namespace monitor {
 /// One CPU-load sample, as an agent on a host would send it. `host` views the fleet's name
 /// table, which outlives the run: the queue carries 40-byte values and never allocates per sample.
 struct sample {
-  sluice::millis ts;              // when it was measured (event time)
+  sluice::millis ts;  // when it was measured (event time)
   std::string_view host;
-  std::int64_t cpu_deci = 0;      // cpu busy, tenths of a percent: 0..1000
-  std::int64_t load_centi = 0;    // 1-minute load average, hundredths (8 cores: ~8.00 when saturated)
+  std::int64_t cpu_deci = 0;    // cpu busy, tenths of a percent: 0..1000
+  std::int64_t load_centi = 0;  // 1-minute load average, hundredths (8 cores: ~8.00 when saturated)
 };
 
 struct fleet_options {
   std::size_t hosts = 50;
-  std::size_t hot = 3;                             // hosts that run hot for a while
-  std::chrono::milliseconds interval{1000};        // one sample per host per interval
-  std::chrono::milliseconds duration{600'000};     // of event time
-  std::chrono::milliseconds jitter{2000};          // a sample's event time is up to this before its tick
+  std::size_t hot = 3;                          // hosts that run hot for a while
+  std::chrono::milliseconds interval{1000};     // one sample per host per interval
+  std::chrono::milliseconds duration{600'000};  // of event time
+  std::chrono::milliseconds jitter{2000};       // a sample's event time is up to this before its tick
   std::uint64_t seed = 1;
-  sluice::millis start{1'709'294'400'000};         // 2024-03-01T12:00:00Z
+  sluice::millis start{1'709'294'400'000};  // 2024-03-01T12:00:00Z
 };
 
 /// A hot episode: cpu ramps from the host's base to `peak`, stays there, and ramps back down.
@@ -60,8 +60,8 @@ struct hot_episode {
 
 struct host_profile {
   std::string name;
-  std::int64_t base_deci = 0;   // the host's usual load
-  std::int64_t phase_ms = 0;    // where in the interval its ticks fall
+  std::int64_t base_deci = 0;  // the host's usual load
+  std::int64_t phase_ms = 0;   // where in the interval its ticks fall
   bool hot = false;
   hot_episode episode;
 };

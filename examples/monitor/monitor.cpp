@@ -12,9 +12,11 @@
 // sliding 1-minute window (every 10 s), the sample count, the cpu sum and the cpu and load
 // maxima; as the watermark (latest event time - --max-delay) passes a window's end, the window
 // fires and the sink prints an ALERT for each host whose average cpu over it is above
-// --threshold:
+// --threshold (in a window holding at least --min-samples samples):
 //
-//   ALERT host=db-03 window=[2024-03-01T12:05:20Z,2024-03-01T12:06:20Z) avg_cpu=95.12 max_cpu=97.4 max_load=7.99 samples=60
+//   ALERT host=api-05 window=[2024-03-01T12:01:30Z,2024-03-01T12:02:30Z) avg_cpu=95.59 max_cpu=97.4 ...
+//
+// and, on the same line, max_load=8.20 samples=60 (the highest load average, the window's samples).
 //
 // Counts go to stderr. SIGINT or SIGTERM stops gracefully: the queue closes, the producers stop,
 // the engine drains what was pushed and fires the last windows, and the program exits 0.
@@ -30,7 +32,6 @@
 //
 //   monitor [--hosts H] [--producers P] [--duration D] [--threshold PCT] [--seed S] ...
 #include <algorithm>
-#include <atomic>
 #include <barrier>
 #include <chrono>
 #include <cstdint>
@@ -62,8 +63,8 @@ constexpr auto lockstep_slice = 1s;  // how far in event time the producers may 
 
 constexpr const char* usage =
     "usage: monitor [--hosts H] [--producers P] [--interval D] [--duration D] [--jitter D]\n"
-    "               [--max-delay D] [--window D] [--slide D] [--threshold PCT] [--hot N]\n"
-    "               [--seed S] [--queue N]\n"
+    "               [--max-delay D] [--window D] [--slide D] [--threshold PCT] [--min-samples N]\n"
+    "               [--hot N] [--seed S] [--queue N]\n"
     "Server monitoring alerts over a simulated fleet, in stream mode: P producer threads push\n"
     "CPU samples into a bounded sluice::event_queue; an engine thread runs sliding windows and\n"
     "prints an ALERT line for each (host, window) whose average cpu is above the threshold.\n"
@@ -79,6 +80,8 @@ constexpr const char* usage =
     "  --window D         alert window size (default 1min)\n"
     "  --slide D          a window starts every D (default 10s)\n"
     "  --threshold PCT    alert when the window's average cpu is above PCT, e.g. 90 or 92.5 (default 90)\n"
+    "  --min-samples N    ... and it holds at least N samples (default: half of window / interval), so\n"
+    "                     the part-filled windows at the edges of the data do not alert on one spike\n"
     "  --hot N            hosts that run hot (~95% cpu) for a few minutes (default hosts/16, at least 1)\n"
     "  --seed S           generator seed (default 1)\n"
     "  --queue N          event queue capacity in samples (default 8192)\n"
@@ -91,6 +94,7 @@ struct options {
   std::chrono::milliseconds window = 1min;
   std::chrono::milliseconds slide = 10s;
   std::int64_t threshold_deci = 900;  // tenths of a percent, as the samples
+  std::int64_t min_samples = 0;       // 0: half of window / interval
   std::size_t queue = 8192;
 };
 
@@ -150,6 +154,8 @@ options parse_args(int argc, char** argv) {
       o.slide = positive_duration();
     } else if (a == "--threshold") {
       o.threshold_deci = parse_percent(args, args.value());
+    } else if (a == "--min-samples") {
+      o.min_samples = static_cast<std::int64_t>(positive(a, 1'000'000'000));
     } else if (a == "--hot") {
       o.fleet.hot = args.whole_number(args.value(), a);
       hot_given = true;
@@ -164,6 +170,9 @@ options parse_args(int argc, char** argv) {
   if (o.slide > o.window) {
     args.fail("--slide must not be larger than --window");
   }
+  if (o.min_samples == 0) {
+    o.min_samples = std::max<std::int64_t>(1, o.window.count() / o.fleet.interval.count() / 2);
+  }
   if (!hot_given) {
     o.fleet.hot = std::max<std::size_t>(1, o.fleet.hosts / 16);
   }
@@ -175,12 +184,10 @@ options parse_args(int argc, char** argv) {
 /// Per host and sliding window: (samples, cpu sum, max cpu, max load). The sum and count give the
 /// exact average (mean() would too, as a double); integers keep the threshold test exact.
 auto cpu_per_host_window(std::chrono::milliseconds size, std::chrono::milliseconds slide) {
-  return sluice::flow<sample>()
-      | sluice::event_time(&sample::ts)
-      | sluice::key_by(&sample::host)
-      | sluice::window(sluice::sliding(size, slide))
-      | sluice::aggregate(sluice::count{}, sluice::sum(&sample::cpu_deci), sluice::max(&sample::cpu_deci),
-                          sluice::max(&sample::load_centi));
+  return sluice::flow<sample>() | sluice::event_time(&sample::ts) | sluice::key_by(&sample::host) |
+         sluice::window(sluice::sliding(size, slide)) |
+         sluice::aggregate(sluice::count{}, sluice::sum(&sample::cpu_deci), sluice::max(&sample::cpu_deci),
+                           sluice::max(&sample::load_centi));
 }
 
 // ---- the sink ---------------------------------------------------------------------------------
@@ -200,9 +207,10 @@ std::string fixed(std::int64_t v, int decimals) {
 /// is ordered by host, then window). Checks every row and prints the alerts of the batch sorted
 /// by (window, host): see the header comment for why that makes stdout deterministic.
 struct alert_check {
-  explicit alert_check(std::int64_t threshold) : threshold_deci(threshold) {}
+  alert_check(std::int64_t threshold, std::int64_t min) : threshold_deci(threshold), min_samples(min) {}
 
   std::int64_t threshold_deci;
+  std::int64_t min_samples;
   std::uint64_t windows = 0;
   std::uint64_t alerts = 0;
 
@@ -220,7 +228,7 @@ struct alert_check {
     for (const auto& row : rows.scan()) {
       ++windows;
       const auto& [n, cpu_sum, max_cpu, max_load] = row.value;
-      if (cpu_sum > threshold_deci * n) {  // average > threshold, without dividing
+      if (n >= min_samples && cpu_sum > threshold_deci * n) {  // average > threshold, without dividing
         batch.push_back({row.key.window, row.key.key, n, cpu_sum, *max_cpu, *max_load});
       }
     }
@@ -229,9 +237,10 @@ struct alert_check {
     out.clear();
     for (const alert& a : batch) {
       const std::int64_t avg_centi = (20 * a.cpu_sum + a.samples) / (2 * a.samples);  // rounded half up
-      fmt::format_to(std::back_inserter(out), "ALERT host={} window=[{},{}) avg_cpu={} max_cpu={} max_load={} samples={}\n",
-                     a.host, iso(a.window.start), iso(a.window.end),
-                     fixed(avg_centi, 2), fixed(a.max_cpu, 1), fixed(a.max_load, 2), a.samples);
+      fmt::format_to(std::back_inserter(out),
+                     "ALERT host={} window=[{},{}) avg_cpu={} max_cpu={} max_load={} samples={}\n", a.host,
+                     iso(a.window.start), iso(a.window.end), fixed(avg_centi, 2), fixed(a.max_cpu, 1),
+                     fixed(a.max_load, 2), a.samples);
     }
     alerts += batch.size();
     if (!out.empty()) {
@@ -246,7 +255,7 @@ struct alert_check {
 /// Pushes the samples of hosts first, first + step, ... one second of event time at a time, then
 /// waits at `lockstep` for the other producers. Stops early when the queue closes (a signal).
 void produce(const monitor::fleet& fleet, std::size_t first, std::size_t step, sluice::event_queue<sample>& queue,
-             std::barrier<>& lockstep, const std::stop_token& stop, std::atomic<std::uint64_t>& pushed) {
+             std::barrier<>& lockstep, const std::stop_token& stop) {
   struct hosted_feed {
     std::size_t host;
     monitor::host_feed feed;
@@ -278,23 +287,13 @@ void produce(const monitor::fleet& fleet, std::size_t first, std::size_t step, s
     for (const pending& p : slice) {
       batch.push_back(p.s);
     }
-    const std::size_t n = queue.push_batch(batch.begin(), batch.end());  // blocks while the queue is full
-    pushed.fetch_add(n, std::memory_order_relaxed);
-    if (n < batch.size()) {
+    // One lock per run of free space, not per sample; blocks while the queue is full (backpressure).
+    if (queue.push_batch(batch.begin(), batch.end()) < batch.size()) {
       break;  // closed: a stop was requested
     }
     lockstep.arrive_and_wait();
   }
   lockstep.arrive_and_drop();  // the others no longer wait for this producer
-}
-
-struct hot_episode_span {
-  sluice::millis from, to;
-};
-hot_episode_span episode_span(const monitor::fleet& fleet, const monitor::host_profile& h) {
-  const monitor::hot_episode& e = h.episode;
-  const sluice::millis from = fleet.options().start + std::chrono::milliseconds{e.from_ms};
-  return {from, from + std::chrono::milliseconds{e.ramp_up_ms + e.plateau_ms + e.ramp_down_ms}};
 }
 
 /// "db-03 2024-03-01T12:05:02Z..12:10:31Z, ..." (the first few), for the start-up line.
@@ -305,9 +304,11 @@ std::string hot_hosts(const monitor::fleet& fleet) {
   for (std::size_t i = 0; i < fleet.size(); ++i) {
     const monitor::host_profile& h = fleet.host(i);
     if (h.hot && ++hot <= shown) {
-      const hot_episode_span span = episode_span(fleet, h);
+      const monitor::hot_episode& e = h.episode;
+      const sluice::millis from = fleet.options().start + std::chrono::milliseconds{e.from_ms};
+      const sluice::millis to = from + std::chrono::milliseconds{e.ramp_up_ms + e.plateau_ms + e.ramp_down_ms};
       fmt::format_to(std::back_inserter(out), "{}{} {}..{}", out.empty() ? "" : ", ", h.name,
-                     sluice::format_iso8601(span.from), sluice::format_iso8601(span.to).substr(11));
+                     sluice::format_iso8601(from), sluice::format_iso8601(to).substr(11));
     }
   }
   if (hot > shown) {
@@ -329,15 +330,16 @@ int main(int argc, char** argv) {
   const monitor::fleet fleet(o.fleet);
   const auto flow = cpu_per_host_window(o.window, o.slide);
   sluice::event_queue<sample> queue(o.queue);
-  alert_check sink(o.threshold_deci);
+  alert_check sink(o.threshold_deci, o.min_samples);
   sluice::stream_options opts;
   opts.max_delay = o.max_delay;
 
   std::fprintf(stderr, "monitor: %zu hosts, %u producers, hot: %s\n", fleet.size(), o.producers,
                hot_hosts(fleet).c_str());
   if (o.max_delay < o.fleet.jitter + lockstep_slice) {
-    std::fprintf(stderr, "monitor: --max-delay is below --jitter + 1s: some samples may be late, and which "
-                         "ones depends on thread timing\n");
+    std::fprintf(stderr,
+                 "monitor: --max-delay is below --jitter + 1s: some samples may be late, and which "
+                 "ones depends on thread timing\n");
   }
 
   // The engine thread: run_stream pops the queue until it is closed and drained (or `stop`
@@ -353,13 +355,11 @@ int main(int argc, char** argv) {
     }
   });
 
-  std::atomic<std::uint64_t> pushed{0};
   {
     std::barrier<> lockstep(static_cast<std::ptrdiff_t>(o.producers));
     std::vector<std::jthread> producers;
     for (unsigned p = 0; p < o.producers; ++p) {
-      producers.emplace_back(
-          [&, p] { produce(fleet, p, o.producers, queue, lockstep, stop.get_token(), pushed); });
+      producers.emplace_back([&, p] { produce(fleet, p, o.producers, queue, lockstep, stop.get_token()); });
     }
     for (auto& t : producers) {
       t.join();
@@ -373,6 +373,8 @@ int main(int argc, char** argv) {
       std::rethrow_exception(failure);
     } catch (const std::exception& e) {
       std::fprintf(stderr, "monitor: %s\n", e.what());
+    } catch (...) {
+      std::fprintf(stderr, "monitor: the engine failed\n");
     }
     return 1;
   }

@@ -5,7 +5,8 @@
 //   sales QUERY --input FILE [--format csv|jsonl] [--threads N] [--bad-records skip|fail]
 //         [--dead-letter FILE]
 //   sales QUERY --listen HOST:PORT [--connections N] [--max-delay D] [--idle-timeout D]
-//         [--threads N] [--late-output FILE] [--bad-records skip|fail] [--dead-letter FILE]
+//         [--threads N] [--late-output FILE] [--stats-every D] [--bad-records skip|fail]
+//         [--dead-letter FILE]
 #include <algorithm>
 #include <cstdio>
 #include <memory>
@@ -26,6 +27,7 @@
 #include "sluice/io/stream_format.hpp"
 #include "sluice/io/tcp_source.hpp"
 #include "sluice/io/text_file.hpp"
+#include "sluice/run/periodic.hpp"
 #include "sluice/run/batch.hpp"
 #include "sluice/run/stream.hpp"
 
@@ -35,7 +37,8 @@ constexpr const char* usage =
     "usage: sales QUERY --input FILE [--format csv|jsonl] [--threads N] [--bad-records skip|fail]\n"
     "             [--dead-letter FILE]\n"
     "       sales QUERY --listen HOST:PORT [--connections N] [--max-delay D] [--idle-timeout D]\n"
-    "             [--threads N] [--late-output FILE] [--bad-records skip|fail] [--dead-letter FILE]\n"
+    "             [--threads N] [--late-output FILE] [--stats-every D] [--bad-records skip|fail]\n"
+    "             [--dead-letter FILE]\n"
     "QUERY:\n"
     "  by-category     per category: rows and revenue        -> category,cnt,revenue\n"
     "  region-minute   per region and 1-minute window         -> region,window_start,cnt,revenue\n"
@@ -50,6 +53,8 @@ constexpr const char* usage =
     "  --max-delay D         how far out of order events may come, e.g. 500ms, 5s (default 0)\n"
     "  --idle-timeout D      a connection silent this long stops holding the watermark back\n"
     "  --late-output FILE    write events that came too late for their window there (raw CSV lines)\n"
+    "  --stats-every D       print the live counters on stderr every D (events, bad, late, queued\n"
+    "                        chunks, watermark and its lag behind the latest event time)\n"
     "  region-minute prints each window's rows when it fires; the others print at the end.\n"
     "Both:\n"
     "  --threads N           worker threads (default: all cores; stream: all cores but the I/O one)\n"
@@ -69,6 +74,7 @@ struct options {
   std::chrono::milliseconds max_delay{0};
   std::chrono::milliseconds idle_timeout{0};
   std::string late_output;
+  std::chrono::milliseconds stats_every{0};
 };
 
 options parse_args(int argc, char** argv) {
@@ -97,6 +103,8 @@ options parse_args(int argc, char** argv) {
       o.max_delay = args.duration();
     } else if (a == "--idle-timeout") {
       o.idle_timeout = args.duration();
+    } else if (a == "--stats-every") {
+      o.stats_every = args.duration();
     } else if (a == "--late-output") {
       o.late_output = args.value();
     } else if (args.is_option() || !o.query.empty()) {
@@ -150,6 +158,17 @@ std::string batch_mode(const options& o, const sluice::input_options& input, con
                      stats.seconds, stats.chunks);
 }
 
+void print_stats(const sluice::stream_metrics& m) {
+  std::fprintf(stderr,
+               "sales: stats: events=%llu bad=%llu late=%llu bytes=%llu connections=%lld queued=%lld "
+               "watermark=%lld lag_ms=%lld\n",
+               static_cast<unsigned long long>(m.events.load()), static_cast<unsigned long long>(m.bad_records.load()),
+               static_cast<unsigned long long>(m.late_events.load()), static_cast<unsigned long long>(m.bytes.load()),
+               static_cast<long long>(m.inputs_open.load()), static_cast<long long>(m.queued.load()),
+               static_cast<long long>(m.watermark.load()), static_cast<long long>(m.watermark_lag_ms()));
+  std::fflush(stderr);
+}
+
 template <class Query>
 std::string stream_mode(const options& o, const sluice::input_options& input, const Query& q,
                         std::stop_token stop) {
@@ -170,6 +189,12 @@ std::string stream_mode(const options& o, const sluice::input_options& input, co
   if (late_file) {
     opts.on_late = [&](const sluice::late_event& late) { late_file->write(late.text); };
   }
+  sluice::stream_metrics metrics;
+  opts.metrics = &metrics;
+  std::jthread reporter;
+  if (o.stats_every.count() > 0) {
+    reporter = sluice::run_every(o.stats_every, [&metrics] { print_stats(metrics); });
+  }
 
   std::fputs(q.header, stdout);
   std::string out;
@@ -180,6 +205,11 @@ std::string stream_mode(const options& o, const sluice::input_options& input, co
     std::fflush(stdout);  // a fired window is visible at once
   };
   const sluice::stream_stats stats = sluice::run_stream(source, q.flow, print, opts, stop);
+  if (reporter.joinable()) {
+    reporter.request_stop();
+    reporter.join();
+    print_stats(metrics);
+  }
   if (late_file) {
     late_file->close();
   }

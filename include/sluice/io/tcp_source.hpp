@@ -8,8 +8,8 @@
 //
 // The server listens from construction (so port() is known before run). It ends after
 // `stop_after` connections have been accepted and all have closed (scripted runs), or when stop
-// is requested: it stops accepting, closes the connections, hands over what it had read and
-// returns. A connection closed in the middle of a record has that record dead-lettered; the
+// is requested: it stops accepting, hands over what the connections had received (read or
+// still in the kernel's buffers), closes them and returns. A connection closed in the middle of a record has that record dead-lettered; the
 // next connection starts clean.
 #pragma once
 
@@ -158,6 +158,9 @@ class tcp_source {
 
   void close(const connection_ptr& conn) {
     boost::system::error_code ignored;
+    if (stopping_ && conn->socket.is_open()) {
+      drain(conn);
+    }
     conn->socket.close(ignored);
     feed_->close_input(conn->input);
     open_.erase(conn);
@@ -172,6 +175,21 @@ class tcp_source {
   void finish_if_done() {
     if (open_.empty() && !acceptor_.is_open()) {
       work_.reset();
+    }
+  }
+
+  // Stopping: what the kernel has already received on this connection is still processed.
+  void drain(const connection_ptr& conn) {
+    boost::system::error_code ec;
+    conn->socket.non_blocking(true, ec);
+    while (!ec) {
+      std::string chunk(opts_.read_bytes, '\0');
+      const std::size_t n = conn->socket.read_some(boost::asio::buffer(chunk), ec);
+      if (n == 0) {
+        break;
+      }
+      chunk.resize(n);
+      feed_->push(conn->input, std::move(chunk));
     }
   }
 

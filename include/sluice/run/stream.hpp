@@ -20,7 +20,6 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -39,6 +38,7 @@
 #include "sluice/io/byte_feed.hpp"
 #include "sluice/io/event_queue.hpp"
 #include "sluice/ops/aggregate.hpp"
+#include "sluice/run/periodic.hpp"
 #include "sluice/run/stream_combiner.hpp"
 #include "sluice/run/watermarks.hpp"
 #include "sluice/store/result_store.hpp"
@@ -335,15 +335,8 @@ std::jthread idle_ticker(Engine& engine, std::chrono::milliseconds idle_timeout)
   if (idle_timeout.count() <= 0) {
     return {};
   }
-  const auto period = std::max(std::chrono::milliseconds{1}, idle_timeout / 4);
-  return std::jthread([&engine, period](std::stop_token stop) {
-    std::mutex m;
-    std::condition_variable_any cv;
-    std::unique_lock lock(m);
-    while (!cv.wait_for(lock, stop, period, [] { return false; })) {
-      engine.advance(std::chrono::steady_clock::now());
-    }
-  });
+  return run_every(std::max(std::chrono::milliseconds{1}, idle_timeout / 4),
+                   [&engine] { engine.advance(std::chrono::steady_clock::now()); });
 }
 
 /// The byte_feed the runner gives a byte source: inputs go to workers round robin.
