@@ -66,8 +66,9 @@ class csv_lines {
     in.at.name = std::move(name);
     return in; }
 
-  /// Parse the bytes that arrived on `in`. emit(value, raw_text) for each record;
-  /// report(bad_record) returns false to stop (policy fail). Returns false once stopped.
+  /// Parse the bytes that arrived on `in`. emit(value, raw_text, offset) for each record (offset:
+  /// of its first byte in the input); report(bad_record) returns false to stop (policy fail).
+  /// Returns false once stopped.
   template <class Emit, class Report>
   bool feed(input& in, std::string_view bytes, Emit&& emit, Report&& report) const {
     typename csv_format<Schema>::parser parser(format_);
@@ -161,8 +162,11 @@ class csv_lines {
     };
     const char* begin = text.data();
     const char* end = begin + text.size();
+    auto emit_here = [&](const auto& value, std::string_view raw) {
+      emit(value, raw, base_offset + static_cast<std::uint64_t>(raw.data() - begin));
+    };
     const chunk_outcome out =
-        parser.parse(begin, begin, end, end, eof, options_.max_record_bytes, emit, report_here);
+        parser.parse(begin, begin, end, end, eof, options_.max_record_bytes, emit_here, report_here);
     in.at.offset += out.next;
     in.at.line += out.lines;
     // Without eof the parser stops before a record it cannot finish; it only consumes a piece
@@ -278,7 +282,7 @@ class length_prefixed {
     if (const char* err = decode_(payload, value)) {
       detail::report_bad(options_, keep_going, in.at, in.at.offset, in.at.line, err, payload, report);
     } else {
-      emit(value, payload);
+      emit(value, payload, in.at.offset);
     }
     in.at.offset += whole.size();
     ++in.at.line;

@@ -48,8 +48,7 @@ namespace sluice {
 /// An event that arrived after its windows had fired and their allowed lateness had passed.
 struct late_event {
   std::string_view source;  // input name ("tcp 127.0.0.1:40312", "queue")
-  std::uint64_t line = 0;   // line (or frame) of the input where the record starts; 0 for queues
-  std::uint64_t offset = 0;
+  std::uint64_t offset = 0;  // of the record's first byte in its input; 0 for queue events
   millis event_time;
   std::string_view text;  // the record's raw bytes (a CSV line, a binary payload); empty for queues
 };
@@ -153,13 +152,12 @@ class stream_engine {
     /// Run one record through the chain; a record whose events were all late goes to the late
     /// output with its position.
     template <class T>
-    void process(const T& value, std::string_view raw, std::string_view source, std::uint64_t line,
-                 std::uint64_t offset) {
+    void process(const T& value, std::string_view raw, std::string_view source, std::uint64_t offset) {
       const std::uint64_t late_before = partial_.late_events();
       chain_(millis{0}, value);
       ++events_;
       if (partial_.late_events() != late_before) {
-        engine_->report_late(late_event{source, line, offset, last_time_, raw});
+        engine_->report_late(late_event{source, offset, last_time_, raw});
       }
     }
 
@@ -420,8 +418,8 @@ void byte_worker_loop(Engine& engine, typename Engine::worker& w, event_queue<st
         continue;
       }
       auto& in = it->second;
-      auto emit = [&](const auto& value, std::string_view raw) {
-        w.process(value, raw, in.at.name, in.at.line, in.at.offset);
+      auto emit = [&](const auto& value, std::string_view raw, std::uint64_t offset) {
+        w.process(value, raw, in.at.name, offset);
       };
       if (c.what == stream_chunk::kind::data) {
         if (!engine.failed()) {
@@ -488,7 +486,7 @@ stream_stats run_stream(queue_source<T> source, const Flow& flow, Sink&& sink, s
     batch.clear();
     const std::size_t n = queue.pop_batch(batch, opts.queue_events, [&] { return w.fire_due(); });
     for (const T& v : batch) {
-      w.process(v, std::string_view{}, "queue", 0, 0);
+      w.process(v, std::string_view{}, "queue", 0);
     }
     if (n > 0) {
       engine.after_chunk(w, input);
