@@ -1,0 +1,178 @@
+// The other unbounded byte sources through run_stream: UDP datagrams, a pipe (what stdin is),
+// and a tailed file that is appended to and rotated. Each run is stopped once its live counters
+// show every row arrived; the answer must then be exact.
+#include <doctest/doctest.h>
+
+#include <utility>  // before Asio
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <stop_token>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/udp.hpp>
+
+#include "sluice/io/reader_source.hpp"
+#include "sluice/io/stream_format.hpp"
+#include "sluice/io/udp_source.hpp"
+#include "sluice/run/stream.hpp"
+#include "sluice/sluice.hpp"
+
+namespace {
+
+struct reading {
+  std::string_view sensor;
+  std::int64_t value = 0;
+};
+
+auto reading_schema() {
+  return sluice::schema<reading>(sluice::column("sensor", &reading::sensor), sluice::column("value", &reading::value));
+}
+auto sum_by_sensor() {
+  return sluice::flow<reading>() | sluice::key_by(&reading::sensor) |
+         sluice::aggregate(sluice::count{}, sluice::sum(&reading::value));
+}
+
+/// Rows "s<i%7>,<i>" for i in [from, to), and their expected (count, sum) per sensor.
+std::string rows(int from, int to, std::map<std::string, std::pair<std::int64_t, std::int64_t>>& expect) {
+  std::string out;
+  for (int i = from; i < to; ++i) {
+    const std::string sensor = "s" + std::to_string(i % 7);
+    out += sensor + "," + std::to_string(i) + "\n";
+    expect[sensor].first += 1;
+    expect[sensor].second += i;
+  }
+  return out;
+}
+
+/// Run `source` on a thread until the metrics count `events`, then stop; return the answer.
+template <class Source>
+std::map<std::string, std::pair<std::int64_t, std::int64_t>> run_until(Source& source, std::uint64_t events,
+                                                                       const std::function<void()>& feed) {
+  std::map<std::string, std::pair<std::int64_t, std::int64_t>> got;
+  sluice::stream_metrics metrics;
+  sluice::stream_options opts;
+  opts.metrics = &metrics;
+  std::stop_source stop;
+  std::thread engine([&] {
+    sluice::run_stream(source, sum_by_sensor(), [&](const auto& store) {
+      for (const auto& row : store.scan()) {
+        got[std::string(row.key)] = {std::get<0>(row.value), std::get<1>(row.value)};
+      }
+    }, opts, stop.get_token());
+  });
+  feed();
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (metrics.events.load() < events && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  stop.request_stop();
+  engine.join();
+  CHECK(metrics.events.load() == events);
+  return got;
+}
+
+std::filesystem::path temp_path(const std::string& name) {
+  return std::filesystem::temp_directory_path() / ("sluice-src-" + std::to_string(::getpid()) + "-" + name);
+}
+
+}  // namespace
+
+TEST_CASE("udp_source: rows in datagrams (with and without a final newline) are all counted") {
+  sluice::udp_source source(sluice::csv_lines(reading_schema(), ""), sluice::udp_options{});
+  std::map<std::string, std::pair<std::int64_t, std::int64_t>> expect;
+  std::vector<std::string> datagrams;
+  for (int d = 0; d < 200; ++d) {
+    std::string g = rows(d * 10, d * 10 + 10, expect);
+    if (d % 2 == 1) {
+      g.pop_back();  // the datagram's end ends its last record
+    }
+    datagrams.push_back(std::move(g));
+  }
+  const auto got = run_until(source, 2000, [&] {
+    boost::asio::io_context io;
+    boost::asio::ip::udp::socket socket(io, boost::asio::ip::udp::v4());
+    const boost::asio::ip::udp::endpoint to(boost::asio::ip::make_address("127.0.0.1"), source.port());
+    for (const auto& g : datagrams) {
+      socket.send_to(boost::asio::buffer(g), to);
+      std::this_thread::sleep_for(std::chrono::microseconds(200));  // UDP has no flow control
+    }
+  });
+  CHECK(got == expect);
+}
+
+TEST_CASE("a pipe (as stdin): read to its end; a last row without newline counts") {
+  int fds[2];
+  REQUIRE(::pipe(fds) == 0);
+  std::map<std::string, std::pair<std::int64_t, std::int64_t>> expect;
+  std::string text = "sensor,value\n" + rows(0, 5000, expect);
+  text.pop_back();
+  std::thread writer([&] {
+    std::size_t at = 0;
+    while (at < text.size()) {
+      const auto n = ::write(fds[1], text.data() + at, std::min<std::size_t>(777, text.size() - at));
+      REQUIRE(n > 0);
+      at += static_cast<std::size_t>(n);
+    }
+    ::close(fds[1]);
+  });
+  sluice::reader_source source(sluice::csv_lines(reading_schema(), "sensor,value"), sluice::fd_reader(fds[0], "pipe"),
+                               "pipe");
+  std::map<std::string, std::pair<std::int64_t, std::int64_t>> got;
+  const auto stats = sluice::run_stream(source, sum_by_sensor(), [&](const auto& store) {
+    for (const auto& row : store.scan()) {
+      got[std::string(row.key)] = {std::get<0>(row.value), std::get<1>(row.value)};
+    }
+  });
+  writer.join();
+  ::close(fds[0]);
+  CHECK(stats.events == 5000);
+  CHECK(stats.bad_records == 0);
+  CHECK(got == expect);
+}
+
+TEST_CASE("tail_source: follows appends and a rotation; a line cut at the old file's end is not glued on") {
+  const auto path = temp_path("tail.csv");
+  std::filesystem::remove(path);
+  std::map<std::string, std::pair<std::int64_t, std::int64_t>> expect;
+  std::vector<sluice::bad_record> bad;
+  std::mutex bad_mutex;
+  sluice::input_options input;
+  input.dead_letters = [&](const sluice::bad_record& r) {
+    std::lock_guard lock(bad_mutex);
+    bad.push_back(r);
+  };
+  auto source = sluice::tail_source(sluice::csv_lines(reading_schema(), "sensor,value", input), path.string(),
+                                    sluice::tail_options{std::chrono::milliseconds(2)});
+  const std::string first = rows(0, 3000, expect);
+  const std::string second = rows(3000, 6000, expect);
+  expect["s1"].first += 1;  // the old file's unfinished last line "s1,12": the file ended it
+  expect["s1"].second += 12;
+  const auto got = run_until(source, 6001, [&] {
+    {
+      std::ofstream out(path, std::ios::binary);
+      out << "sensor,value\n" << first.substr(0, first.size() / 2) << std::flush;
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      out << first.substr(first.size() / 2) << "s1,12" << std::flush;  // an unfinished last line
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    std::filesystem::rename(path, path.string() + ".1");
+    std::ofstream out(path, std::ios::binary);
+    out << "sensor,value\n" << second << std::flush;
+  });
+  CHECK(got == expect);
+  CHECK(bad.empty());  // glued to the new file's header, it would have been a bad record
+  std::filesystem::remove(path);
+  std::filesystem::remove(path.string() + ".1");
+}
