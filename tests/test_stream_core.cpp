@@ -11,7 +11,9 @@
 #include <cstdint>
 #include <functional>
 #include <future>
+#include <limits>
 #include <map>
+#include <memory>
 #include <numeric>
 #include <optional>
 #include <random>
@@ -20,6 +22,7 @@
 #include <string_view>
 #include <thread>
 #include <tuple>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -676,8 +679,10 @@ TEST_CASE("sliding: an event is late only if all its windows have fired; otherwi
   p.add(at(130, 1, 2));   // [50, 150) fired, [100, 200) open: joins [100, 200) only
   p.add(at(149, 2, 8));   // likewise
   CHECK(p.partial().late_events() == 0);
+  CHECK(p.partial().partly_late_events() == 2);  // not late, but missing from [50, 150)
   p.add(at(90, 1, 4));  // [0, 100) and [50, 150): both fired
   CHECK(p.partial().late_events() == 1);
+  CHECK(p.partial().partly_late_events() == 2);
   CHECK(p.advance(199).empty());
   CHECK(p.advance(200) == row_map{{{1, 100, 200}, {2, 3}}, {{2, 100, 200}, {1, 8}}});
   CHECK(p.advance(end_of_time).empty());
@@ -784,9 +789,10 @@ bool closed_for_good(std::int64_t watermark, std::int64_t end, std::int64_t late
 /// windows: event i meets the watermark W_i = max(t_0..t_{i-1}) - D; it joins its windows that
 /// are not closed for good at W_i and is late when there are none.
 struct assigned_window_model {
-  row_map rows;                          // every contribution that was added
-  std::vector<std::int64_t> late_times;  // the late events' times, in arrival order
-  row_map late_rows;                     // what the late events would have added to their windows
+  row_map rows;                                // every contribution that was added
+  std::vector<std::int64_t> late_times;        // the late events' times, in arrival order
+  std::vector<std::int64_t> partly_late_times;  // events that missed some windows, reached others
+  row_map late_rows;                           // what the late events would have added to their windows
 
   assigned_window_model(const std::vector<ev>& events, std::int64_t size, std::int64_t slide, std::int64_t delay,
                         std::int64_t lateness) {
@@ -795,14 +801,18 @@ struct assigned_window_model {
       const std::int64_t t = e.t.count();
       const std::int64_t w = max_seen ? *max_seen - delay : std::numeric_limits<std::int64_t>::min();
       bool added = false;
+      bool missed = false;
       for (const auto& [start, end] : windows_containing(t, size, slide)) {
         auto& target = closed_for_good(w, end, lateness) ? late_rows : rows;
         target[{e.k, start, end}].first += 1;
         target[{e.k, start, end}].second += e.v;
         added = added || !closed_for_good(w, end, lateness);
+        missed = missed || closed_for_good(w, end, lateness);
       }
       if (!added) {
         late_times.push_back(t);
+      } else if (missed) {
+        partly_late_times.push_back(t);
       }
       max_seen = std::max(max_seen.value_or(t), t);
     }
@@ -841,6 +851,7 @@ TEST_CASE("property: tumbling and sliding partials fire each window's new part o
         row_map pending;  // the model's contributions not yet fired
         row_map all_added;
         std::uint64_t late = 0;
+        std::uint64_t partly_late = 0;
         std::int64_t w = std::numeric_limits<std::int64_t>::min();
         std::optional<std::int64_t> max_seen;
         auto fire = [&](std::int64_t to) {
@@ -858,7 +869,9 @@ TEST_CASE("property: tumbling and sliding partials fire each window's new part o
         };
         for (const ev& e : events) {
           bool added = false;
+          bool missed = false;
           for (const auto& [start, end] : windows_containing(e.t.count(), sh.size, sh.slide)) {
+            missed = missed || closed_for_good(w, end, lateness);
             if (!closed_for_good(w, end, lateness)) {
               pending[{e.k, start, end}].first += 1;
               pending[{e.k, start, end}].second += e.v;
@@ -868,6 +881,7 @@ TEST_CASE("property: tumbling and sliding partials fire each window's new part o
             }
           }
           late += added ? 0 : 1;
+          partly_late += added && missed ? 1 : 0;
           p.add(e);
           max_seen = std::max(max_seen.value_or(e.t.count()), e.t.count());
           if (rng() % 4 == 0) {
@@ -877,6 +891,7 @@ TEST_CASE("property: tumbling and sliding partials fire each window's new part o
         fire(std::numeric_limits<std::int64_t>::max());
         CHECK(pending.empty());
         CHECK(p.partial().late_events() == late);
+        CHECK(p.partial().partly_late_events() == partly_late);
         CHECK(late > 0);  // the input really had late events
         CHECK(all_added.size() > 0);
       }
@@ -1013,7 +1028,8 @@ struct stream_outcome {
   row_map rows;
   std::map<row_key, int> emissions;
   std::size_t sink_calls = 0;
-  std::vector<std::int64_t> late_times;
+  std::vector<std::int64_t> late_times;         // on_late: events that reached none of their windows
+  std::vector<std::int64_t> partly_late_times;  // on_late: sliding events that missed some
   sluice::stream_stats stats;
 };
 
@@ -1026,7 +1042,9 @@ stream_outcome run_over_queue(const Flow& f, const std::vector<ev>& events, slui
   stream_outcome out;
   opts.on_late = [&out](const sluice::late_event& late) {
     CHECK(late.source == "queue");
-    out.late_times.push_back(late.event_time.count());
+    CHECK(late.offset == 0);
+    CHECK(late.text.empty());
+    (late.partly ? out.partly_late_times : out.late_times).push_back(late.event_time.count());
   };
   std::thread producer([&q, &events, seed] {
     std::mt19937_64 rng(seed);
@@ -1093,7 +1111,9 @@ void check_stream_equals_batch(const Flow& f, const std::string& name, emits whe
       CHECK(out.rows == batch);
       CHECK(out.stats.events == events.size());
       CHECK(out.stats.late_events == 0);
+      CHECK(out.stats.partly_late_events == 0);
       CHECK(out.late_times.empty());
+      CHECK(out.partly_late_times.empty());
       CHECK(out.stats.rows_emitted == batch.size());
       for (const auto& [key, times] : out.emissions) {
         CHECK(times == 1);  // no lateness: every row once
@@ -1168,6 +1188,8 @@ TEST_CASE("disorder beyond max_delay: exactly the events the model calls late ar
       REQUIRE(model.late_times.size() > 10);  // the input really has late events
       CHECK(out.stats.late_events == model.late_times.size());
       CHECK(out.late_times == model.late_times);
+      CHECK(out.stats.partly_late_events == 0);  // one window per event: all or nothing
+      CHECK(out.partly_late_times.empty());
       CHECK(out.rows == model.rows);
       row_map with_late = out.rows;  // what was counted plus what was late is everything
       add_rows(with_late, model.late_rows);
@@ -1179,8 +1201,11 @@ TEST_CASE("disorder beyond max_delay: exactly the events the model calls late ar
       const assigned_window_model model(events, 100, 25, delay, 0);
       const stream_outcome out = run_over_queue(f, events, opts, seed);
       REQUIRE(model.late_times.size() > 0);
+      REQUIRE(model.partly_late_times.size() > 0);
       CHECK(out.stats.late_events == model.late_times.size());
       CHECK(out.late_times == model.late_times);
+      CHECK(out.stats.partly_late_events == model.partly_late_times.size());
+      CHECK(out.partly_late_times == model.partly_late_times);
       CHECK(out.rows == model.rows);
     }
   }
@@ -1242,6 +1267,7 @@ template <class T>
 struct parsed_as {
   std::vector<T> records;
   std::vector<std::string> raws;
+  std::vector<std::uint64_t> offsets;  // of each record's first byte in the input
   std::vector<seen_bad> bad;
   bool operator==(const parsed_as&) const = default;
 };
@@ -1318,6 +1344,7 @@ csv_case random_csv(std::uint64_t seed, std::size_t n, bool header = true) {
       text = (rng() % 5 == 0 ? "\"" + id + "\"" : id) + "," + std::to_string(r.amount) + "," + note_field + eol();
       c.expected.records.push_back(r);
       c.expected.raws.push_back(text);
+      c.expected.offsets.push_back(offset);
     }
     line += static_cast<std::uint64_t>(std::count(text.begin(), text.end(), '\n'));
     c.bytes += text;
@@ -1363,19 +1390,22 @@ parsed_as<typename Format::value_type> feed_pieces(const Format& fmt, const std:
                                                    bool needs_final_newline) {
   parsed_as<typename Format::value_type> out;
   auto in = fmt.new_input("test input");
-  auto emit = [&](const auto& value, std::string_view raw) {
+  auto emit = [&](const auto& value, std::string_view raw, std::uint64_t offset) {
     out.records.push_back(value);
     out.raws.emplace_back(raw);
+    out.offsets.push_back(offset);
   };
   auto report = [&](const sluice::bad_record& b) {
     CHECK(b.source == "test input");
     out.bad.push_back({b.line, b.offset, std::string(b.reason)});
     return true;
   };
+  bool going = true;
   for (const std::string& piece : pieces) {
     const auto copy = std::make_unique<std::string>(piece);
-    CHECK(fmt.feed(in, *copy, emit, report));
+    going = fmt.feed(in, *copy, emit, report) && going;
   }
+  CHECK(going);  // the report never asks to stop
   CHECK(fmt.close(in, needs_final_newline, emit, report));
   return out;
 }
@@ -1413,6 +1443,7 @@ TEST_CASE("csv_lines: a stream cut into any pieces yields exactly the records, r
       const parsed got = feed_pieces(fmt, cut(c.bytes, mode, seed * 7 + 1), true);
       CHECK(got.records == c.expected.records);
       CHECK(got.raws == c.expected.raws);
+      CHECK(got.offsets == c.expected.offsets);
       CHECK(got.bad == c.expected.bad);
     }
   }
@@ -1559,9 +1590,10 @@ TEST_CASE("csv_lines: two inputs fed interleaved keep their own carries, lines a
     auto in_a = fmt.new_input("a");
     auto in_b = fmt.new_input("b");
     auto emit_to = [](parsed& p) {
-      return [&p](const note_rec& r, std::string_view raw) {
+      return [&p](const note_rec& r, std::string_view raw, std::uint64_t offset) {
         p.records.push_back(r);
         p.raws.emplace_back(raw);
+        p.offsets.push_back(offset);
       };
     };
     auto report_to = [](parsed& p) {
@@ -1594,7 +1626,7 @@ TEST_CASE("csv_lines: under policy fail, feed returns false at the first bad rec
   auto in = fmt.new_input("x");
   std::vector<note_rec> records;
   int reports = 0;
-  auto emit = [&](const note_rec& r, std::string_view) { records.push_back(r); };
+  auto emit = [&](const note_rec& r, std::string_view /*raw*/, std::uint64_t /*offset*/) { records.push_back(r); };
   auto report = [&](const sluice::bad_record&) {
     ++reports;
     return false;
@@ -1676,6 +1708,7 @@ frame_case random_frames(std::uint64_t seed, std::size_t n) {
     } else {
       c.expected.records.push_back({payload});
       c.expected.raws.push_back(payload);
+      c.expected.offsets.push_back(offset);  // a frame's offset is that of its length header
     }
     c.bytes += framed(payload);
   }
@@ -1695,6 +1728,7 @@ TEST_CASE("length_prefixed: frames cut into any pieces decode identically; bad f
       const auto got = feed_pieces(fmt, cut(c.bytes, mode, seed + 17), true);
       CHECK(got.records == c.expected.records);
       CHECK(got.raws == c.expected.raws);
+      CHECK(got.offsets == c.expected.offsets);
       CHECK(got.bad == c.expected.bad);
     }
   }

@@ -383,9 +383,10 @@ int main(int argc, char** argv) {
   }
   const double per_second = stats.seconds > 0 ? static_cast<double>(stats.events) / stats.seconds : 0.0;
   std::fprintf(stderr,
-               "monitor: %llu samples, %llu windows checked, %llu alerts, %llu late events, %.3f s, %.0f events/s\n",
+               "monitor: %llu samples, %llu windows checked, %llu alerts, %llu late events (%llu missed only some "
+               "windows), %.3f s, %.0f events/s\n",
                static_cast<unsigned long long>(stats.events), static_cast<unsigned long long>(sink.windows),
                static_cast<unsigned long long>(sink.alerts), static_cast<unsigned long long>(stats.late_events),
-               stats.seconds, per_second);
+               static_cast<unsigned long long>(stats.partly_late_events), stats.seconds, per_second);
   return 0;
 }

@@ -51,6 +51,7 @@ struct late_event {
   std::uint64_t offset = 0;  // of the record's first byte in its input; 0 for queue events
   millis event_time;
   std::string_view text;  // the record's raw bytes (a CSV line, a binary payload); empty for queues
+  bool partly = false;    // a sliding-window event that still reached some of its windows
 };
 using late_sink = std::function<void(const late_event&)>;
 
@@ -59,6 +60,7 @@ struct stream_metrics {
   std::atomic<std::uint64_t> events{0};       // records that entered the flow
   std::atomic<std::uint64_t> bad_records{0};  // dead-lettered (or the one that failed the run)
   std::atomic<std::uint64_t> late_events{0};  // sent to the late output
+  std::atomic<std::uint64_t> partly_late_events{0};  // sliding: missed some windows (also reported)
   std::atomic<std::uint64_t> bytes{0};        // bytes received from byte sources
   std::atomic<std::uint64_t> inputs_opened{0};
   std::atomic<std::int64_t> inputs_open{0};
@@ -92,6 +94,7 @@ struct stream_stats {
   std::uint64_t events = 0;
   std::uint64_t bad_records = 0;
   std::uint64_t late_events = 0;
+  std::uint64_t partly_late_events = 0;
   std::uint64_t bytes = 0;
   std::uint64_t inputs = 0;
   std::uint64_t rows_emitted = 0;
@@ -154,10 +157,13 @@ class stream_engine {
     template <class T>
     void process(const T& value, std::string_view raw, std::string_view source, std::uint64_t offset) {
       const std::uint64_t late_before = partial_.late_events();
+      const std::uint64_t partly_before = partial_.partly_late_events();
       chain_(millis{0}, value);
       ++events_;
       if (partial_.late_events() != late_before) {
-        engine_->report_late(late_event{source, offset, last_time_, raw});
+        engine_->report_late(late_event{source, offset, last_time_, raw, false});
+      } else if (partial_.partly_late_events() != partly_before) {
+        engine_->report_late(late_event{source, offset, last_time_, raw, true});
       }
     }
 
@@ -174,8 +180,10 @@ class stream_engine {
       }
       fired_up_to_ = watermark;
       engine_->combiner_.ship(index_, partial_.advance(watermark), watermark, engine_->sink_);
-      engine_->count_late(partial_.late_events() - late_reported_);
+      engine_->count_late(partial_.late_events() - late_reported_,
+                          partial_.partly_late_events() - partly_late_reported_);
       late_reported_ = partial_.late_events();
+      partly_late_reported_ = partial_.partly_late_events();
     }
     void fire_due_windows() { fire(engine_->tracker_.current()); }
 
@@ -202,6 +210,7 @@ class stream_engine {
     millis fired_up_to_ = millis::min();
     std::uint64_t events_ = 0;
     std::uint64_t late_reported_ = 0;
+    std::uint64_t partly_late_reported_ = 0;
   };
 
   stream_engine(const Flow& flow, Sink& sink, const stream_options& opts, std::size_t workers)
@@ -274,10 +283,9 @@ class stream_engine {
       opts_.on_late(late);
     }
   }
-  void count_late(std::uint64_t n) {
-    if (n > 0) {
-      metrics_->late_events.fetch_add(n, std::memory_order_relaxed);
-    }
+  void count_late(std::uint64_t late, std::uint64_t partly) {
+    metrics_->late_events.fetch_add(late, std::memory_order_relaxed);
+    metrics_->partly_late_events.fetch_add(partly, std::memory_order_relaxed);
   }
 
   [[nodiscard]] bool failed() const {
@@ -296,6 +304,7 @@ class stream_engine {
     s.events = metrics_->events.load();
     s.bad_records = metrics_->bad_records.load();
     s.late_events = metrics_->late_events.load();
+    s.partly_late_events = metrics_->partly_late_events.load();
     s.bytes = metrics_->bytes.load();
     s.inputs = metrics_->inputs_opened.load();
     s.rows_emitted = combiner_.rows_emitted();
