@@ -1,24 +1,49 @@
 #!/usr/bin/env bash
-# The demo: installs what is missing, builds, generates 2M sales rows, runs the three queries.
+# The demo: installs what is missing, builds, generates 2M sales rows, runs the three queries in
+# batch mode, then the same query in stream mode over 4 TCP connections (same answer), then the
+# log report and the monitoring example (the embedding API: the host pushes into a queue).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/deps.sh
 if [ ! -f build/build.ninja ]; then
   meson setup build >/dev/null
 fi
-ninja -C build -j"$(nproc)" examples/sales examples/gen_sales examples/log_report examples/gen_access_log >/dev/null
+ninja -C build -j"$(nproc)" examples/sales examples/gen_sales examples/log_report examples/gen_access_log \
+  examples/tools/send_lines examples/monitor >/dev/null
 data=${DEMO_DATA:-/tmp/sluice-demo-sales.csv}
 rows=${DEMO_ROWS:-2000000}
 echo "== generating $rows sales rows into $data"
 build/examples/gen_sales "$rows" "$data"
-out=$(mktemp)
-trap 'rm -f "$out"' EXIT
+out=$(mktemp) err=$(mktemp) batch=$(mktemp)
+trap 'rm -f "$out" "$err" "$batch"' EXIT
 for q in by-category region-minute top-products; do
   echo
   echo "== sales $q --input $data     (first 12 lines)"
   build/examples/sales "$q" --input "$data" > "$out"   # to a file: head closing a pipe early would kill it
   head -12 "$out"
 done
+
+echo
+echo "== stream mode: the same flow over TCP; send_lines spreads the rows over 4 connections"
+build/examples/sales region-minute --listen 127.0.0.1:0 --connections 4 --max-delay 1s > "$out" 2> "$err" &
+server=$!
+for _ in $(seq 500); do grep -q 'listening on' "$err" && break; sleep 0.01; done
+port=$(sed -n 's/.*listening on .*:\([0-9]*\)$/\1/p' "$err")
+build/examples/tools/send_lines "$data" --to "127.0.0.1:$port" --connections 4 --split chunks
+wait "$server"
+cat "$err"
+build/examples/sales region-minute --input "$data" > "$batch" 2>/dev/null
+if [ "$(sort "$out")" = "$(sort "$batch")" ]; then
+  echo "stream answer == batch answer ($(($(wc -l < "$out") - 1)) region-minute rows, windows printed as they fired)"
+else
+  echo "stream answer differs from batch answer" >&2
+  exit 1
+fi
+
+echo
+echo "== stream mode embedded: 50 hosts push CPU samples into an in-process queue; alerts on 1-minute averages"
+build/examples/monitor > "$out"
+head -5 "$out"
 
 logs=${DEMO_LOGS:-/tmp/sluice-demo-access.csv}
 echo
