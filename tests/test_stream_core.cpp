@@ -1479,6 +1479,20 @@ TEST_CASE("csv_lines: the header is skipped at the start of an input, however it
   CHECK(feed_pieces(fmt, {"5", ",6,c\n7,8,d\n"}, true).records == std::vector<note_rec>{{5, 6, "c"}, {7, 8, "d"}});
 }
 
+TEST_CASE("csv_lines: after an over-long first line, a header-like second line is a bad record, however cut") {
+  // Only the input's first line may be the header; an over-long first line is still its first.
+  const auto fmt = note_format(64);
+  const std::string bytes = std::string(100, 'z') + "\n" + note_header + "\n1,2,a\n";
+  for (const cut_mode mode : all_cut_modes) {
+    CAPTURE(static_cast<int>(mode));
+    const parsed got = feed_pieces(fmt, cut(bytes, mode, 6), true);
+    CHECK(got.records == std::vector<note_rec>{{1, 2, "a"}});
+    REQUIRE(got.bad.size() == 2);
+    CHECK(got.bad[0].line == 1);
+    CHECK(got.bad[1] == seen_bad{2, 101, "field 'id' (column 1): not an integer: 'id'"});
+  }
+}
+
 TEST_CASE("csv_lines: a line over max_record_bytes is reported once with its position; the next line parses") {
   constexpr std::size_t max = 64;
   const auto fmt = note_format(max);

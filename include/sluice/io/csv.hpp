@@ -203,8 +203,12 @@ class csv_tokenizer {
         return status::incomplete;  // the next byte decides whether this quote closes the field
       }
       field_end = close + 1;
-      if (field_end + 1 < end && field_end[0] == '\r' && field_end[1] == '\n') {
-        ++field_end;  // CRLF after a closing quote
+      if (field_end < end && field_end[0] == '\r') {
+        if (field_end + 1 < end && field_end[1] == '\n') {
+          ++field_end;  // CRLF after a closing quote
+        } else if (field_end + 1 == end && !eof && !clipped) {
+          return status::incomplete;  // the next byte decides whether this CR ends the line
+        }
       }
       if (clipped && field_end >= stop) {
         return status::too_long;  // what follows the field (its line ending at least) is past the limit

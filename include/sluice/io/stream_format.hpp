@@ -183,8 +183,11 @@ class csv_lines {
                        "record exceeds the max record size (" + std::to_string(options_.max_record_bytes) + " bytes)",
                        in.carry, report);
     in.at.offset += in.carry.size() + more;
+    // Lines inside the dropped piece (newlines of quoted fields) still count.
+    in.at.line += static_cast<std::uint64_t>(std::count(in.carry.begin(), in.carry.end(), '\n'));
     in.carry.clear();
     in.skipping = true;
+    in.at_start = false;  // the over-long line was the input's first: no header can follow it
   }
 
   static csv_options with_header(csv_options csv, bool header) {

@@ -208,8 +208,8 @@ class session_partial : public window_firing {
 
   template <class V>
   void add(millis t, const K& key, const V& value) {
-    if (closed_for_good(millis{t.count() + gap_})) {
-      count_late();  // any session it could join has fired
+    if (closed_for_good(millis{t.count() + gap_}) && (!joins_open_session(key, t) || reaches_fired_session(key, t))) {
+      count_late();  // its own session has ended, and it joins no open session or would reopen a fired one
       return;
     }
     session s{t, t, monoid_.identity()};
@@ -246,6 +246,7 @@ class session_partial : public window_firing {
       auto open = list.begin();
       while (open != list.end() && window_of(*open).end <= w) {
         monoid_.merge(fired.slot(windowed_key<owned_key_t<K>>{e.key, window_of(*open)}), open->state);
+        fired_until_.find_or_insert(e.key, [] { return millis::min(); }) = window_of(*open).end;
         ++open;
       }
       list.erase(list.begin(), open);
@@ -261,6 +262,20 @@ class session_partial : public window_firing {
     typename M::state state;
   };
   [[nodiscard]] time_window window_of(const session& s) const { return {s.first, millis{s.last.count() + gap_}}; }
+
+  // Every session still held has not fired (advance drops what it fires).
+  [[nodiscard]] bool joins_open_session(const K& key, millis t) const {
+    const auto* list = sessions_.find(key);
+    return list != nullptr && std::any_of(list->begin(), list->end(), [&](const session& s) {
+             return s.first.count() < t.count() + gap_ && t.count() < s.last.count() + gap_;
+           });
+  }
+  // A fired row cannot be retracted: an event before the end of its key's last fired session
+  // that also joins an open one would merge the two.
+  [[nodiscard]] bool reaches_fired_session(const K& key, millis t) const {
+    const millis* until = fired_until_.find(key);
+    return until != nullptr && t < *until;
+  }
 
   void insert(std::vector<session>& list, session s) {
     // Sessions are disjoint and sorted, so `last` is sorted too: find the first that reaches s.
@@ -280,6 +295,7 @@ class session_partial : public window_firing {
   M monoid_;
   std::int64_t gap_;
   flat_table<owned_key_t<K>, std::vector<session>> sessions_;
+  flat_table<owned_key_t<K>, millis> fired_until_;  // per key: the end of its last fired session
 };
 
 /// Count windows: every n events of a key in arrival order. Needs the events in order, so a

@@ -175,10 +175,10 @@ class stream_engine {
 
     /// Fire what the watermark has passed and ship it to the combiner.
     void fire(millis watermark) {
-      if (watermark <= fired_up_to_) {
+      if (watermark <= fired_up_to_ && !fires_when_full) {
         return;
       }
-      fired_up_to_ = watermark;
+      fired_up_to_ = std::max(fired_up_to_, watermark);
       engine_->combiner_.ship(index_, partial_.advance(watermark), watermark, engine_->sink_);
       engine_->count_late(partial_.late_events() - late_reported_,
                           partial_.partly_late_events() - partly_late_reported_);
@@ -188,6 +188,15 @@ class stream_engine {
     void fire_due_windows() { fire(engine_->tracker_.current()); }
 
    private:
+    // Count windows complete by count, not by time: what filled up since the last batch fires
+    // even though the watermark (which count windows do not move) stands still.
+    static constexpr bool fires_when_full = [] {
+      if constexpr (requires { Flow::last_stage::spec; }) {
+        return std::is_same_v<std::remove_cvref_t<decltype(Flow::last_stage::spec)>, count_window>;
+      } else {
+        return false;
+      }
+    }();
     struct pusher {
       worker* w;
       template <class E>
