@@ -250,3 +250,42 @@ TEST_CASE("tcp_source with length-prefixed binary records: frames split anywhere
   CHECK(bad[0].line == 502);  // the 502nd frame of its connection
   CHECK(std::string(bad[0].reason) == "a packet is 16 bytes");
 }
+
+TEST_CASE("a sink that throws ends the run with its exception, without leaving a sender or the source stuck") {
+  struct tick {
+    sluice::millis ts;
+    std::string_view sensor;
+  };
+  auto schema = sluice::schema<tick>(sluice::column("ts", &tick::ts), sluice::column("sensor", &tick::sensor));
+  using namespace std::chrono_literals;
+  const auto flow = sluice::flow<tick>() | sluice::event_time(&tick::ts) | sluice::key_by(&tick::sensor) |
+                    sluice::window(sluice::tumbling(10ms)) | sluice::aggregate(sluice::count{});
+  for (unsigned threads : {1U, 2U}) {
+    CAPTURE(threads);
+    sluice::tcp_source source(sluice::csv_lines(schema, ""), sluice::tcp_options{.stop_after = 2});
+    std::thread clients([&] {
+      boost::asio::io_context io;
+      std::vector<boost::asio::ip::tcp::socket> sockets;
+      for (int c = 0; c < 2; ++c) {
+        sockets.emplace_back(io).connect({boost::asio::ip::make_address("127.0.0.1"), source.port()});
+      }
+      std::string rows;
+      for (int t = 0; t < 100000; ++t) {
+        rows += std::to_string(t) + ",s" + std::to_string(t % 3) + "\n";
+      }
+      boost::system::error_code ec;
+      for (int round = 0; round < 100 && !ec; ++round) {  // ~130 MB: far more than the queues hold
+        for (auto& s : sockets) {
+          boost::asio::write(s, boost::asio::buffer(rows), ec);
+        }
+      }
+      CHECK(ec);  // the server closed the connections once the run failed
+    });
+    sluice::stream_options opts;
+    opts.threads = threads;
+    CHECK_THROWS_WITH_AS(sluice::run_stream(source, flow, [](const auto& /*rows*/) { throw std::runtime_error("sink is down"); },
+                                            opts),
+                         "sink is down", std::runtime_error);
+    clients.join();
+  }
+}

@@ -4,7 +4,7 @@
 //
 //   csv_lines(schema, header)       newline-delimited CSV (quoted newlines allowed); a line equal
 //                                   to `header` at the start of an input is skipped
-//   length_prefixed<T>(decode)      [u32 little-endian length][payload], payload -> decode -> T
+//   length_prefixed<T, Decode>(decode)  [u32 little-endian length][payload] -> decode -> T
 //
 // Bad records (malformed, over-long, cut off by a disconnect) go to the dead-letter sink with
 // the input's name, line (or frame) number and byte offset; the input goes on with the next

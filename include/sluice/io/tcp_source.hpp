@@ -15,6 +15,7 @@
 
 #include <utility>  // before Asio: Boost 1.74's awaitable.hpp uses std::exchange
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <deque>
@@ -178,17 +179,20 @@ class tcp_source {
     }
   }
 
-  // Stopping: what the kernel has already received on this connection is still processed.
+  // Stopping: what the kernel had received on this connection when the stop came is still
+  // processed; what arrives after is not (a sender that never pauses must not hold the stop up).
   void drain(const connection_ptr& conn) {
     boost::system::error_code ec;
+    std::size_t left = conn->socket.available(ec);  // received, not yet read
     conn->socket.non_blocking(true, ec);
-    while (!ec) {
-      std::string chunk(opts_.read_bytes, '\0');
+    while (!ec && left > 0) {
+      std::string chunk(std::min(left, opts_.read_bytes), '\0');
       const std::size_t n = conn->socket.read_some(boost::asio::buffer(chunk), ec);
       if (n == 0) {
         break;
       }
       chunk.resize(n);
+      left -= n;
       feed_->push(conn->input, std::move(chunk));
     }
   }

@@ -21,6 +21,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <exception>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -115,6 +116,13 @@ queue_source<T> from_queue(event_queue<T>& q) {
 namespace detail {
 
 template <class Flow>
+void check_streamable() {
+  static_assert(Flow::is_aggregating, "sluice::run_stream: the flow must end in aggregate(...)");
+  static_assert(requires(decltype(std::declval<const Flow&>().make_partial())& p) { p.advance(millis{}); },
+                "sluice::run_stream: this flow runs in batch mode only (fan_out has no stream mode yet)");
+}
+
+template <class Flow>
 constexpr bool needs_one_worker() {
   using last = typename Flow::last_stage;
   if constexpr (requires { last::spec; }) {
@@ -180,6 +188,7 @@ class stream_engine {
       }
       fired_up_to_ = std::max(fired_up_to_, watermark);
       engine_->combiner_.ship(index_, partial_.advance(watermark), watermark, engine_->sink_);
+      engine_->metrics_->rows_emitted.store(engine_->combiner_.rows_emitted(), std::memory_order_relaxed);
       engine_->count_late(partial_.late_events() - late_reported_,
                           partial_.partly_late_events() - partly_late_reported_);
       late_reported_ = partial_.late_events();
@@ -297,12 +306,29 @@ class stream_engine {
     metrics_->partly_late_events.fetch_add(partly, std::memory_order_relaxed);
   }
 
+  /// A worker thread ended with an exception (a throwing sink, say): keep the first, stop the run.
+  void fail(std::exception_ptr error) {
+    {
+      std::lock_guard lock(report_mutex_);
+      if (error_ || failure_) {
+        return;
+      }
+      error_ = std::move(error);
+    }
+    if (on_failure_) {
+      on_failure_();
+    }
+  }
+
   [[nodiscard]] bool failed() const {
     std::lock_guard lock(report_mutex_);
-    return failure_.has_value();
+    return failure_.has_value() || error_ != nullptr;
   }
   void throw_if_failed() const {
     std::lock_guard lock(report_mutex_);
+    if (error_) {
+      std::rethrow_exception(error_);
+    }
     if (failure_) {
       throw bad_input_error(*failure_);
     }
@@ -343,6 +369,7 @@ class stream_engine {
   std::function<void()> on_failure_;
   mutable std::mutex report_mutex_;
   std::optional<std::string> failure_;
+  std::exception_ptr error_;
 };
 
 /// Wakes the workers now and then so that idle inputs stop holding the watermark back.
@@ -485,11 +512,15 @@ struct worker_shutdown {
 template <class T, class Flow, class Sink>
 stream_stats run_stream(queue_source<T> source, const Flow& flow, Sink&& sink, stream_options opts = {},
                         std::stop_token stop = {}) {
-  static_assert(Flow::is_aggregating, "sluice::run_stream: the flow must end in aggregate(...)");
+  detail::check_streamable<Flow>();
   const auto started = std::chrono::steady_clock::now();
   using engine_type = detail::stream_engine<Flow, std::remove_reference_t<Sink>>;
   engine_type engine(flow, sink, opts, 1);
   event_queue<T>& queue = *source.queue;
+  struct close_on_exit {  // producers must not block on a queue nobody pops any more (a throwing sink)
+    event_queue<T>& q;
+    ~close_on_exit() { q.close(); }
+  } closer{queue};
   typename engine_type::worker w(engine, 0);
   engine.set_wake_all([&queue] { queue.poke(); });
   engine.set_on_failure([&queue] { queue.close(); });
@@ -527,7 +558,7 @@ stream_stats run_stream(queue_source<T> source, const Flow& flow, Sink&& sink, s
 template <class Source, class Flow, class Sink>
 stream_stats run_stream(Source& source, const Flow& flow, Sink&& sink, stream_options opts = {},
                         std::stop_token stop = {}) {
-  static_assert(Flow::is_aggregating, "sluice::run_stream: the flow must end in aggregate(...)");
+  detail::check_streamable<Flow>();
   const auto started = std::chrono::steady_clock::now();
   std::size_t workers = std::max(1U, opts.threads);
   if constexpr (detail::needs_one_worker<Flow>()) {
@@ -547,7 +578,12 @@ stream_stats run_stream(Source& source, const Flow& flow, Sink&& sink, stream_op
       q->poke();
     }
   });
-  engine.set_on_failure([&stopper] { stopper.request_stop(); });
+  engine.set_on_failure([&stopper, &queues] {
+    stopper.request_stop();
+    for (auto& q : queues) {
+      q->close();  // a source blocked on a failed worker's full queue must not wait forever
+    }
+  });
 
   std::vector<std::unique_ptr<typename engine_type::worker>> states;
   for (std::size_t i = 0; i < workers; ++i) {
@@ -558,7 +594,11 @@ stream_stats run_stream(Source& source, const Flow& flow, Sink&& sink, stream_op
     const detail::worker_shutdown shutdown{queues, threads};
     for (std::size_t i = 0; i < workers; ++i) {
       threads.emplace_back([&, i] {
-        detail::byte_worker_loop(engine, *states[i], *queues[i], source.format(), source.needs_final_newline());
+        try {
+          detail::byte_worker_loop(engine, *states[i], *queues[i], source.format(), source.needs_final_newline());
+        } catch (...) {
+          engine.fail(std::current_exception());  // rethrown by run_stream once the run has stopped
+        }
       });
     }
     auto ticker = detail::idle_ticker(engine, opts.idle_timeout);
