@@ -42,6 +42,7 @@ cat "$FILE" > /dev/null  # warm the page cache
 run_once() {
   local err=$WORK/$1.err
   shift
+  rm -f "$err"  # the server's redirect truncates it only once it runs: no stale port may be read
   "$@" > "$WORK/out" 2> "$err" &
   local pid=$!
   for _ in $(seq 200); do grep -q 'listening on' "$err" 2>/dev/null && break; sleep 0.02; done

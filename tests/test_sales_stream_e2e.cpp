@@ -34,22 +34,25 @@ std::string sorted_rows(const std::string& csv) {
 }
 
 /// Start `sales ARGS --listen 127.0.0.1:0`, wait until it listens, then run `then` (a shell
-/// snippet that sees the port in $port and the server's pid in $pid), and wait for sales.
-/// Its stdout is the script's stdout; its stderr is appended to the script's stderr.
+/// snippet that sees the port in $port, the server's pid in $pid and its stderr file in $err),
+/// and wait for sales. If `then` fails, the server is killed rather than left waiting for
+/// connections. Its stdout is the script's stdout; its stderr is appended to the script's stderr.
 run_result with_stream_server(const std::vector<std::string>& sales_args, const std::string& then) {
-  const std::string err = tmp("server-err").string();
+  static int calls = 0;
+  // A fresh file per server: the shell truncates it in the child, after the parent may already
+  // be reading it, so a reused name could show the previous server's port.
+  const std::string err = tmp("server-err-" + std::to_string(++calls)).string();
   std::string cmd = shell_quote(SALES_BIN);
   for (const auto& a : sales_args) {
     cmd += ' ' + shell_quote(a);
   }
-  const std::string script = cmd + " --listen 127.0.0.1:0 2>" + shell_quote(err) +
-                             " & pid=$!\n"
-                             "for i in $(seq 1000); do grep -q 'listening on' " +
-                             shell_quote(err) +
-                             " && break; sleep 0.01; done\n"
-                             "port=$(sed -n 's/.*listening on .*:\\([0-9]*\\)$/\\1/p' " +
-                             shell_quote(err) + ")\n" + then +
-                             "\nwait $pid; status=$?\ncat " + shell_quote(err) + " >&2\nexit $status\n";
+  const std::string script = "err=" + shell_quote(err) + "\n" + cmd +
+                             " --listen 127.0.0.1:0 2>\"$err\" & pid=$!\n"
+                             "for i in $(seq 3000); do grep -q 'listening on' \"$err\" 2>/dev/null && break; "
+                             "sleep 0.01; done\n"
+                             "port=$(sed -n 's/.*listening on .*:\\([0-9]*\\)$/\\1/p' \"$err\")\n"
+                             "{\n" + then + "\n} || kill -9 $pid\n"
+                             "wait $pid; status=$?\ncat \"$err\" >&2\nexit $status\n";
   return run("/bin/sh", {"-c", script});
 }
 
@@ -133,9 +136,8 @@ TEST_CASE("sales --listen: SIGTERM stops gracefully: exit 0 and every received r
   // live counters say so), then signal it.
   const auto r = with_stream_server({"by-category", "--stats-every", "20ms"},
                                     send(file, 2, "interleaved") +
-                                        "\nfor i in $(seq 1500); do grep -q 'events=40000 ' " +
-                                        shell_quote(tmp("server-err").string()) +
-                                        " && break; sleep 0.02; done\nkill -TERM $pid");
+                                        "\nfor i in $(seq 1500); do grep -q 'events=40000 ' \"$err\" && break; "
+                                        "sleep 0.02; done\nkill -TERM $pid");
   CHECK(r.status == 0);
   CHECK(sorted_rows(r.out) == batch_answer("by-category", file));
 }
