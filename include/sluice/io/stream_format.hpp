@@ -37,6 +37,14 @@ inline void report_bad(const input_options& opts, bool& keep_going, const stream
                        auto&& report) {
   keep_going = report(bad_record{at.name, line, offset, reason, text.substr(0, opts.max_record_bytes)}) && keep_going;
 }
+
+/// A fresh per-input state of a format, positioned at the start of the input called `name`.
+template <class Input>
+Input input_named(std::string name) {
+  Input in;
+  in.at.name = std::move(name);
+  return in;
+}
 }  // namespace detail
 
 template <class Schema>
@@ -62,9 +70,7 @@ class csv_lines {
   }
 
   [[nodiscard]] const input_options& options() const { return options_; }
-  [[nodiscard]] input new_input(std::string name) const { input in;
-    in.at.name = std::move(name);
-    return in; }
+  [[nodiscard]] input new_input(std::string name) const { return detail::input_named<input>(std::move(name)); }
 
   /// Parse the bytes that arrived on `in`. emit(value, raw_text, offset) for each record (offset:
   /// of its first byte in the input); report(bad_record) returns false to stop (policy fail).
@@ -218,9 +224,7 @@ class length_prefixed {
       : decode_(std::move(decode)), options_(std::move(options)) {}
 
   [[nodiscard]] const input_options& options() const { return options_; }
-  [[nodiscard]] input new_input(std::string name) const { input in;
-    in.at.name = std::move(name);
-    return in; }
+  [[nodiscard]] input new_input(std::string name) const { return detail::input_named<input>(std::move(name)); }
 
   template <class Emit, class Report>
   bool feed(input& in, std::string_view bytes, Emit&& emit, Report&& report) const {
