@@ -66,24 +66,39 @@ struct run_result {
   std::string err;
 };
 
-inline run_result run(const std::string& binary, const std::vector<std::string>& args) {
+/// Fresh paths in the temp directory for one run's stdout and stderr (shared by every run of
+/// the process, whether through run() or a test's own fork/exec).
+struct output_files {
+  std::filesystem::path out;
+  std::filesystem::path err;
+};
+
+inline output_files next_output_files() {
   static int calls = 0;
   const int n = ++calls;
-  const std::filesystem::path out = tmp("stdout-" + std::to_string(n));
-  const std::filesystem::path err = tmp("stderr-" + std::to_string(n));
+  return {tmp("stdout-" + std::to_string(n)), tmp("stderr-" + std::to_string(n))};
+}
+
+/// The result of a finished run, from its wait status (as std::system or waitpid report it) and
+/// the files its stdout and stderr went to, which are then removed.
+inline run_result collect(int wait_status, const output_files& files) {
+  run_result r;
+  r.status = wait_status != -1 && WIFEXITED(wait_status) ? WEXITSTATUS(wait_status) : -1;
+  r.out = read_file(files.out);
+  r.err = read_file(files.err);
+  std::filesystem::remove(files.out);
+  std::filesystem::remove(files.err);
+  return r;
+}
+
+inline run_result run(const std::string& binary, const std::vector<std::string>& args) {
+  const output_files files = next_output_files();
   std::string cmd = shell_quote(binary);
   for (const auto& a : args) {
     cmd += ' ' + shell_quote(a);
   }
-  cmd += " >" + shell_quote(out.string()) + " 2>" + shell_quote(err.string()) + " </dev/null";
-  const int raw = std::system(cmd.c_str());
-  run_result r;
-  r.status = raw != -1 && WIFEXITED(raw) ? WEXITSTATUS(raw) : -1;
-  r.out = read_file(out);
-  r.err = read_file(err);
-  std::filesystem::remove(out);
-  std::filesystem::remove(err);
-  return r;
+  cmd += " >" + shell_quote(files.out.string()) + " 2>" + shell_quote(files.err.string()) + " </dev/null";
+  return collect(std::system(cmd.c_str()), files);
 }
 
 inline bool contains(const std::string& haystack, const std::string& needle) {

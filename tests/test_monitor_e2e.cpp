@@ -14,21 +14,18 @@
 #include <cstdint>
 #include <cstdio>
 #include <ctime>
-#include <filesystem>
-#include <fstream>
 #include <iterator>
 #include <limits>
 #include <map>
 #include <regex>
 #include <set>
-#include <sstream>
-#include <stdexcept>
 #include <string>
 #include <thread>
 #include <utility>
 #include <vector>
 
 #include "../examples/monitor/fleet.hpp"
+#include "e2e_support.hpp"
 
 #ifndef MONITOR_BIN
 #error "MONITOR_BIN must name the monitor binary (tests/meson.build passes it)"
@@ -36,50 +33,17 @@
 
 namespace {
 
-namespace fs = std::filesystem;
-
 // ---- running the binary ---------------------------------------------------------------------
 
-/// A private directory for this process's files, removed at exit.
-struct monitor_temp_dir {
-  fs::path path;
-  monitor_temp_dir() {
-    std::string pattern = (fs::temp_directory_path() / "sluice-monitor-e2e-XXXXXX").string();
-    if (::mkdtemp(pattern.data()) == nullptr) {
-      throw std::runtime_error("mkdtemp failed");
-    }
-    path = pattern;
-  }
-  monitor_temp_dir(const monitor_temp_dir&) = delete;
-  monitor_temp_dir& operator=(const monitor_temp_dir&) = delete;
-  ~monitor_temp_dir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-};
-
-fs::path scratch(const std::string& name) {
-  static monitor_temp_dir dir;
-  return dir.path / name;
-}
-
-std::string slurp(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
-/// A running monitor with stdout and stderr going to files.
+/// A running monitor with stdout and stderr going to files: spawned directly, not through
+/// e2e::run, so that a test can signal it.
 struct monitor_process {
   pid_t pid = -1;
-  fs::path out, err;
+  e2e::output_files files;
 };
 
 monitor_process start_monitor(const std::vector<std::string>& args) {
-  static int calls = 0;
-  const int n = ++calls;
-  monitor_process p{-1, scratch("stdout-" + std::to_string(n)), scratch("stderr-" + std::to_string(n))};
+  monitor_process p{-1, e2e::next_output_files()};
   std::vector<std::string> argv_text{MONITOR_BIN};
   argv_text.insert(argv_text.end(), args.begin(), args.end());
   std::vector<char*> argv;
@@ -92,8 +56,8 @@ monitor_process start_monitor(const std::vector<std::string>& args) {
   REQUIRE(p.pid >= 0);
   if (p.pid == 0) {  // the child: only async-signal-safe calls until exec
     const int in = ::open("/dev/null", O_RDONLY);
-    const int out = ::open(p.out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    const int err = ::open(p.err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    const int out = ::open(p.files.out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    const int err = ::open(p.files.err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
     if (in < 0 || out < 0 || err < 0 || ::dup2(in, 0) < 0 || ::dup2(out, 1) < 0 || ::dup2(err, 2) < 0) {
       ::_exit(127);
     }
@@ -103,42 +67,12 @@ monitor_process start_monitor(const std::vector<std::string>& args) {
   return p;
 }
 
-struct run_result {
-  int status = -1;  // the exit status, or -1 if the process did not exit normally
-  std::string out;
-  std::string err;
-};
-
-run_result finish(const monitor_process& p) {
+e2e::run_result finish(const monitor_process& p) {
   int raw = 0;
   while (::waitpid(p.pid, &raw, 0) < 0) {
     REQUIRE(errno == EINTR);
   }
-  run_result r;
-  r.status = WIFEXITED(raw) ? WEXITSTATUS(raw) : -1;
-  r.out = slurp(p.out);
-  r.err = slurp(p.err);
-  fs::remove(p.out);
-  fs::remove(p.err);
-  return r;
-}
-
-run_result run_monitor(const std::vector<std::string>& args) {
-  return finish(start_monitor(args));
-}
-
-bool has(const std::string& haystack, const std::string& needle) {
-  return haystack.find(needle) != std::string::npos;
-}
-
-std::vector<std::string> lines(const std::string& text) {
-  std::vector<std::string> out;
-  std::istringstream in(text);
-  std::string line;
-  while (std::getline(in, line)) {
-    out.push_back(line);
-  }
-  return out;
+  return e2e::collect(raw, p.files);
 }
 
 /// The counts of the summary line: samples, windows checked, alerts, late events.
@@ -263,7 +197,7 @@ std::set<std::string> hot_hosts(const monitor::fleet_options& opts) {
 
 /// Runs the case with `producers` threads and checks it against the reference.
 std::string check_against_reference(const case_options& c, const expected_run& e, unsigned producers) {
-  const run_result r = run_monitor(c.args(producers));
+  const e2e::run_result r = e2e::run(MONITOR_BIN, c.args(producers));
   INFO("monitor --producers " << producers << "\nstderr:\n" << r.err);
   REQUIRE(r.status == 0);
   const summary s = summary_of(r.err);
@@ -273,7 +207,7 @@ std::string check_against_reference(const case_options& c, const expected_run& e
   CHECK(s.late == 0);  // --max-delay 5s covers --jitter 2s + the producers' 1 s lockstep
 
   // The same set of alerts as the reference, whatever the order ...
-  const std::vector<std::string> got = lines(r.out);
+  const std::vector<std::string> got = e2e::lines_of(r.out);
   std::vector<std::string> got_sorted = got;
   std::vector<std::string> want_sorted = e.alerts;
   std::sort(got_sorted.begin(), got_sorted.end());
@@ -346,32 +280,32 @@ TEST_CASE("monitor: SIGINT stops it gracefully: the last windows fire and it exi
   const monitor_process p = start_monitor({"--hosts", "2000", "--duration", "24h", "--producers", "3"});
   // The start-up line is printed after the signal thread is installed: wait for it, then signal.
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
-  while (!has(slurp(p.err), "hosts,") && std::chrono::steady_clock::now() < deadline) {
+  while (!e2e::contains(e2e::read_file(p.files.err), "hosts,") && std::chrono::steady_clock::now() < deadline) {
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   std::this_thread::sleep_for(std::chrono::milliseconds(200));  // let some windows fire first
   REQUIRE(::kill(p.pid, SIGINT) == 0);
-  const run_result r = finish(p);
+  const e2e::run_result r = finish(p);
   INFO("stderr:\n" << r.err);
   CHECK(r.status == 0);
-  CHECK(has(r.err, "stopped by signal"));
+  CHECK(e2e::contains(r.err, "stopped by signal"));
   const summary s = summary_of(r.err);
   CHECK(s.samples > 0);
   CHECK(s.samples < 2000ULL * 86'400);
   CHECK(s.windows > 0);
   static const std::regex alert(R"(ALERT host=\S+ window=\[\S+Z,\S+Z\) avg_cpu=\d+\.\d\d max_cpu=\d+\.\d )"
                                 R"(max_load=\d+\.\d\d samples=\d+)");
-  for (const std::string& line : lines(r.out)) {
+  for (const std::string& line : e2e::lines_of(r.out)) {
     CHECK_MESSAGE(std::regex_match(line, alert), line);
   }
-  CHECK(lines(r.out).size() == s.alerts);
+  CHECK(e2e::lines_of(r.out).size() == s.alerts);
 }
 
 TEST_CASE("monitor: a bad option is a usage error (exit 2)") {
-  const run_result zero = run_monitor({"--producers", "0"});
+  const e2e::run_result zero = e2e::run(MONITOR_BIN, {"--producers", "0"});
   CHECK(zero.status == 2);
-  CHECK(has(zero.err, "--producers"));
-  const run_result threshold = run_monitor({"--threshold", "ninety"});
+  CHECK(e2e::contains(zero.err, "--producers"));
+  const e2e::run_result threshold = e2e::run(MONITOR_BIN, {"--threshold", "ninety"});
   CHECK(threshold.status == 2);
-  CHECK(has(threshold.err, "--threshold"));
+  CHECK(e2e::contains(threshold.err, "--threshold"));
 }
