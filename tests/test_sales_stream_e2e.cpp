@@ -82,8 +82,10 @@ TEST_CASE("sales --listen: every query over 1..4 connections, interleaved or in 
   const std::string& file = sales_file();
   for (const std::string q : {"by-category", "region-minute", "top-products"}) {
     const std::string expected = batch_answer(q, file);
-    for (const auto& [connections, split] : std::vector<std::pair<int, std::string>>{
+    for (const auto& run_case : std::vector<std::pair<int, std::string>>{
              {1, "interleaved"}, {3, "chunks"}, {4, "interleaved"}, {2, "chunks"}}) {
+      const int connections = run_case.first;  // not structured bindings: clang 14 cannot capture them
+      const std::string& split = run_case.second;
       CAPTURE(q);
       CAPTURE(connections);
       CAPTURE(split);
@@ -124,9 +126,9 @@ TEST_CASE("sales --listen: rows later than --max-delay go to --late-output, coun
   add(r.out, 1);
   add(run(SALES_BIN, {"region-minute", "--input", late_file}).out, 1);
   add(run(SALES_BIN, {"region-minute", "--input", file}).out, -1);
-  for (const auto& [key, diff] : counts) {
-    CAPTURE(key);
-    CHECK(diff == 0);
+  for (const auto& entry : counts) {
+    CAPTURE(entry.first);
+    CHECK(entry.second == 0);
   }
 }
 

@@ -438,7 +438,7 @@ class jsonl_format {
       if (short_name) {
         std::array<std::uint64_t, 2> got{};
         std::memcpy(got.data(), raw, 16);
-        return ((got[0] & mask[0]) == word[0]) & ((got[1] & mask[1]) == word[1]);
+        return (((got[0] & mask[0]) ^ word[0]) | ((got[1] & mask[1]) ^ word[1])) == 0;  // no branch
       }
       return plain && raw[name.size()] == '"' && std::memcmp(raw, name.data(), name.size()) == 0;
     }
