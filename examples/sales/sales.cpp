@@ -135,10 +135,9 @@ struct query {
   Flow flow;
   const char* header;
   Rows rows;  // rows(store, out): append the store's rows as CSV
-  bool prints_as_windows_fire;
 };
 template <class Schema, class Flow, class Rows>
-query(Schema, Flow, const char*, Rows, bool) -> query<Schema, Flow, Rows>;
+query(Schema, Flow, const char*, Rows) -> query<Schema, Flow, Rows>;
 
 template <class Query>
 std::string batch_mode(const options& o, const sluice::input_options& input, const Query& q) {
@@ -269,13 +268,13 @@ int main(int argc, char** argv) {
     std::string summary;
     if (o.query == "by-category") {
       summary = run(query{sales::by_category_schema(), sales::by_category(), "category,cnt,revenue\n",
-                          by_category_rows, false});
+                          by_category_rows});
     } else if (o.query == "region-minute") {
       summary = run(query{sales::region_minute_schema(), sales::region_minute(), "region,window_start,cnt,revenue\n",
-                          region_minute_rows, true});
+                          region_minute_rows});
     } else {
       summary = run(query{sales::top_products_schema(), sales::product_revenue(), "product_id,revenue\n",
-                          top_products_rows, false});
+                          top_products_rows});
     }
     if (dead_letters) {
       dead_letters->close();

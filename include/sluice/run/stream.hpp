@@ -239,7 +239,6 @@ class stream_engine {
         combiner_(make_combiner(flow, workers, opts.allowed_lateness.count())),
         metrics_(opts.metrics != nullptr ? opts.metrics : &own_metrics_) {}
 
-  watermark_tracker& tracker() { return tracker_; }
   stream_metrics& metrics() { return *metrics_; }
 
   /// How a worker blocked on its queue is woken when the watermark moves or the run fails.
@@ -251,10 +250,7 @@ class stream_engine {
     const auto now = clock::now();
     const millis latest = w.take_latest();
     metrics_->events.fetch_add(w.take_events(), std::memory_order_relaxed);
-    tracker_.observe(input, latest, now);
-    if (latest != millis::min()) {
-      atomic_max(metrics_->latest_event_time, latest.count());
-    }
+    metrics_->latest_event_time.store(tracker_.observe(input, latest, now).count(), std::memory_order_relaxed);
     advance(now);
   }
 
@@ -267,6 +263,13 @@ class stream_engine {
         wake_all_();
       }
     }
+  }
+
+  /// A new input: it holds the watermark back from now on.
+  input_id open_input() {
+    metrics_->inputs_opened.fetch_add(1, std::memory_order_relaxed);
+    metrics_->inputs_open.fetch_add(1, std::memory_order_relaxed);
+    return tracker_.open(clock::now());
   }
 
   void close_input(input_id input) {
@@ -352,11 +355,6 @@ class stream_engine {
     auto probe = flow.make_partial();
     return combiner_type(probe.advance(millis::min()).monoid(), workers, lateness);
   }
-  static void atomic_max(std::atomic<std::int64_t>& a, std::int64_t v) {
-    std::int64_t cur = a.load(std::memory_order_relaxed);
-    while (cur < v && !a.compare_exchange_weak(cur, v, std::memory_order_relaxed)) {
-    }
-  }
 
   const Flow& flow_;
   Sink& sink_;
@@ -390,9 +388,7 @@ class worker_feed final : public byte_feed {
       : engine_(engine), queues_(queues) {}
 
   input_handle open_input(std::string name) override {
-    const input_id id = engine_.tracker().open(std::chrono::steady_clock::now());
-    engine_.metrics().inputs_opened.fetch_add(1, std::memory_order_relaxed);
-    engine_.metrics().inputs_open.fetch_add(1, std::memory_order_relaxed);
+    const input_id id = engine_.open_input();
     queue_of(id).push_always(stream_chunk{id, stream_chunk::kind::opened, std::move(name)});
     return id;
   }
@@ -525,9 +521,7 @@ stream_stats run_stream(queue_source<T> source, const Flow& flow, Sink&& sink, s
   engine.set_wake_all([&queue] { queue.poke(); });
   engine.set_on_failure([&queue] { queue.close(); });
   const std::stop_callback on_stop(stop, [&queue] { queue.close(); });
-  const input_id input = engine.tracker().open(std::chrono::steady_clock::now());
-  engine.metrics().inputs_opened.fetch_add(1);
-  engine.metrics().inputs_open.fetch_add(1);
+  const input_id input = engine.open_input();
   auto ticker = detail::idle_ticker(engine, opts.idle_timeout);
   std::vector<T> batch;
   batch.reserve(opts.queue_events);

@@ -46,16 +46,17 @@ class watermark_tracker {
     return id;
   }
 
-  /// Input `id` delivered events up to `latest` (millis::min() if none carried a time).
-  void observe(input_id id, millis latest, clock::time_point now) {
+  /// Input `id` delivered events up to `latest` (millis::min() if none carried a time). Returns
+  /// the latest event time seen on any input.
+  millis observe(input_id id, millis latest, clock::time_point now) {
     std::lock_guard lock(mutex_);
     auto it = inputs_.find(id);
-    if (it == inputs_.end()) {
-      return;
+    if (it != inputs_.end()) {
+      it->second.latest = std::max(it->second.latest, latest);
+      it->second.last_active = now;
+      seen_latest_ = std::max(seen_latest_, latest);
     }
-    it->second.latest = std::max(it->second.latest, latest);
-    it->second.last_active = now;
-    seen_latest_ = std::max(seen_latest_, latest);
+    return seen_latest_;
   }
 
   void close(input_id id) {
