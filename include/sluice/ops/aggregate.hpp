@@ -303,6 +303,7 @@ class session_partial : public window_firing {
 template <class K, class M>
 class count_partial : public window_firing {
  public:
+  static constexpr bool fires_when_full = true;  // a full window fires at once, whatever the watermark
   using result_type = keyed_state<windowed_key<owned_key_t<K>, count_window_index>, M>;
   count_partial(M m, count_window spec) : monoid_(m), n_(spec.n), done_(std::move(m)) {}
 

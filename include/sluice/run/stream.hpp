@@ -197,15 +197,9 @@ class stream_engine {
     void fire_due_windows() { fire(engine_->tracker_.current()); }
 
    private:
-    // Count windows complete by count, not by time: what filled up since the last batch fires
-    // even though the watermark (which count windows do not move) stands still.
-    static constexpr bool fires_when_full = [] {
-      if constexpr (requires { Flow::last_stage::spec; }) {
-        return std::is_same_v<std::remove_cvref_t<decltype(Flow::last_stage::spec)>, count_window>;
-      } else {
-        return false;
-      }
-    }();
+    // Partials whose windows complete by count, not by time, fire after every batch even when
+    // the watermark (which they do not move) stands still.
+    static constexpr bool fires_when_full = requires { partial_type::fires_when_full; };
     struct pusher {
       worker* w;
       template <class E>
