@@ -1310,35 +1310,24 @@ csv_case random_csv(std::uint64_t seed, std::size_t n, bool header = true) {
     } else {
       note_rec r{static_cast<std::int64_t>(i), static_cast<std::int64_t>(rng() % 100'000) - 50'000, {}};
       std::string note_field;
-      switch (rng() % 8) {
-        case 0:
-          r.note = "";
-          note_field = rng() % 2 == 0 ? "" : "\"\"";
-          break;
-        case 1:
-          r.note = "a,b";
-          note_field = "\"a,b\"";
-          break;
-        case 2:
-          r.note = "line one\nline two";
-          note_field = "\"line one\nline two\"";
-          break;
-        case 3:
-          r.note = "crlf\r\ninside";
-          note_field = "\"crlf\r\ninside\"";
-          break;
-        case 4:
-          r.note = "say \"hi\"";
-          note_field = "\"say \"\"hi\"\"\"";
-          break;
-        case 5:
-          r.note = "\"\n\"";
-          note_field = "\"\"\"\n\"\"\"";
-          break;
-        default:
-          r.note = "n" + std::to_string(i);
-          note_field = rng() % 2 == 0 ? r.note : "\"" + r.note + "\"";
-          break;
+      // Notes whose CSV field needs quotes: a delimiter, newlines (LF, CRLF), "" escapes.
+      static const std::pair<const char*, const char*> quoted_notes[] = {
+          {"a,b", "\"a,b\""},
+          {"line one\nline two", "\"line one\nline two\""},
+          {"crlf\r\ninside", "\"crlf\r\ninside\""},
+          {"say \"hi\"", "\"say \"\"hi\"\"\""},
+          {"\"\n\"", "\"\"\"\n\"\"\""},
+      };
+      const auto pick = rng() % 8;
+      if (pick == 0) {
+        r.note = "";
+        note_field = rng() % 2 == 0 ? "" : "\"\"";
+      } else if (pick <= 5) {
+        r.note = quoted_notes[pick - 1].first;
+        note_field = quoted_notes[pick - 1].second;
+      } else {
+        r.note = "n" + std::to_string(i);
+        note_field = rng() % 2 == 0 ? r.note : "\"" + r.note + "\"";
       }
       const std::string id = std::to_string(r.id);
       text = (rng() % 5 == 0 ? "\"" + id + "\"" : id) + "," + std::to_string(r.amount) + "," + note_field + eol();
