@@ -7,9 +7,14 @@
 //   sales QUERY --listen HOST:PORT [--connections N] [--max-delay D] [--idle-timeout D]
 //         [--threads N] [--late-output FILE] [--stats-every D] [--bad-records skip|fail]
 //         [--dead-letter FILE]
+//   sales QUERY --log DIR                                  (batch mode over an event log)
+//   sales QUERY --lambda --log DIR --listen HOST:PORT --serve HOST:PORT [--segment-bytes N]
+//         [--segment-age D] [--batch-every D] [--fsync POLICY] [--max-delay D] ...
+//   sales QUERY --replay DIR [--serve HOST:PORT] [--from-time MS]   (Kappa)
 #include <algorithm>
 #include <cstdio>
 #include <memory>
+#include <optional>
 #include <stdexcept>
 #include <stop_token>
 #include <string>
@@ -19,10 +24,12 @@
 #include <fmt/core.h>
 
 #include "../common/cli.hpp"
+#include "lambda_mode.hpp"
 #include "sales.hpp"
 #include "sluice/io/dead_letter_file.hpp"
 #include "sluice/io/file_source.hpp"
 #include "sluice/io/jsonl.hpp"
+#include "sluice/io/log_source.hpp"
 #include "sluice/io/signals.hpp"
 #include "sluice/io/stream_format.hpp"
 #include "sluice/io/tcp_source.hpp"
@@ -39,6 +46,11 @@ constexpr const char* usage =
     "       sales QUERY --listen HOST:PORT [--connections N] [--max-delay D] [--idle-timeout D]\n"
     "             [--threads N] [--late-output FILE] [--stats-every D] [--bad-records skip|fail]\n"
     "             [--dead-letter FILE]\n"
+    "       sales QUERY --log DIR [--threads N]\n"
+    "       sales QUERY --lambda --log DIR --listen HOST:PORT --serve HOST:PORT [--connections N]\n"
+    "             [--segment-bytes N] [--segment-age D] [--batch-every D] [--fsync POLICY]\n"
+    "             [--max-delay D] [--late-output FILE]\n"
+    "       sales QUERY --replay DIR [--serve HOST:PORT] [--from-time MS] [--max-delay D]\n"
     "QUERY:\n"
     "  by-category     per category: rows and revenue        -> category,cnt,revenue\n"
     "  region-minute   per region and 1-minute window         -> region,window_start,cnt,revenue\n"
@@ -56,6 +68,19 @@ constexpr const char* usage =
     "  --stats-every D       print the live counters on stderr every D (events, bad, late, queued\n"
     "                        chunks, watermark and its lag behind the latest event time)\n"
     "  region-minute prints each window's rows when it fires; the others print at the end.\n"
+    "Over an event log (the master dataset that --lambda writes):\n"
+    "  --log DIR             batch mode over every record of the log in DIR\n"
+    "Lambda mode (--lambda --log DIR): rows received on --listen are appended to the log, then\n"
+    "  counted by the speed layer; a batch layer recomputes over sealed segments; the answer\n"
+    "  (batch view + speed layer, open windows included) is served until SIGINT/SIGTERM:\n"
+    "  --serve HOST:PORT     HTTP: GET /QUERY (CSV; ?format=json for JSON) and GET /status (JSON)\n"
+    "  --segment-bytes N     seal a log segment (an epoch) at this size (default 64 MiB)\n"
+    "  --segment-age D       ... or at this age (default: never by age)\n"
+    "  --batch-every D       run the batch layer at most this often (default: when a segment seals)\n"
+    "  --fsync POLICY        always (every commit), interval:MS (default interval:100) or never\n"
+    "Kappa mode (--replay DIR): the stream path replayed over the log; without --serve it prints\n"
+    "  the answer at the log's head and exits; with --serve it serves it and keeps tailing:\n"
+    "  --from-time MS        start at the first record whose event time is at least MS\n"
     "Both:\n"
     "  --threads N           worker threads (default: all cores; stream: all cores but the I/O one)\n"
     "  --bad-records POLICY  skip (default: count, dead-letter, go on) or fail (stop at the first)\n"
@@ -75,6 +100,14 @@ struct options {
   std::chrono::milliseconds idle_timeout{0};
   std::string late_output;
   std::chrono::milliseconds stats_every{0};
+  // event log, lambda and kappa modes
+  std::string log;
+  bool lambda = false;
+  std::string replay;
+  std::string serve;
+  sluice::log_options log_options;
+  std::chrono::milliseconds batch_every{0};
+  std::optional<std::int64_t> from_time;
 };
 
 options parse_args(int argc, char** argv) {
@@ -107,6 +140,37 @@ options parse_args(int argc, char** argv) {
       o.stats_every = args.duration();
     } else if (a == "--late-output") {
       o.late_output = args.value();
+    } else if (a == "--log") {
+      o.log = args.value();
+    } else if (a == "--lambda") {
+      o.lambda = true;
+    } else if (a == "--replay") {
+      o.replay = args.value();
+    } else if (a == "--serve") {
+      o.serve = args.value();
+    } else if (a == "--segment-bytes") {
+      o.log_options.segment_bytes = args.whole_number(args.value(), "--segment-bytes");
+      if (o.log_options.segment_bytes == 0) {
+        args.fail("--segment-bytes must be at least 1");
+      }
+    } else if (a == "--segment-age") {
+      o.log_options.segment_age = args.duration();
+    } else if (a == "--batch-every") {
+      o.batch_every = args.duration();
+    } else if (a == "--fsync") {
+      const std::string v = args.value();
+      try {
+        o.log_options.fsync = sluice::fsync_policy::parse(v);
+      } catch (const std::invalid_argument& e) {
+        args.fail(std::string("--fsync: ") + e.what());
+      }
+    } else if (a == "--from-time") {
+      const std::string v = args.value();
+      char* end = nullptr;
+      o.from_time = std::strtoll(v.c_str(), &end, 10);
+      if (v.empty() || *end != '\0') {
+        args.fail("--from-time takes milliseconds since the epoch, not '" + v + "'");
+      }
     } else if (args.is_option() || !o.query.empty()) {
       args.unexpected();
     } else {
@@ -119,8 +183,20 @@ options parse_args(int argc, char** argv) {
   if (o.query != "by-category" && o.query != "region-minute" && o.query != "top-products") {
     args.fail("unknown query '" + o.query + "'");
   }
-  if (o.input.empty() == o.listen.empty()) {
-    args.fail("give either --input FILE (batch) or --listen HOST:PORT (stream)");
+  if (o.lambda) {
+    if (o.log.empty() || o.listen.empty() || o.serve.empty() || !o.input.empty() || !o.replay.empty()) {
+      args.fail("--lambda takes --log DIR, --listen HOST:PORT and --serve HOST:PORT");
+    }
+  } else if (!o.replay.empty()) {
+    if (!o.input.empty() || !o.listen.empty() || !o.log.empty()) {
+      args.fail("--replay DIR reads the log in DIR; it takes no --input, --listen or --log");
+    }
+  } else if (static_cast<int>(!o.input.empty()) + static_cast<int>(!o.listen.empty()) + static_cast<int>(!o.log.empty()) !=
+             1) {
+    args.fail("give one of --input FILE (batch), --log DIR (batch over a log), --listen HOST:PORT (stream),\n"
+              "  --lambda ... or --replay DIR");
+  } else if (!o.serve.empty()) {
+    args.fail("--serve is for --lambda and --replay");
   }
   if (!o.listen.empty() && o.format != "csv") {
     args.fail("stream mode reads CSV rows");
@@ -147,7 +223,10 @@ std::string batch_mode(const options& o, const sluice::input_options& input, con
     const auto store = sluice::run_batch(source, q.flow, sluice::batch_options{.threads = o.threads}, &stats);
     q.rows(store, out);
   };
-  if (o.format == "jsonl") {
+  if (!o.log.empty()) {
+    run_over(sluice::log_source<decltype(sluice::csv_payloads(q.schema, sales::csv_header))>::whole(
+        o.log, sluice::csv_payloads(q.schema, sales::csv_header), input));
+  } else if (o.format == "jsonl") {
     run_over(sluice::jsonl_file(o.input, q.schema, input));
   } else {
     run_over(sluice::csv_file(o.input, q.schema, input));
@@ -241,7 +320,7 @@ int main(int argc, char** argv) {
   const options o = parse_args(argc, argv);
   std::stop_source stop;
   std::unique_ptr<sluice::stop_on_signals> signals;
-  if (!o.listen.empty()) {
+  if (!o.listen.empty() || !o.serve.empty()) {
     signals = std::make_unique<sluice::stop_on_signals>(stop);  // before any other thread starts
   }
 
@@ -262,7 +341,26 @@ int main(int argc, char** argv) {
   };
 
   try {
+    sales::lambda_settings lambda;
+    lambda.query = o.query;
+    lambda.log_dir = o.lambda ? o.log : o.replay;
+    lambda.listen = o.listen;
+    lambda.serve = o.serve;
+    lambda.connections = o.connections;
+    lambda.late_output = o.late_output;
+    lambda.from_time = o.from_time;
+    lambda.engine.log = o.log_options;
+    lambda.engine.max_delay = o.max_delay;
+    lambda.engine.idle_timeout = o.idle_timeout;
+    lambda.engine.batch_every = o.batch_every;
+    lambda.engine.batch_threads = o.threads;
     auto run = [&](const auto& q) {
+      if (o.lambda) {
+        return sales::lambda_mode(lambda, input, q, stop.get_token());
+      }
+      if (!o.replay.empty()) {
+        return sales::replay_mode(lambda, q, stop.get_token());
+      }
       return o.listen.empty() ? batch_mode(o, input, q) : stream_mode(o, input, q, stop.get_token());
     };
     std::string summary;

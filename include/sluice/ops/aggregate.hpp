@@ -115,6 +115,8 @@ class plain_partial : public window_firing {
     return fired;
   }
   result_type into_result() && { return std::move(state_); }
+  /// What is held and not yet fired (all of it, until the final watermark): a live view's rows.
+  [[nodiscard]] const result_type& held() const { return state_; }
 
  private:
   result_type state_;
@@ -162,6 +164,8 @@ class assigned_window_partial : public window_firing {
   }
   void merge(const assigned_window_partial& o) { state_.merge(o.state_); }
   result_type into_result() && { return std::move(state_); }
+  /// The windows held and not yet fired, with their aggregates so far (a live view's open rows).
+  [[nodiscard]] const result_type& held() const { return state_; }
 
   result_type advance(millis w) {
     set_watermark(w);

@@ -15,6 +15,7 @@
 #include <condition_variable>
 #include <cstddef>
 #include <cstdint>
+#include <exception>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -67,10 +68,19 @@ class batch_run {
       std::vector<std::thread> threads;
       threads.reserve(chunk_count);
       for (std::size_t i = 0; i < chunk_count; ++i) {
-        threads.emplace_back([this, i] { work(i); });
+        threads.emplace_back([this, i] {
+          try {
+            work(i);
+          } catch (...) {
+            abandon(i, std::current_exception());  // a source that cannot be read (a corrupt log)
+          }
+        });
       }
       for (auto& t : threads) {
         t.join();
+      }
+      if (error_) {
+        std::rethrow_exception(error_);
       }
     }
   }
@@ -175,6 +185,20 @@ class batch_run {
     return false;
   }
 
+  /// Chunk i threw: keep the first error and mark the chunk failed and final, so that its
+  /// successors stop waiting for it (and discard their own results).
+  void abandon(std::size_t i, std::exception_ptr error) {
+    {
+      std::lock_guard lock(mutex_);
+      if (!error_) {
+        error_ = std::move(error);
+      }
+      chunks_[i].failed = true;
+      chunks_[i].finalized = true;
+    }
+    cv_.notify_all();
+  }
+
   void finalize(std::size_t i) {
     chunk& c = chunks_[i];
     const bool predecessor_failed = i > 0 && chunks_[i - 1].failed;
@@ -220,6 +244,7 @@ class batch_run {
   std::condition_variable cv_;
   std::mutex flush_mutex_;
   std::optional<std::string> failure_;
+  std::exception_ptr error_;
 };
 }  // namespace detail
 

@@ -1,0 +1,287 @@
+// The sales queries in Lambda and Kappa mode, served over HTTP.
+//
+//   sales QUERY --lambda --log DIR --listen HOST:PORT --serve HOST:PORT ...
+//       TCP rows -> event log -> speed layer; batch layer over sealed segments; GET /QUERY
+//       answers V_E (+) speed, GET /status shows the horizon, epochs and counts.
+//   sales QUERY --replay DIR [--serve HOST:PORT]
+//       Kappa: the stream path replayed over the log; prints the answer at the head, or serves
+//       it and keeps tailing.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <cstdio>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <stop_token>
+#include <string>
+#include <string_view>
+
+#include <fmt/core.h>
+
+#include "sales.hpp"
+#include "sluice/io/json_text.hpp"
+#include "sluice/io/log_source.hpp"
+#include "sluice/io/stream_format.hpp"
+#include "sluice/io/tcp_source.hpp"
+#include "sluice/io/text_file.hpp"
+#include "sluice/lambda/ingest.hpp"
+#include "sluice/lambda/kappa.hpp"
+#include "sluice/lambda/lambda_engine.hpp"
+#include "sluice/serve/http_server.hpp"
+
+namespace sales {
+
+struct lambda_settings {
+  std::string query;      // the name: GET /<query>
+  std::string log_dir;
+  std::string listen;     // ingest (lambda)
+  std::string serve;      // HTTP, "" for none (replay prints and exits)
+  std::uint64_t connections = 0;
+  sluice::lambda_options engine;
+  std::string late_output;
+  std::optional<std::int64_t> from_time;  // replay from this event time (ms)
+};
+
+/// Query rows as CSV (header first) -> a JSON array of objects keyed by column name; numbers
+/// stay numbers (their exact decimal text), everything else is a string.
+inline std::string csv_to_json(std::string_view csv) {
+  auto split = [](std::string_view line) {
+    std::vector<std::string_view> fields;
+    std::size_t start = 0;
+    while (true) {
+      const std::size_t comma = line.find(',', start);
+      fields.push_back(line.substr(start, comma == std::string_view::npos ? std::string_view::npos : comma - start));
+      if (comma == std::string_view::npos) {
+        return fields;
+      }
+      start = comma + 1;
+    }
+  };
+  auto is_number = [](std::string_view v) {
+    std::size_t i = v.starts_with('-') ? 1 : 0;
+    bool digits = false;
+    bool dot = false;
+    for (; i < v.size(); ++i) {
+      if (v[i] >= '0' && v[i] <= '9') {
+        digits = true;
+      } else if (v[i] == '.' && !dot) {
+        dot = true;
+      } else {
+        return false;
+      }
+    }
+    return digits;
+  };
+  std::vector<std::string_view> names;
+  std::string out = "[";
+  bool first_row = true;
+  std::size_t pos = 0;
+  while (pos < csv.size()) {
+    std::size_t nl = csv.find('\n', pos);
+    if (nl == std::string_view::npos) {
+      nl = csv.size();
+    }
+    const auto fields = split(csv.substr(pos, nl - pos));
+    pos = nl + 1;
+    if (names.empty()) {
+      names = fields;
+      continue;
+    }
+    out += first_row ? "\n{" : ",\n{";
+    first_row = false;
+    for (std::size_t i = 0; i < fields.size() && i < names.size(); ++i) {
+      if (i > 0) {
+        out += ',';
+      }
+      sluice::detail::append_json_string(out, names[i]);
+      out += ':';
+      if (is_number(fields[i])) {
+        out += fields[i];
+      } else {
+        sluice::detail::append_json_string(out, fields[i]);
+      }
+    }
+    out += '}';
+  }
+  out += "\n]\n";
+  return out;
+}
+
+/// GET /QUERY[?format=csv|json]: the answer `rows_csv()` gives now, in the asked format.
+template <class RowsCsv>
+sluice::http_response query_response(const sluice::http_request& request, RowsCsv&& rows_csv) {
+  bool json = false;
+  for (const auto& [name, value] : request.params) {
+    if (name != "format") {
+      throw sluice::http_error(400, "unknown parameter '" + name + "' (known: format)");
+    }
+    if (value != "csv" && value != "json") {
+      throw sluice::http_error(400, "format is csv or json, not '" + value + "'");
+    }
+    json = value == "json";
+  }
+  std::string csv = rows_csv();
+  return json ? sluice::http_response::json(csv_to_json(csv)) : sluice::http_response::csv(std::move(csv));
+}
+
+inline std::string status_json(std::string_view query, const sluice::lambda_status& s,
+                               const std::optional<std::string>& batch_error) {
+  std::string epochs;
+  for (const std::uint64_t e : s.speed_epochs) {
+    epochs += (epochs.empty() ? "" : ",") + std::to_string(e);
+  }
+  std::string recovery = "null";
+  if (s.recovery) {
+    recovery.clear();
+    recovery += fmt::format("{{\"segment\":");
+    sluice::detail::append_json_string(recovery, s.recovery->segment);
+    recovery += fmt::format(",\"kept_bytes\":{},\"cut_bytes\":{},\"first_lost_offset\":{},\"reason\":",
+                            s.recovery->kept_bytes, s.recovery->cut_bytes, s.recovery->first_lost_offset);
+    sluice::detail::append_json_string(recovery, s.recovery->reason);
+    recovery += '}';
+  }
+  std::string error = "null";
+  if (batch_error) {
+    error.clear();
+    sluice::detail::append_json_string(error, *batch_error);
+  }
+  return fmt::format(
+      "{{\"mode\":\"lambda\",\"query\":\"{}\",\"log_head\":{},\"sealed_epochs\":{},"
+      "\"batch_horizon\":{{\"epoch\":{},\"offset\":{}}},\"caught_up\":{},\"speed_epochs\":[{}],"
+      "\"ingested\":{},\"late\":{},\"late_not_covered\":{},\"dead_lettered\":{},"
+      "\"batch_runs\":{},\"last_batch_seconds\":{:.6f},\"last_batch_records\":{},\"watermark\":{},"
+      "\"recovery\":{},\"batch_error\":{}}}\n",
+      query, s.log_head, s.sealed_epochs, s.horizon_epoch, s.horizon_offset,
+      s.horizon_offset == s.log_head ? "true" : "false", epochs, s.ingested, s.late, s.late_not_covered,
+      s.bad_records, s.batch_runs, s.last_batch_seconds, s.last_batch_records, s.watermark, recovery, error);
+}
+
+inline std::string status_json(std::string_view query, const sluice::kappa_status& s) {
+  return fmt::format(
+      "{{\"mode\":\"kappa\",\"query\":\"{}\",\"serving_generation\":{},\"serving_position\":{},"
+      "\"replaying_generation\":{},\"replay_position\":{},\"replay_target\":{},\"events\":{},\"late\":{},"
+      "\"dead_lettered\":{}}}\n",
+      query, s.serving_generation, s.serving_position, s.replaying_generation, s.replay_position, s.replay_target,
+      s.events, s.late, s.bad_records);
+}
+
+/// Serve `router` on `listen` until `stop`, announcing the address on stderr.
+inline void serve_until(const std::string& listen, sluice::http_router router, std::stop_token stop) {
+  sluice::http_server server(std::move(router), sluice::http_options{.listen = listen});
+  std::fprintf(stderr, "sales: serving on http://%s\n", server.local_endpoint().c_str());
+  std::fflush(stderr);
+  std::mutex m;
+  std::condition_variable_any cv;
+  std::unique_lock lock(m);
+  cv.wait(lock, stop, [] { return false; });  // returns once stop is requested
+}
+
+template <class Query>
+std::string lambda_mode(const lambda_settings& s, const sluice::input_options& input, const Query& q,
+                        std::stop_token stop) {
+  std::unique_ptr<sluice::text_file> late_file;
+  sluice::lambda_options opts = s.engine;
+  if (!s.late_output.empty()) {
+    late_file = std::make_unique<sluice::text_file>(s.late_output);
+    opts.on_late = [&](const sluice::late_event& late) {
+      std::string line(late.text);
+      line += '\n';
+      late_file->write(line);
+    };
+  }
+  // Rows are validated against the full schema at the edge (the log is the master dataset,
+  // whatever the query); both layers decode the query's columns from the same bytes.
+  sluice::lambda_engine engine(s.log_dir, sluice::csv_payloads(q.schema, csv_header), opts, q.flow);
+  if (const auto& r = engine.status().recovery) {
+    std::fprintf(stderr, "sales: log recovered: cut %llu bytes from %s at offset %llu (%s)\n",
+                 static_cast<unsigned long long>(r->cut_bytes), r->segment.c_str(),
+                 static_cast<unsigned long long>(r->first_lost_offset), r->reason.c_str());
+  }
+  std::fprintf(stderr, "sales: log %s holds %llu records; batch view built\n", s.log_dir.c_str(),
+               static_cast<unsigned long long>(engine.status().log_head));
+  engine.start_batch_layer();
+
+  sluice::http_router router;
+  router.add("/" + s.query, [&](const sluice::http_request& request) {
+    return query_response(request, [&] {
+      const auto snap = engine.snapshot();
+      std::string out = q.header;
+      q.rows(snap.store, out);
+      return out;
+    });
+  });
+  router.add("/status", [&](const sluice::http_request& /*request*/) {
+    return sluice::http_response::json(status_json(s.query, engine.status(), engine.batch_error()));
+  });
+  sluice::http_server server(std::move(router), sluice::http_options{.listen = s.serve});
+  sluice::tcp_source source(sluice::csv_lines(csv_schema(), csv_header, input),
+                            sluice::tcp_options{.listen = s.listen, .stop_after = s.connections});
+  std::fprintf(stderr, "sales: serving on http://%s\n", server.local_endpoint().c_str());
+  std::fprintf(stderr, "sales: listening on %s\n", source.local_endpoint().c_str());
+  std::fflush(stderr);
+
+  sluice::run_ingest(source, engine, [](const sale& row) { return row.ts; }, stop);
+  if (!stop.stop_requested()) {
+    std::fprintf(stderr, "sales: all %llu connections closed; serving until SIGINT/SIGTERM\n",
+                 static_cast<unsigned long long>(s.connections));
+    std::fflush(stderr);
+    std::mutex m;
+    std::condition_variable_any cv;
+    std::unique_lock lock(m);
+    cv.wait(lock, stop, [] { return false; });
+  }
+  server.stop();
+  engine.stop_batch_layer();
+  if (late_file) {
+    late_file->close();
+  }
+  const auto st = engine.status();
+  return fmt::format("{} rows ingested, {} bad records, {} late for the speed layer, log head {}, batch horizon {}",
+                     st.ingested, st.bad_records, st.late, st.log_head, st.horizon_offset);
+}
+
+template <class Query>
+std::string replay_mode(const lambda_settings& s, const Query& q, std::stop_token stop) {
+  auto payloads = sluice::csv_payloads(q.schema, csv_header);
+  std::uint64_t from = 0;
+  if (s.from_time) {
+    from = sluice::first_offset_at_or_after(sluice::list_segments(s.log_dir), sluice::millis{*s.from_time});
+  }
+  if (s.serve.empty()) {
+    sluice::kappa_status status;
+    const auto store = sluice::replay_to_head(q.flow, payloads, s.log_dir, from, &status);
+    std::string out = q.header;
+    q.rows(store, out);
+    std::fwrite(out.data(), 1, out.size(), stdout);
+    return fmt::format("replayed {} records from offset {}", status.events, from);
+  }
+  sluice::kappa_options opts;
+  opts.max_delay = s.engine.max_delay;
+  sluice::kappa_view view(q.flow, payloads, s.log_dir, opts);
+  view.replay(from);
+  sluice::http_router router;
+  router.add("/" + s.query, [&](const sluice::http_request& request) {
+    auto snap = view.snapshot();
+    if (!snap) {
+      const auto st = view.status();
+      throw sluice::http_error(503, fmt::format("replay in progress: offset {} of {}", st.replay_position,
+                                                st.replay_target));
+    }
+    return query_response(request, [&] {
+      std::string out = q.header;
+      q.rows(*snap, out);
+      return out;
+    });
+  });
+  router.add("/status", [&](const sluice::http_request& /*request*/) {
+    return sluice::http_response::json(status_json(s.query, view.status()));
+  });
+  serve_until(s.serve, std::move(router), stop);
+  const auto st = view.status();
+  return fmt::format("replayed and tailed {} records (generation {})", st.events, st.serving_generation);
+}
+
+}  // namespace sales

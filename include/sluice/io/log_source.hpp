@@ -1,0 +1,134 @@
+// The event log as a bounded source: run_batch over the records [from, to) of a log snapshot,
+// each record's payload decoded into the flow's input type. This is the batch layer's input
+// in Lambda mode and what `sales --log DIR` reads.
+//
+// Chunks are ranges of record offsets (every offset starts a record, so a chunk boundary never
+// needs checking). A payload that does not decode is a bad record whose "line" is its log
+// offset; a corrupt record is a log_error (never skipped), thrown by run_batch.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "sluice/io/bad_record.hpp"
+#include "sluice/io/bounded_input.hpp"
+#include "sluice/io/csv.hpp"
+#include "sluice/store/event_log.hpp"
+
+namespace sluice {
+
+/// Log payloads that are CSV records (no newline) in the column order `header` names: how a
+/// CSV ingest keeps the accepted lines. Both Lambda layers decode the same bytes with this, so
+/// both see exactly the same values.
+template <class Schema>
+class csv_payloads {
+ public:
+  using value_type = typename Schema::record_type;
+
+  csv_payloads(Schema schema, std::string_view header, csv_options csv = {}) : format_(std::move(schema), csv) {
+    format_.bind_header(header, "log header");
+  }
+
+  /// Decodes payloads on one thread (it owns the CSV tokenizer's scratch space).
+  class decoder {
+   public:
+    explicit decoder(const csv_payloads& p) : parser_(p.format_) {}
+
+    /// emit(value) for the payload's record; returns the reason it is not one, or "" if it was.
+    template <class Emit>
+    std::string decode(std::string_view payload, Emit&& emit) {
+      std::string reason;
+      const char* b = payload.data();
+      const char* e = b + payload.size();
+      const chunk_outcome out = parser_.parse(
+          b, b, e, e, true, payload.size() + 1, [&](const value_type& v) { emit(v); },
+          [&](chunk_bad_record bad) {
+            reason = std::move(bad.reason);
+            return false;
+          });
+      if (reason.empty() && out.records != 1) {
+        reason = out.records == 0 ? "empty payload" : "payload holds more than one record";
+      }
+      return reason;
+    }
+
+   private:
+    typename csv_format<Schema>::parser parser_;
+  };
+
+ private:
+  csv_format<Schema> format_;
+};
+
+/// Records [from, to) of a log snapshot (event_log::segments() or list_segments(dir)).
+template <class Payloads>
+class log_source {
+ public:
+  using value_type = typename Payloads::value_type;
+
+  log_source(std::vector<log_segment> segments, std::uint64_t from, std::uint64_t to, Payloads payloads,
+             input_options options = {}, std::string name = "log")
+      : segments_(std::move(segments)), from_(from), to_(to), payloads_(std::move(payloads)),
+        options_(std::move(options)), name_(std::move(name)) {}
+
+  /// All the records of the directory's log (read-only: a writer may be appending; its
+  /// incomplete last record is not read).
+  static log_source whole(const std::string& dir, Payloads payloads, input_options options = {}) {
+    auto segments = list_segments(dir);
+    const std::uint64_t end = segments.empty() ? 0 : segments.back().end_offset;
+    return log_source(std::move(segments), 0, end, std::move(payloads), std::move(options), "log " + dir);
+  }
+
+  class opened {
+   public:
+    explicit opened(const log_source& src) : src_(&src) {}
+    [[nodiscard]] std::size_t begin() const { return src_->from_; }
+    [[nodiscard]] std::size_t end() const { return src_->to_; }
+    [[nodiscard]] std::uint64_t first_line() const { return src_->from_; }  // "lines" are log offsets
+    [[nodiscard]] std::string_view name() const { return src_->name_; }
+    [[nodiscard]] const input_options& options() const { return src_->options_; }
+    [[nodiscard]] std::string_view text(std::uint64_t /*offset*/, std::uint64_t /*length*/) const { return {}; }
+    [[nodiscard]] std::size_t align(std::size_t pos) const { return pos < end() ? pos : end(); }
+
+    template <class Emit, class Report>
+    chunk_outcome parse(std::size_t begin, std::size_t stop, Emit&& emit, Report&& report) const {
+      typename Payloads::decoder decoder(src_->payloads_);
+      chunk_outcome out;
+      out.next = stop;
+      read_log(src_->segments_, begin, stop, [&](const log_record& r) {
+        ++out.lines;
+        std::string reason = decoder.decode(r.payload, emit);
+        if (reason.empty()) {
+          ++out.records;
+          return true;
+        }
+        ++out.bad;
+        if (!report(chunk_bad_record{r.offset, 1, r.offset - begin, "log record: " + reason})) {
+          out.stopped = true;
+          out.next = r.offset + 1;
+          return false;
+        }
+        return true;
+      });
+      return out;
+    }
+
+   private:
+    const log_source* src_;
+  };
+
+  [[nodiscard]] opened open() const { return opened(*this); }
+
+ private:
+  std::vector<log_segment> segments_;
+  std::uint64_t from_;
+  std::uint64_t to_;
+  Payloads payloads_;
+  input_options options_;
+  std::string name_;
+};
+
+}  // namespace sluice

@@ -1,0 +1,163 @@
+// epoch_store: the speed layer's state. A flow's live aggregate, split by epoch (the log segment
+// an event was appended to), so that the Lambda combinator can retire exactly the epochs a batch
+// view has come to cover. Kappa uses it with a single epoch.
+//
+//   event of epoch e --flow--> epochs_[e].open   (windows not yet fired, aggregates so far)
+//   advance(watermark)  ---->  epochs_[e].fired  (windows the watermark passed)
+//   merge_into(out, E)  ---->  out (+)= fired (+) open, for every epoch >= E
+//
+// Every epoch's partial sees the same watermark, so an event is late (dropped here, counted,
+// reported) exactly when it would be in stream mode; the batch layer still counts it later.
+// Not thread-safe: its owner serialises access.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "sluice/core/time.hpp"
+#include "sluice/ops/aggregate.hpp"
+
+namespace sluice {
+
+namespace detail {
+template <class Flow>
+constexpr bool is_epoch_decomposable() {
+  // Sessions merge across epoch boundaries and count windows depend on arrival order: neither
+  // can be split by epoch and merged back exactly.
+  using last = typename Flow::last_stage;
+  if constexpr (requires { last::spec; }) {
+    return !Flow::order_sensitive && !decltype(last::spec)::merging;
+  } else {
+    return !Flow::order_sensitive;
+  }
+}
+}  // namespace detail
+
+template <class Flow>
+class epoch_store {
+  static_assert(Flow::is_aggregating, "sluice: a live view needs a flow that ends in aggregate(...)");
+  static_assert(detail::is_epoch_decomposable<Flow>(),
+                "sluice: Lambda and Kappa views support plain, tumbling and sliding aggregates "
+                "(session and count windows cannot be split by epoch and merged back exactly)");
+
+ public:
+  using partial_type = decltype(std::declval<const Flow&>().make_partial());
+  using state_type = decltype(std::declval<partial_type&>().advance(millis{}));  // keyed_state<key[, window], M>
+
+  struct epoch_info {
+    std::uint64_t epoch = 0;
+    std::uint64_t events = 0;
+    std::uint64_t late = 0;  // dropped: all their windows had fired (and passed allowed lateness)
+  };
+
+  explicit epoch_store(const Flow& flow, std::int64_t allowed_lateness_ms = 0)
+      : flow_(&flow), lateness_(allowed_lateness_ms), chain_(flow.bind_into(pusher{this})) {}
+  // The chain points back at this store.
+  epoch_store(const epoch_store&) = delete;
+  epoch_store& operator=(const epoch_store&) = delete;
+
+  enum class outcome : std::uint8_t {
+    added,
+    partly_late,  // a sliding-window event that missed some of its windows (they had fired)
+    late,         // it missed all of them: it reached no state
+  };
+
+  /// Run one value through the flow into `epoch`. When it was (partly) late, event_time() is
+  /// its event time.
+  template <class T>
+  outcome add(std::uint64_t epoch, const T& value) {
+    current_ = &at(epoch);
+    const std::uint64_t late_before = current_->open.late_events();
+    const std::uint64_t partly_before = current_->open.partly_late_events();
+    chain_(millis{0}, value);
+    ++current_->info.events;
+    if (current_->open.late_events() != late_before) {
+      ++current_->info.late;
+      return outcome::late;
+    }
+    return current_->open.partly_late_events() != partly_before ? outcome::partly_late : outcome::added;
+  }
+
+  /// The event time of the last event that reached the aggregate.
+  [[nodiscard]] millis event_time() const { return last_time_; }
+  /// The latest event time since the last call, then reset (for the input's watermark).
+  millis take_latest() { return std::exchange(latest_, millis::min()); }
+
+  /// Fire what the watermark passed; from now on events of windows it closed are late.
+  void advance(millis watermark) {
+    watermark_ = std::max(watermark_, watermark);
+    for (auto& [epoch, e] : epochs_) {
+      e.fired.merge(e.open.advance(watermark_));
+    }
+  }
+  [[nodiscard]] millis watermark() const { return watermark_; }
+
+  /// out (+)= everything held for epochs >= `from`: fired windows and open ones so far.
+  void merge_into(state_type& out, std::uint64_t from = 0) const {
+    for (auto it = epochs_.lower_bound(from); it != epochs_.end(); ++it) {
+      out.merge(it->second.fired);
+      out.merge(it->second.open.held());
+    }
+  }
+
+  /// Drop the epochs below `epoch` (a batch view now covers them).
+  void retire_below(std::uint64_t epoch) { epochs_.erase(epochs_.begin(), epochs_.lower_bound(epoch)); }
+
+  [[nodiscard]] std::vector<epoch_info> epochs() const {
+    std::vector<epoch_info> out;
+    for (const auto& [epoch, e] : epochs_) {
+      out.push_back(e.info);
+    }
+    return out;
+  }
+
+  /// An empty state of the flow's result type (with its monoid).
+  [[nodiscard]] state_type empty_state() const {
+    auto probe = flow_->make_partial();
+    return probe.advance(millis::min());
+  }
+
+ private:
+  struct epoch_state {
+    partial_type open;
+    state_type fired;
+    epoch_info info;
+  };
+  struct pusher {
+    epoch_store* s;
+    template <class E>
+    void operator()(millis t, const E& e) {
+      using in = detail::aggregate_input<E>;
+      s->last_time_ = t;
+      s->latest_ = std::max(s->latest_, t);
+      s->current_->open.add(t, in::key_of(e), in::value_of(e));
+    }
+    void finish() {}
+  };
+  using chain_type = decltype(std::declval<const Flow&>().bind_into(std::declval<pusher>()));
+
+  epoch_state& at(std::uint64_t epoch) {
+    auto it = epochs_.find(epoch);
+    if (it == epochs_.end()) {
+      partial_type open = flow_->make_partial();
+      open.set_allowed_lateness(lateness_);
+      state_type fired = open.advance(watermark_);  // a new epoch knows what has already fired
+      it = epochs_.emplace(epoch, epoch_state{std::move(open), std::move(fired), epoch_info{epoch, 0, 0}}).first;
+    }
+    return it->second;
+  }
+
+  const Flow* flow_;
+  std::int64_t lateness_;
+  std::map<std::uint64_t, epoch_state> epochs_;
+  epoch_state* current_ = nullptr;
+  millis watermark_ = millis::min();
+  millis last_time_ = millis::min();
+  millis latest_ = millis::min();
+  chain_type chain_;
+};
+
+}  // namespace sluice

@@ -1,0 +1,157 @@
+// run_ingest: a byte source (TCP connections, stdin, a tailed file) into a lambda_engine.
+//
+//   source (calling thread) --chunks--> [bounded queue] --> ingest thread: frame and validate
+//   each record with the source's format, then engine.ingest(the chunk's accepted records)
+//
+// One ingest thread: the log is one ordered sequence, and a chunk's records are appended and
+// committed together (one write, one fsync under policy `always`: group commit). Bad records
+// go to the format's dead-letter sink and never reach the log. A full queue stops the source
+// reading (TCP flow control slows the sender), as in stream mode.
+#pragma once
+
+#include <cstdint>
+#include <exception>
+#include <memory>
+#include <stop_token>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "sluice/io/bad_record.hpp"
+#include "sluice/io/event_queue.hpp"
+#include "sluice/lambda/lambda_engine.hpp"
+#include "sluice/run/stream.hpp"
+
+namespace sluice {
+
+namespace detail {
+
+/// The accepted records of one chunk: their bytes (copied: a record completed from an input's
+/// carried bytes does not outlive the parse) and event times.
+class ingest_batch {
+ public:
+  void clear() {
+    bytes_.clear();
+    spans_.clear();
+  }
+  /// Keep one record's raw text, without its line ending.
+  void add(std::string_view raw, millis event_time) {
+    while (!raw.empty() && (raw.back() == '\n' || raw.back() == '\r')) {
+      raw.remove_suffix(1);
+    }
+    spans_.push_back(span{bytes_.size(), raw.size(), event_time});
+    bytes_.append(raw);
+  }
+  [[nodiscard]] bool empty() const { return spans_.empty(); }
+  /// The records, as views into this batch (valid until the next clear or add).
+  [[nodiscard]] std::vector<ingest_record> records() const {
+    std::vector<ingest_record> out;
+    out.reserve(spans_.size());
+    for (const span& s : spans_) {
+      out.push_back(ingest_record{std::string_view(bytes_).substr(s.at, s.size), s.time});
+    }
+    return out;
+  }
+
+ private:
+  struct span {
+    std::size_t at;
+    std::size_t size;
+    millis time;
+  };
+  std::string bytes_;
+  std::vector<span> spans_;
+};
+
+template <class Engine, class Format, class TimeOf>
+void ingest_loop(Engine& engine, event_queue<stream_chunk>& queue, const Format& format, bool needs_final_newline,
+                 const TimeOf& time_of) {
+  std::unordered_map<input_id, typename Format::input> inputs;
+  std::vector<stream_chunk> chunks;
+  ingest_batch accepted;
+  const input_options& input_opts = format.options();
+  auto report = [&](const bad_record& bad) {
+    engine.count_bad_record();
+    if (input_opts.on_bad_record == bad_record_policy::fail) {
+      throw bad_input_error(describe(bad));
+    }
+    if (input_opts.dead_letters) {
+      input_opts.dead_letters(bad);
+    }
+    return true;
+  };
+  auto keep = [&](const auto& value, std::string_view raw, std::uint64_t /*offset*/) {
+    accepted.add(raw, time_of(value));
+  };
+  while (true) {
+    chunks.clear();
+    const std::size_t n = queue.pop_batch(chunks, 4);
+    for (stream_chunk& c : chunks) {
+      if (c.what == stream_chunk::kind::opened) {
+        inputs.emplace(c.input, format.new_input(std::move(c.bytes)));
+        continue;
+      }
+      if (c.what == stream_chunk::kind::data) {
+        engine.metrics().queued.fetch_sub(1, std::memory_order_relaxed);
+      }
+      auto it = inputs.find(c.input);
+      if (it == inputs.end()) {
+        continue;
+      }
+      accepted.clear();
+      if (c.what == stream_chunk::kind::data) {
+        format.feed(it->second, c.bytes, keep, report);
+      } else {
+        format.close(it->second, needs_final_newline, keep, report);
+      }
+      if (!accepted.empty()) {
+        engine.ingest(c.input, accepted.records());
+      }
+      if (c.what == stream_chunk::kind::closed) {
+        inputs.erase(it);
+        engine.close_input(c.input);
+      }
+    }
+    if (n == 0 && queue.closed() && queue.size() == 0) {
+      return;
+    }
+  }
+}
+
+}  // namespace detail
+
+/// Feed `engine` from the byte `source` (its format frames and validates records; time_of(value)
+/// is a record's event time in the log) until the source ends or `stop` is requested. Throws
+/// what stopped it: a bad record under policy fail, a log that cannot be written.
+template <class Source, class Engine, class TimeOf>
+void run_ingest(Source& source, Engine& engine, TimeOf time_of, std::stop_token stop = {},
+                std::size_t queue_chunks = 16) {
+  std::vector<std::unique_ptr<event_queue<detail::stream_chunk>>> queues;
+  queues.push_back(std::make_unique<event_queue<detail::stream_chunk>>(std::max<std::size_t>(1, queue_chunks)));
+  std::stop_source stopper;
+  const std::stop_callback forward(stop, [&stopper] { stopper.request_stop(); });
+  std::exception_ptr error;
+  std::vector<std::thread> threads;
+  {
+    const detail::worker_shutdown shutdown{queues, threads};
+    threads.emplace_back([&] {
+      try {
+        detail::ingest_loop(engine, *queues[0], source.format(), source.needs_final_newline(), time_of);
+      } catch (...) {
+        error = std::current_exception();
+        stopper.request_stop();
+        queues[0]->close();  // the source must not wait on a queue nobody pops
+      }
+    });
+    detail::worker_feed<Engine> feed(engine, queues);
+    source.run(feed, stopper.get_token());
+  }
+  if (error) {
+    std::rethrow_exception(error);
+  }
+}
+
+}  // namespace sluice

@@ -1,0 +1,476 @@
+// lambda_engine: the Lambda architecture in one object (DESIGN.md section 8).
+//
+//   ingest --append, commit--> event log (immutable) --sealed epochs [0, E)--> batch layer --> V_E
+//          \--then------------> speed layer (epoch_store, the same flow in stream mode) --> speed[e]
+//   snapshot() = V_E (+) sum over e >= E of speed[e]      (open windows included, so far)
+//
+// An epoch is a log segment. The batch layer runs the flow in batch mode over the sealed
+// epochs it has not covered yet (incrementally, V_E' = V_E (+) batch([E, E')), or from scratch)
+// and publishes V_E' together with E' and the retirement of speed epochs < E', under one lock:
+// a reader sees either (V_E, speed[>= E]) or (V_E', speed[>= E']), never a mix. Every record is
+// in exactly one of them: its epoch is either below the horizon (in V) or not (in speed).
+//
+// Why that holds even while batches run: a segment is sealed only by the ingest path, after
+// every record appended to it went to the speed layer; so a batch run over sealed segments
+// reads exactly the records the speed layer holds for those epochs (plus the late ones the
+// speed layer dropped: those become visible when the horizon passes their epoch).
+//
+// One log can feed several views (flows): each record is decoded once and goes to every
+// view's speed layer; a batch step runs every flow over the same epochs and publishes all the
+// views together, so answers of different views read at once agree on the horizon.
+//
+// Both layers decode the log's payload bytes with the same decoder, so they see the same
+// values. A restart seals the log's last segment and rebuilds V from the whole log before the
+// engine takes input or answers: nothing that reached the log is lost or counted twice.
+#pragma once
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <stop_token>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <tuple>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "sluice/io/log_source.hpp"
+#include "sluice/lambda/epoch_store.hpp"
+#include "sluice/run/batch.hpp"
+#include "sluice/run/periodic.hpp"
+#include "sluice/run/stream.hpp"
+#include "sluice/run/watermarks.hpp"
+#include "sluice/store/event_log.hpp"
+#include "sluice/store/result_store.hpp"
+
+namespace sluice {
+
+struct lambda_options {
+  log_options log;                                // segment size and age, fsync policy
+  std::chrono::milliseconds max_delay{0};         // speed layer: bounded out-of-orderness per input
+  std::chrono::milliseconds allowed_lateness{0};  // speed layer: fired windows stay updatable this long
+  std::chrono::milliseconds idle_timeout{0};      // speed layer: a silent input stops holding the watermark
+  std::chrono::milliseconds batch_every{0};       // batch layer: at most this often; 0: whenever an epoch seals
+  bool incremental = true;                        // V_E' = V_E (+) batch([E, E')); false: recompute from offset 0
+  unsigned batch_threads = 0;                     // 0: all cores
+  late_sink on_late{};                            // events the speed layer dropped (offset: their log offset)
+};
+
+/// One record to ingest: its bytes as the log keeps them and its event time.
+struct ingest_record {
+  std::string_view payload;
+  millis event_time;
+};
+
+/// What /status reports.
+struct lambda_status {
+  std::uint64_t log_head = 0;            // the next log offset
+  std::uint64_t sealed_epochs = 0;       // log segments sealed
+  std::uint64_t horizon_epoch = 0;       // the batch view covers epochs [0, horizon_epoch)
+  std::uint64_t horizon_offset = 0;      // ... i.e. log offsets [0, horizon_offset)
+  std::vector<std::uint64_t> speed_epochs;  // epochs the speed layer holds
+  std::uint64_t ingested = 0;            // records accepted into the log by this process
+  std::uint64_t late = 0;                // dropped by the speed layer (to the late output)
+  std::uint64_t late_not_covered = 0;    // ... of epochs the batch view does not cover yet
+  std::uint64_t partly_late = 0;         // sliding-window events the speed layer missed some windows of
+  std::uint64_t bad_records = 0;         // dead-lettered at ingest
+  std::uint64_t batch_runs = 0;
+  double last_batch_seconds = 0;
+  std::uint64_t last_batch_records = 0;
+  std::int64_t watermark = millis::min().count();
+  std::optional<log_recovery> recovery;  // what opening the log cut from a torn tail
+};
+
+namespace detail {
+/// One flow's side of the combinator: its speed layer and its published batch view.
+template <class Flow>
+struct lambda_view {
+  using state_type = typename epoch_store<Flow>::state_type;
+  using store_type = result_store<typename state_type::key_type, typename state_type::monoid_type>;
+
+  lambda_view(const Flow& f, std::int64_t lateness_ms)
+      : flow(&f), speed(std::make_unique<epoch_store<Flow>>(f, lateness_ms)),
+        view(std::make_shared<const store_type>(store_type(speed->empty_state()))) {}
+
+  const Flow* flow;
+  std::unique_ptr<epoch_store<Flow>> speed;
+  std::shared_ptr<const store_type> view;  // V_E
+  std::uint64_t late = 0;                  // events its speed layer dropped
+  std::uint64_t partly_late = 0;           // sliding-window events that missed some windows there
+};
+}  // namespace detail
+
+template <class Payloads, class... Flows>
+class lambda_engine {
+  static_assert(sizeof...(Flows) >= 1, "sluice::lambda_engine needs at least one flow");
+
+ public:
+  template <std::size_t I>
+  using view_type = detail::lambda_view<std::tuple_element_t<I, std::tuple<Flows...>>>;
+  template <std::size_t I = 0>
+  using store_type = typename view_type<I>::store_type;
+
+  /// An answer and the batch horizon it was read at.
+  template <class Store>
+  struct snapshot_of {
+    Store store;
+    std::uint64_t horizon_epoch = 0;
+    std::uint64_t horizon_offset = 0;
+  };
+
+  /// Opens (or creates) the log in `dir`, recovers it, and builds the batch views over all of it.
+  lambda_engine(std::string dir, Payloads payloads, lambda_options opts, const Flows&... flows)
+      : payloads_(std::move(payloads)), opts_(std::move(opts)), log_(std::move(dir), opts_.log),
+        tracker_(watermark_options{opts_.max_delay, opts_.idle_timeout, 0}), decoder_(payloads_),
+        views_(view_type_for<Flows>(flows, opts_.allowed_lateness.count())...) {
+    log_.seal();  // records of a previous run's last segment reach no speed layer: the batch view takes them
+    run_batch_layer();
+  }
+  lambda_engine(const lambda_engine&) = delete;
+  lambda_engine& operator=(const lambda_engine&) = delete;
+  ~lambda_engine() {
+    try {
+      stop_batch_layer();
+    } catch (...) {  // a failed batch run was the host's to ask about (batch_error()); never throw here
+    }
+  }
+
+  // ---- ingest (the speed layer's input) ----------------------------------------------------
+
+  /// A new input (a connection): it holds the speed layer's watermark back until it closes.
+  input_id open_input() {
+    std::lock_guard lock(ingest_mutex_);
+    metrics_.inputs_opened.fetch_add(1, std::memory_order_relaxed);
+    metrics_.inputs_open.fetch_add(1, std::memory_order_relaxed);
+    return tracker_.open(std::chrono::steady_clock::now());
+  }
+  void close_input(input_id input) {
+    std::lock_guard lock(ingest_mutex_);
+    tracker_.close(input);
+    metrics_.inputs_open.fetch_sub(1, std::memory_order_relaxed);
+    std::lock_guard state(state_mutex_);
+    advance_watermark();
+  }
+
+  /// Append `records` to the log and commit them (fsync as the policy says), then add them to
+  /// the speed layers: from the moment this returns they count in every answer. Then seal the
+  /// segment if it is due (which wakes the batch layer).
+  template <class Records>
+  void ingest(input_id input, const Records& records) {
+    std::vector<late_event> late;
+    {
+      std::lock_guard lock(ingest_mutex_);
+      const std::uint64_t epoch = log_.active_segment();
+      const std::uint64_t first = log_.head();
+      for (const ingest_record& r : records) {
+        log_.append(r.event_time, r.payload);
+      }
+      log_.commit();
+      {
+        std::lock_guard state(state_mutex_);
+        std::uint64_t offset = first;
+        for (const ingest_record& r : records) {
+          add_to_speed(epoch, offset, r, late);
+          ++offset;
+        }
+        ingested_ += offset - first;
+        millis latest = millis::min();
+        for_each_view([&](auto& v) { latest = std::max(latest, v.speed->take_latest()); });
+        tracker_.observe(input, latest, std::chrono::steady_clock::now());
+        advance_watermark();
+      }
+      metrics_.events.fetch_add(log_.head() - first, std::memory_order_relaxed);
+      seal_if_due(std::chrono::steady_clock::now());
+    }
+    for (const late_event& e : late) {
+      opts_.on_late(e);  // outside the locks; payload views are the caller's records
+    }
+  }
+
+  /// Time passes: seal an old segment, sync the log on its interval, let idle inputs go.
+  void tick(std::chrono::steady_clock::time_point now = std::chrono::steady_clock::now()) {
+    std::lock_guard lock(ingest_mutex_);
+    log_.commit();
+    seal_if_due(now);
+    std::lock_guard state(state_mutex_);
+    advance_watermark();
+  }
+
+  /// Seal the active segment now (tests; a host that wants the batch view to catch up).
+  void seal() {
+    std::lock_guard lock(ingest_mutex_);
+    log_.seal();
+    batch_wanted_.notify_all();
+  }
+
+  void count_bad_record() { metrics_.bad_records.fetch_add(1, std::memory_order_relaxed); }
+  stream_metrics& metrics() { return metrics_; }
+
+  // ---- the batch layer -------------------------------------------------------------------
+
+  /// One batch step: if epochs sealed past the horizon, run every flow over them (or over
+  /// everything), publish the new views and retire the speed epochs they cover. Returns
+  /// whether it published. Runs one at a time.
+  bool run_batch_layer() {
+    std::lock_guard batch(batch_mutex_);
+    const std::uint64_t sealed = log_.sealed_count();
+    if (sealed <= horizon_epoch_.load()) {
+      return false;
+    }
+    const auto started = std::chrono::steady_clock::now();
+    std::vector<log_segment> segments = log_.segments();
+    segments.resize(std::min<std::size_t>(segments.size(), sealed));
+    const std::uint64_t to = segments.empty() ? 0 : segments.back().end_offset;
+    const std::uint64_t from = opts_.incremental ? horizon_offset_.load() : 0;
+    const log_source<Payloads> source(std::move(segments), from, to, payloads_);
+    batch_stats stats;
+    auto next = std::apply([&](auto&... v) { return std::make_tuple(next_view(v, source, stats)...); }, views_);
+    {
+      std::lock_guard state(state_mutex_);
+      publish(next, std::index_sequence_for<Flows...>{});
+      horizon_epoch_ = sealed;
+      horizon_offset_ = to;
+      for_each_view([&](auto& v) { v.speed->retire_below(sealed); });
+      ++batch_runs_;
+      last_batch_records_ = stats.records + stats.bad_records;
+      last_batch_seconds_ = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    }
+    return true;
+  }
+
+  /// Start the background work: the batch layer on its own thread (whenever an epoch seals, or
+  /// at most every `batch_every`) and a clock that seals segments by age, syncs the log on its
+  /// interval and lets idle inputs go. A failing batch run (a corrupt sealed segment) is kept
+  /// and rethrown by stop_batch_layer(); the speed layer goes on serving meanwhile.
+  void start_batch_layer() {
+    batch_thread_ = std::jthread([this](std::stop_token stop) { batch_loop(stop); });
+    clock_ = run_every(std::chrono::milliseconds(20), [this] { tick(); });
+  }
+  void stop_batch_layer() {
+    if (clock_.joinable()) {
+      clock_.request_stop();
+      clock_.join();
+    }
+    if (batch_thread_.joinable()) {
+      batch_thread_.request_stop();
+      batch_wanted_.notify_all();
+      batch_thread_.join();
+    }
+    std::lock_guard lock(batch_error_mutex_);
+    if (batch_error_) {
+      std::rethrow_exception(std::exchange(batch_error_, nullptr));
+    }
+  }
+  [[nodiscard]] std::optional<std::string> batch_error() const {
+    std::lock_guard lock(batch_error_mutex_);
+    if (!batch_error_) {
+      return std::nullopt;
+    }
+    try {
+      std::rethrow_exception(batch_error_);
+    } catch (const std::exception& e) {
+      return std::string(e.what());
+    } catch (...) {
+      return std::string("unknown error");
+    }
+  }
+
+  // ---- serving ---------------------------------------------------------------------------
+
+  /// View I's merged answer now: V_E (+) every speed epoch >= E, open windows included. Safe
+  /// from any thread, while ingest and batch runs go on.
+  template <std::size_t I = 0>
+  [[nodiscard]] snapshot_of<store_type<I>> snapshot() const {
+    const auto& v = std::get<I>(views_);
+    auto speed = v.speed->empty_state();
+    std::shared_ptr<const store_type<I>> view;
+    snapshot_of<store_type<I>> out{store_type<I>(v.speed->empty_state()), 0, 0};
+    {
+      std::lock_guard state(state_mutex_);
+      view = v.view;
+      out.horizon_epoch = horizon_epoch_;
+      out.horizon_offset = horizon_offset_;
+      v.speed->merge_into(speed, out.horizon_epoch);
+    }
+    out.store.merge(*view);  // copying the batch view happens outside the lock
+    out.store.merge(store_type<I>(std::move(speed)));
+    return out;
+  }
+
+  /// The engine's counters; `late` and `late_not_covered` are view I's.
+  template <std::size_t I = 0>
+  [[nodiscard]] lambda_status status() const {
+    lambda_status s;
+    {
+      std::lock_guard state(state_mutex_);
+      s.horizon_epoch = horizon_epoch_;
+      s.horizon_offset = horizon_offset_;
+      for (const auto& e : std::get<I>(views_).speed->epochs()) {
+        s.speed_epochs.push_back(e.epoch);
+        s.late_not_covered += e.late;
+      }
+      s.ingested = ingested_;
+      s.late = std::get<I>(views_).late;
+      s.partly_late = std::get<I>(views_).partly_late;
+      s.batch_runs = batch_runs_;
+      s.last_batch_seconds = last_batch_seconds_;
+      s.last_batch_records = last_batch_records_;
+    }
+    const auto segments = log_.segments();
+    s.log_head = segments.empty() ? 0 : segments.back().end_offset;
+    s.sealed_epochs = log_.sealed_count();
+    s.bad_records = metrics_.bad_records.load();
+    s.watermark = metrics_.watermark.load();
+    s.recovery = log_.recovery();
+    return s;
+  }
+
+  [[nodiscard]] const std::string& dir() const { return log_.dir(); }
+
+ private:
+  template <class Flow>
+  static detail::lambda_view<Flow> view_type_for(const Flow& flow, std::int64_t lateness) {
+    return detail::lambda_view<Flow>(flow, lateness);
+  }
+
+  template <class Fn>
+  void for_each_view(Fn&& fn) {
+    std::apply([&](auto&... v) { (fn(v), ...); }, views_);
+  }
+
+  void add_to_speed(std::uint64_t epoch, std::uint64_t offset, const ingest_record& r, std::vector<late_event>& late) {
+    bool dropped = false;
+    bool partly = false;
+    millis event_time = r.event_time;
+    const std::string reason = decoder_.decode(r.payload, [&](const auto& value) {
+      for_each_view([&](auto& v) {
+        using outcome = typename std::remove_reference_t<decltype(*v.speed)>::outcome;
+        const outcome o = v.speed->add(epoch, value);
+        if (o == outcome::late) {
+          ++v.late;
+          dropped = true;
+        } else if (o == outcome::partly_late) {
+          ++v.partly_late;
+          partly = true;
+        }
+        if (o != outcome::added) {
+          event_time = v.speed->event_time();
+        }
+      });
+    });
+    if (!reason.empty()) {
+      metrics_.bad_records.fetch_add(1, std::memory_order_relaxed);  // the batch layer will dead-letter it too
+      return;
+    }
+    if (dropped || partly) {
+      (dropped ? metrics_.late_events : metrics_.partly_late_events).fetch_add(1, std::memory_order_relaxed);
+      if (opts_.on_late) {
+        late.push_back(late_event{"log", offset, event_time, r.payload, !dropped});
+      }
+    }
+  }
+
+  // Under state_mutex_.
+  void advance_watermark() {
+    const millis w = tracker_.advance(std::chrono::steady_clock::now());
+    if (w > watermark_) {
+      watermark_ = w;
+      for_each_view([&](auto& v) { v.speed->advance(w); });
+      metrics_.watermark.store(w.count(), std::memory_order_relaxed);
+    }
+  }
+
+  void seal_if_due(std::chrono::steady_clock::time_point now) {
+    if (log_.seal_if_due(now)) {
+      batch_wanted_.notify_all();
+    }
+  }
+
+  /// View v's next batch view: V_E (+) batch over the new epochs, or batch over everything.
+  template <class View>
+  auto next_view(const View& v, const log_source<Payloads>& source, batch_stats& stats) {
+    using store = typename View::store_type;
+    const auto fresh = sluice::run_batch(source, *v.flow, batch_options{.threads = opts_.batch_threads}, &stats);
+    auto next = std::make_shared<store>(store(v.speed->empty_state()));
+    if (opts_.incremental) {
+      std::shared_ptr<const store> current;
+      {
+        std::lock_guard state(state_mutex_);
+        current = v.view;
+      }
+      next->merge(*current);
+    }
+    next->merge(fresh);
+    return std::shared_ptr<const store>(std::move(next));
+  }
+
+  template <class Next, std::size_t... I>
+  void publish(Next& next, std::index_sequence<I...> /*views*/) {
+    ((std::get<I>(views_).view = std::move(std::get<I>(next))), ...);
+  }
+
+  void batch_loop(const std::stop_token& stop) {
+    auto last_run = std::chrono::steady_clock::now() - opts_.batch_every;
+    while (!stop.stop_requested()) {
+      {
+        std::unique_lock lock(wait_mutex_);
+        const auto due = last_run + opts_.batch_every;
+        // Wake when an epoch seals (or every 100 ms, to notice seals by age and the schedule).
+        batch_wanted_.wait_for(lock, stop, std::chrono::milliseconds(100), [&] {
+          return log_.sealed_count() > horizon_epoch_.load() && std::chrono::steady_clock::now() >= due;
+        });
+      }
+      if (stop.stop_requested()) {
+        return;  // wait_for returns at once once stop is requested: never loop on it
+      }
+      if (log_.sealed_count() <= horizon_epoch_.load() ||
+          std::chrono::steady_clock::now() < last_run + opts_.batch_every) {
+        continue;
+      }
+      last_run = std::chrono::steady_clock::now();
+      try {
+        run_batch_layer();
+      } catch (...) {
+        std::lock_guard lock(batch_error_mutex_);
+        batch_error_ = std::current_exception();
+        return;
+      }
+    }
+  }
+
+  Payloads payloads_;
+  lambda_options opts_;
+  event_log log_;
+  watermark_tracker tracker_;
+  typename Payloads::decoder decoder_;  // the speed layers' (ingest's)
+  stream_metrics metrics_;
+
+  std::mutex ingest_mutex_;         // the log writer, the watermark tracker
+  mutable std::mutex state_mutex_;  // the speed stores, the published views and their horizon
+  std::tuple<detail::lambda_view<Flows>...> views_;
+  millis watermark_ = millis::min();
+  std::atomic<std::uint64_t> horizon_epoch_{0};
+  std::atomic<std::uint64_t> horizon_offset_{0};
+  std::uint64_t ingested_ = 0;
+  std::uint64_t batch_runs_ = 0;
+  std::uint64_t last_batch_records_ = 0;
+  double last_batch_seconds_ = 0;
+
+  std::mutex batch_mutex_;  // one batch run at a time
+  std::mutex wait_mutex_;
+  std::condition_variable_any batch_wanted_;
+  mutable std::mutex batch_error_mutex_;
+  std::exception_ptr batch_error_;
+  std::jthread batch_thread_;
+  std::jthread clock_;
+};
+
+}  // namespace sluice

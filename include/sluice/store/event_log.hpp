@@ -1,0 +1,407 @@
+// event_log: the master dataset of the Lambda architecture. An append-only log of (event time,
+// payload) records in a directory of segment files, every record CRC-checked, with one writer
+// (an flock on DIR/LOCK) and any number of readers in other threads or processes
+// (sluice/store/log_reader.hpp). Offsets are global and consecutive; a segment's index is its
+// epoch, and every segment but the last is sealed: complete and never written again, so a
+// batch layer can compute over it while the speed layer follows the active one.
+//
+// Durability is the fsync policy's: a record is written to the file by commit() (readers see it
+// then) and is on disk after the next fdatasync. Opening a log after a crash cuts the last
+// segment at its first torn or corrupt record and says so in recovery().
+#pragma once
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <charconv>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <mutex>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "sluice/core/time.hpp"
+#include "sluice/store/detail/log_format.hpp"
+#include "sluice/store/log_reader.hpp"
+
+namespace sluice {
+
+/// When commit() makes records durable: every commit, at most every `every`, or never (the OS decides).
+struct fsync_policy {
+  enum class kind { always, interval, never };
+  kind what = kind::interval;
+  std::chrono::milliseconds every{100};
+
+  /// "always", "never" or "interval:MS" (MS a whole number of milliseconds > 0).
+  static fsync_policy parse(std::string_view text) {
+    if (text == "always") {
+      return {kind::always};
+    }
+    if (text == "never") {
+      return {kind::never};
+    }
+    constexpr std::string_view prefix = "interval:";
+    if (text.starts_with(prefix)) {
+      const std::string_view digits = text.substr(prefix.size());
+      const char* end = digits.data() + digits.size();
+      std::int64_t ms = 0;
+      const auto parsed = std::from_chars(digits.data(), end, ms);
+      if (!digits.empty() && digits.front() != '-' && parsed.ec == std::errc{} && parsed.ptr == end && ms > 0) {
+        return {kind::interval, std::chrono::milliseconds{ms}};
+      }
+    }
+    throw std::invalid_argument("fsync policy is always, never or interval:MS, not '" + std::string(text) + "'");
+  }
+
+  [[nodiscard]] std::string to_string() const {
+    switch (what) {
+      case kind::always:
+        return "always";
+      case kind::never:
+        return "never";
+      case kind::interval:
+        break;
+    }
+    return "interval:" + std::to_string(every.count());
+  }
+};
+
+struct log_options {
+  /// seal_if_due seals once the active segment reaches this size (header and records)...
+  std::uint64_t segment_bytes = std::uint64_t{64} << 20U;
+  /// ... or is this old (0: never by age), counted from this process's first append to it.
+  std::chrono::milliseconds segment_age{0};
+  fsync_policy fsync{};
+  /// append throws std::length_error beyond; readers take a larger length for corruption.
+  std::uint32_t max_record_bytes = std::uint32_t{1} << 20U;
+};
+
+/// What opening a log cut from a torn or corrupt tail of its last segment.
+struct log_recovery {
+  std::string segment;                  // path
+  std::uint64_t kept_bytes = 0;         // the valid prefix kept
+  std::uint64_t cut_bytes = 0;          // bytes truncated
+  std::uint64_t first_lost_offset = 0;  // the offset the cut record would have had
+  std::string reason;                   // "torn record (12 of 47 bytes)", "crc mismatch", ...
+};
+
+/// The single writer of a log directory.
+///
+/// Threading: append, commit, sync, seal, seal_if_due, head and active_segment from one thread
+/// at a time; sealed_count() and segments() from any thread at any time.
+class event_log {
+ public:
+  /// Opens (or creates) the log in `dir`: takes the writer's lock (a second writer gets a
+  /// log_error "... is locked by another writer"), checks the segments for holes ("missing
+  /// segment: offsets [a, b) ...") and scans the last one, cutting it at its first torn or
+  /// corrupt record (see recovery()). Sealed segments are not scanned: read_log checks them.
+  explicit event_log(std::string dir, log_options opts = {}) : dir_(std::move(dir)), opts_(opts) {
+    if (opts_.max_record_bytes == detail::seal_length) {
+      throw std::invalid_argument("log_options::max_record_bytes must be below 4294967295 (the seal marker's length)");
+    }
+    make_directories();
+    take_lock();
+    const auto files = detail::list_segment_files(dir_);
+    if (!files || files->empty()) {
+      start_segment(0);
+      head_ = 0;
+    } else {
+      open_last(detail::survey_log(dir_, *files));
+    }
+    publish();
+  }
+
+  event_log(const event_log&) = delete;
+  event_log& operator=(const event_log&) = delete;
+
+  /// Commits what is buffered (with an fdatasync unless the policy is never) and closes.
+  ~event_log() {
+    try {
+      write_out();
+      if (durable()) {
+        sync_data();
+      }
+    } catch (...) {  // NOLINT(bugprone-empty-catch): a destructor must not throw; the records stay unsynced
+    }
+  }
+
+  /// Buffers one record and returns its offset. The buffer is written out once it holds about
+  /// 1 MiB; commit() writes the rest. Never seals. A payload over max_record_bytes is a
+  /// std::length_error and changes nothing.
+  std::uint64_t append(millis event_time, std::string_view payload) {
+    if (payload.size() > opts_.max_record_bytes) {
+      throw std::length_error("log " + dir_ + ": a record of " + std::to_string(payload.size()) +
+                              " bytes exceeds max_record_bytes " + std::to_string(opts_.max_record_bytes));
+    }
+    if (buf_.size() >= write_out_bytes) {
+      write_out();  // before this record: if it throws, the record was not appended
+    }
+    if (!first_append_) {
+      first_append_ = std::chrono::steady_clock::now();
+    }
+    detail::encode_entry(buf_, static_cast<std::uint32_t>(payload.size()),
+                         static_cast<std::uint64_t>(event_time.count()), payload);
+    return head_++;
+  }
+
+  /// Writes the buffered records to the file (readers see them from now on), then fdatasyncs if
+  /// the policy is always, or interval and `every` has passed since the last sync.
+  void commit() {
+    write_out();
+    const auto now = std::chrono::steady_clock::now();
+    if (opts_.fsync.what == fsync_policy::kind::always ||
+        (opts_.fsync.what == fsync_policy::kind::interval && now - last_sync_ >= opts_.fsync.every)) {
+      sync_data();
+    }
+  }
+
+  /// Writes the buffered records and fdatasyncs now, whatever the policy.
+  void sync() {
+    write_out();
+    sync_data();
+  }
+
+  /// Seals the active segment if it holds a record and has reached segment_bytes, or
+  /// segment_age has passed since this process first appended to it. Returns whether it sealed.
+  bool seal_if_due(std::chrono::steady_clock::time_point now = std::chrono::steady_clock::now()) {
+    if (head_ == active_base_) {
+      return false;
+    }
+    const bool big = file_bytes_ + buf_.size() >= opts_.segment_bytes;
+    const bool old = opts_.segment_age.count() > 0 && first_append_ && now - *first_append_ >= opts_.segment_age;
+    if (big || old) {
+      seal();
+    }
+    return big || old;
+  }
+
+  /// If the active segment holds records: writes them and a seal marker, syncs (unless the policy
+  /// is never) and starts the next segment. All of the old segment is written before the next
+  /// file exists, so a reader that sees the new file has everything of the old. Else a no-op.
+  void seal() {
+    if (head_ == active_base_) {
+      return;
+    }
+    write_out();
+    std::string marker;
+    detail::encode_entry(marker, detail::seal_length, head_, {});
+    write_or_undo(marker);
+    if (durable()) {
+      sync_data();
+    }
+    log_segment done{sealed_count_.load(), active_base_, head_, file_bytes_, active_path_, true};
+    fd_.reset();
+    start_segment(head_);
+    publish(&done);
+  }
+
+  /// The offset the next append will get.
+  [[nodiscard]] std::uint64_t head() const { return head_; }
+  /// The index (epoch) of the segment the next append goes to.
+  [[nodiscard]] std::uint64_t active_segment() const { return sealed_count_.load(); }
+  /// Segments [0, sealed_count()) are sealed. Any thread.
+  [[nodiscard]] std::uint64_t sealed_count() const { return sealed_count_.load(); }
+
+  /// The sealed segments, then the active one with the records written to its file so far. Any thread.
+  [[nodiscard]] std::vector<log_segment> segments() const {
+    const std::lock_guard<std::mutex> lock(mu_);
+    std::vector<log_segment> all;
+    all.reserve(sealed_.size() + 1);
+    all = sealed_;
+    all.push_back(active_view_);
+    return all;
+  }
+
+  [[nodiscard]] const std::optional<log_recovery>& recovery() const { return recovery_; }
+  [[nodiscard]] const std::string& dir() const { return dir_; }
+  [[nodiscard]] const log_options& options() const { return opts_; }
+
+ private:
+  static constexpr std::size_t write_out_bytes = std::size_t{1} << 20U;
+
+  [[nodiscard]] bool durable() const { return opts_.fsync.what != fsync_policy::kind::never; }
+
+  void make_directories() const {
+    for (std::size_t i = 1; i <= dir_.size(); ++i) {
+      if (i == dir_.size() || dir_[i] == '/') {
+        const std::string part = dir_.substr(0, i);
+        if (::mkdir(part.c_str(), 0755) != 0 && errno != EEXIST) {
+          detail::throw_errno(part, "create the directory");
+        }
+      }
+    }
+  }
+
+  void take_lock() {
+    const std::string path = dir_ + "/LOCK";
+    lock_ = detail::unique_fd(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644));
+    if (!lock_.is_open()) {
+      detail::throw_errno(path, "open");
+    }
+    if (::flock(lock_.get(), LOCK_EX | LOCK_NB) != 0) {
+      if (errno == EWOULDBLOCK) {
+        throw log_error("log " + dir_ + " is locked by another writer");
+      }
+      detail::throw_errno(path, "lock");
+    }
+  }
+
+  /// Continue in the last segment of an existing log, cutting a torn or corrupt tail.
+  void open_last(detail::log_survey survey) {
+    log_segment last = std::move(survey.segments.back());
+    survey.segments.pop_back();
+    sealed_ = std::move(survey.segments);
+    for (auto& s : sealed_) {
+      s.sealed = true;
+    }
+    sealed_count_.store(sealed_.size());
+    active_base_ = last.base_offset;
+    active_path_ = last.path;
+    head_ = last.end_offset;
+    if (!survey.last_stop.empty()) {
+      recovery_ = log_recovery{last.path, last.bytes, survey.last_file_bytes - last.bytes, head_, survey.last_stop};
+    }
+    if (survey.last_header_torn) {  // created but its header never fully written: write it again
+      fd_ = detail::unique_fd(::open(last.path.c_str(), O_WRONLY | O_TRUNC | O_CLOEXEC));
+      write_header();
+      return;
+    }
+    fd_ = detail::unique_fd(::open(last.path.c_str(), O_WRONLY | O_CLOEXEC));
+    if (!fd_.is_open()) {
+      detail::throw_errno(last.path, "open");
+    }
+    file_bytes_ = last.bytes;
+    if (recovery_) {
+      if (::ftruncate(fd_.get(), static_cast<off_t>(file_bytes_)) != 0 || ::fsync(fd_.get()) != 0) {
+        detail::throw_errno(last.path, "cut the torn tail of");
+      }
+    }
+    if (survey.last_has_seal) {  // a seal interrupted before the next segment was created
+      last.sealed = true;
+      last.bytes = file_bytes_;
+      sealed_.push_back(std::move(last));
+      sealed_count_.store(sealed_.size());
+      fd_.reset();
+      start_segment(head_);
+    } else if (survey.last_max_record < opts_.max_record_bytes) {
+      // Readers bound lengths by the header's max: larger records need a header that says so.
+      if (head_ == active_base_) {
+        write_header();
+      } else {
+        seal();
+      }
+    }
+  }
+
+  /// Creates the segment file starting at `base` and makes it the active one.
+  void start_segment(std::uint64_t base) {
+    active_path_ = detail::segment_path(dir_, base);
+    active_base_ = base;
+    fd_ = detail::unique_fd(::open(active_path_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
+    write_header();
+    if (durable()) {
+      const detail::unique_fd d(::open(dir_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+      if (!d.is_open() || ::fsync(d.get()) != 0) {
+        detail::throw_errno(dir_, "sync the directory");
+      }
+    }
+    first_append_.reset();
+  }
+
+  /// Writes the active segment's header at its start (opened by the caller into fd_).
+  void write_header() {
+    if (!fd_.is_open()) {
+      detail::throw_errno(active_path_, "create");
+    }
+    file_bytes_ = 0;
+    write_or_undo(detail::encode_segment_header(active_base_, opts_.max_record_bytes));
+    if (durable()) {
+      sync_data();
+    }
+  }
+
+  /// Writes `bytes` at the end of the active file; on failure (a full disk) cuts what part of
+  /// them reached the file, so the file is as it was, and throws.
+  void write_or_undo(std::string_view bytes) {
+    if (!fd_.is_open()) {
+      throw log_error("log " + dir_ + ": no active segment (an earlier seal failed)");
+    }
+    std::size_t done = 0;
+    while (done < bytes.size()) {
+      const ssize_t n =
+          ::pwrite(fd_.get(), bytes.data() + done, bytes.size() - done, static_cast<off_t>(file_bytes_ + done));
+      if (n < 0 && errno == EINTR) {
+        continue;
+      }
+      if (n <= 0) {
+        const int err = n < 0 ? errno : EIO;
+        [[maybe_unused]] const int ignored = ::ftruncate(fd_.get(), static_cast<off_t>(file_bytes_));
+        errno = err;
+        detail::throw_errno(active_path_, "write");
+      }
+      done += static_cast<std::size_t>(n);
+    }
+    file_bytes_ += bytes.size();
+    dirty_ = true;
+  }
+
+  void write_out() {
+    if (!buf_.empty()) {
+      write_or_undo(buf_);
+      buf_.clear();
+      publish();
+    }
+  }
+
+  void sync_data() {
+    if (dirty_) {
+      if (::fdatasync(fd_.get()) != 0) {
+        detail::throw_errno(active_path_, "sync");
+      }
+      dirty_ = false;
+    }
+    last_sync_ = std::chrono::steady_clock::now();
+  }
+
+  /// Shows the active segment as written so far to segments() (called with nothing buffered),
+  /// and with the segment `sealed` just moved from active to sealed, in one step.
+  void publish(log_segment* sealed = nullptr) {
+    const std::lock_guard<std::mutex> lock(mu_);
+    if (sealed != nullptr) {
+      sealed_.push_back(std::move(*sealed));
+      sealed_count_.store(sealed_.size());
+    }
+    active_view_ = log_segment{sealed_.size(), active_base_, head_, file_bytes_, active_path_, false};
+  }
+
+  std::string dir_;
+  log_options opts_;
+  detail::unique_fd lock_;
+  detail::unique_fd fd_;  // the active segment, written at file_bytes_
+  std::string active_path_;
+  std::uint64_t active_base_ = 0;
+  std::uint64_t head_ = 0;
+  std::uint64_t file_bytes_ = 0;
+  bool dirty_ = false;  // written since the last fdatasync
+  std::string buf_;
+  std::optional<std::chrono::steady_clock::time_point> first_append_;
+  std::chrono::steady_clock::time_point last_sync_ = std::chrono::steady_clock::now();
+  std::optional<log_recovery> recovery_;
+
+  mutable std::mutex mu_;  // guards sealed_ and active_view_ for segments()
+  std::vector<log_segment> sealed_;
+  log_segment active_view_;
+  std::atomic<std::uint64_t> sealed_count_{0};
+};
+
+}  // namespace sluice

@@ -1,0 +1,876 @@
+// The event log: CRC-32C, the writer (offsets, sealing, fsync policy, limits), the readers
+// (read_log, list_segments, first_offset_at_or_after, log_tail) and crash recovery. Each crash
+// test damages real segment files the way a crash or a bad disk would (a cut at every length,
+// a flipped bit at every position, a deleted file) and checks what opening or reading says.
+#include <doctest/doctest.h>
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <filesystem>
+#include <random>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "sluice/core/crc32c.hpp"
+#include "sluice/store/event_log.hpp"
+
+using namespace std::chrono_literals;
+using sluice::millis;
+
+namespace {
+
+/// A fresh directory under the system temp directory, removed with everything in it.
+struct temp_dir {
+  std::filesystem::path path;
+  temp_dir() {
+    static std::atomic<unsigned> made{0};
+    const auto unique =
+        std::to_string(::getpid()) + "_" + std::to_string(made++) + "_" + std::to_string(std::random_device{}());
+    path = std::filesystem::temp_directory_path() / ("sluice_log_" + unique);
+  }
+  temp_dir(const temp_dir&) = delete;
+  temp_dir& operator=(const temp_dir&) = delete;
+  ~temp_dir() {
+    std::error_code ignored;
+    std::filesystem::remove_all(path, ignored);
+  }
+  [[nodiscard]] std::string str() const { return path.string(); }
+  [[nodiscard]] std::string segment(std::uint64_t base) const { return sluice::detail::segment_path(str(), base); }
+};
+
+/// What a reader saw of one record (the views copied out).
+struct seen {
+  std::uint64_t offset = 0;
+  std::int64_t time = 0;
+  std::string payload;
+  bool operator==(const seen&) const = default;
+};
+
+std::vector<seen> read_range(const std::vector<sluice::log_segment>& segments, std::uint64_t from, std::uint64_t to) {
+  std::vector<seen> out;
+  const std::uint64_t n = sluice::read_log(segments, from, to, [&](const sluice::log_record& r) {
+    out.push_back({r.offset, r.event_time.count(), std::string(r.payload)});
+  });
+  CHECK(n == out.size());
+  return out;
+}
+
+/// The records [from, to) of `all` (indexed by offset), as a reader should see them.
+std::vector<seen> slice(const std::vector<seen>& all, std::uint64_t from, std::uint64_t to) {
+  std::vector<seen> out;
+  for (std::uint64_t o = from; o < std::min<std::uint64_t>(to, all.size()); ++o) {
+    out.push_back(all[o]);
+  }
+  return out;
+}
+
+/// Names the first record where `got` and `want` part, instead of printing both vectors.
+void check_same(const std::vector<seen>& got, const std::vector<seen>& want) {
+  CHECK(got.size() == want.size());
+  for (std::size_t i = 0; i < std::min(got.size(), want.size()); ++i) {
+    if (!(got[i] == want[i])) {
+      FAIL_CHECK("record " << i << " differs: got offset " << got[i].offset << " time " << got[i].time << " ("
+                           << got[i].payload.size() << " bytes), want offset " << want[i].offset << " time "
+                           << want[i].time << " (" << want[i].payload.size() << " bytes)");
+      return;
+    }
+  }
+}
+
+std::string random_payload(std::mt19937& rng, std::size_t max) {
+  const int kind = std::uniform_int_distribution<int>(0, 19)(rng);  // 1 in 20 empty, 1 in 20 the max
+  std::size_t n = std::uniform_int_distribution<std::size_t>(0, std::min<std::size_t>(max, 300))(rng);
+  if (kind < 2) {
+    n = kind == 0 ? 0 : max;
+  }
+  std::string s(n, '\0');
+  for (auto& c : s) {
+    c = static_cast<char>(std::uniform_int_distribution<int>(0, 255)(rng));  // NUL and \n included
+  }
+  return s;
+}
+
+sluice::log_options quick(std::uint64_t segment_bytes = std::uint64_t{64} << 20U) {
+  sluice::log_options o;
+  o.segment_bytes = segment_bytes;
+  o.fsync = sluice::fsync_policy::parse("never");  // the tests simulate crashes by editing files
+  return o;
+}
+
+/// Appends records "record <offset>" with event time 10 * offset, sealing after the offsets in
+/// `seal_after`; returns what a reader should see.
+std::vector<seen> write_records(const std::string& dir, std::uint64_t count,
+                                const std::vector<std::uint64_t>& seal_after = {}) {
+  sluice::event_log log(dir, quick());
+  std::vector<seen> all;
+  for (std::uint64_t o = 0; o < count; ++o) {
+    all.push_back({o, static_cast<std::int64_t>(o) * 10, "record " + std::to_string(o)});
+    REQUIRE(log.append(millis{all.back().time}, all.back().payload) == o);
+    if (std::find(seal_after.begin(), seal_after.end(), o) != seal_after.end()) {
+      log.seal();
+    }
+  }
+  log.commit();
+  return all;
+}
+
+std::uint64_t file_size(const std::string& path) {
+  return std::filesystem::file_size(path);
+}
+
+void cut_file(const std::string& path, std::uint64_t size) {
+  std::filesystem::resize_file(path, size);
+}
+
+void flip_bit(const std::string& path, std::uint64_t pos, unsigned bit) {
+  const int fd = ::open(path.c_str(), O_RDWR);
+  REQUIRE(fd >= 0);
+  unsigned char b = 0;
+  REQUIRE(::pread(fd, &b, 1, static_cast<off_t>(pos)) == 1);
+  b = static_cast<unsigned char>(b ^ (1U << bit));
+  REQUIRE(::pwrite(fd, &b, 1, static_cast<off_t>(pos)) == 1);
+  ::close(fd);
+}
+
+void append_bytes(const std::string& path, const std::string& bytes) {
+  const int fd = ::open(path.c_str(), O_WRONLY | O_APPEND);
+  REQUIRE(fd >= 0);
+  REQUIRE(::write(fd, bytes.data(), bytes.size()) == static_cast<ssize_t>(bytes.size()));
+  ::close(fd);
+}
+
+/// The message of the log_error `f` throws ("" if it throws none).
+template <class F>
+std::string log_error_of(F&& f) {
+  try {
+    f();
+  } catch (const sluice::log_error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+constexpr std::uint64_t header_bytes = sluice::detail::segment_header_bytes;
+constexpr std::uint64_t record_overhead = sluice::detail::record_header_bytes;
+
+}  // namespace
+
+// ---- crc32c ----
+
+TEST_CASE("crc32c: the published check values (RFC 3720, the '123456789' check)") {
+  const std::string zeros(32, '\0');
+  const std::string ones(32, '\xFF');
+  std::string up(32, '\0');
+  std::string down(32, '\0');
+  for (int i = 0; i < 32; ++i) {
+    up[static_cast<std::size_t>(i)] = static_cast<char>(i);
+    down[static_cast<std::size_t>(i)] = static_cast<char>(31 - i);
+  }
+  const std::string fox = "The quick brown fox jumps over the lazy dog";
+  for (const bool software : {false, true}) {
+    CAPTURE(software);
+    const auto crc = [software](const std::string& s) {
+      return software ? sluice::detail::crc32c_software(s.data(), s.size()) : sluice::crc32c(s.data(), s.size());
+    };
+    CHECK(crc("123456789") == 0xE3069283U);
+    CHECK(crc("") == 0U);
+    CHECK(crc(zeros) == 0x8A9136AAU);
+    CHECK(crc(ones) == 0x62A8AB43U);
+    CHECK(crc(up) == 0x46DD794EU);
+    CHECK(crc(down) == 0x113FDB5CU);
+    CHECK(crc(fox) == 0x22620404U);
+  }
+}
+
+TEST_CASE("crc32c: the CRC of a buffer chained over any split equals the CRC of the whole") {
+  std::mt19937 rng(11);
+  std::string buf(1000, '\0');
+  for (auto& c : buf) {
+    c = static_cast<char>(rng());
+  }
+  const std::uint32_t whole = sluice::crc32c(buf.data(), buf.size());
+  CHECK(whole == sluice::detail::crc32c_software(buf.data(), buf.size()));
+  for (std::size_t split = 0; split <= buf.size(); ++split) {
+    CAPTURE(split);
+    CHECK(sluice::crc32c(buf.data() + split, buf.size() - split, sluice::crc32c(buf.data(), split)) == whole);
+    CHECK(sluice::detail::crc32c_software(buf.data() + split, buf.size() - split,
+                                          sluice::detail::crc32c_software(buf.data(), split)) == whole);
+  }
+}
+
+TEST_CASE("crc32c: the SSE4.2 path equals the table path at every length 0..300 and alignment 0..15") {
+#ifdef SLUICE_CRC32C_HARDWARE
+  if (!sluice::detail::crc32c_hardware_available()) {
+    MESSAGE("this CPU has no SSE4.2: only the table path runs here");
+    return;
+  }
+  std::mt19937 rng(5);
+  std::vector<unsigned char> buf(300 + 16);
+  for (std::size_t align = 0; align < 16; ++align) {
+    for (std::size_t n = 0; n <= 300; ++n) {
+      for (auto& c : buf) {
+        c = static_cast<unsigned char>(rng());
+      }
+      const std::uint32_t seed = rng() % 2 == 0 ? 0 : static_cast<std::uint32_t>(rng());
+      const unsigned char* p = buf.data() + align;
+      if (sluice::detail::crc32c_hardware(p, n, seed) != sluice::detail::crc32c_software(p, n, seed)) {
+        FAIL_CHECK("hardware and software CRCs differ at length " << n << ", alignment " << align);
+        return;
+      }
+    }
+  }
+#else
+  MESSAGE("not x86-64 with GCC or Clang: only the table path is built");
+#endif
+}
+
+// ---- fsync_policy ----
+
+TEST_CASE("fsync_policy: parse takes always, never and interval:MS, and to_string round-trips") {
+  using kind = sluice::fsync_policy::kind;
+  CHECK(sluice::fsync_policy::parse("always").what == kind::always);
+  CHECK(sluice::fsync_policy::parse("never").what == kind::never);
+  const auto p = sluice::fsync_policy::parse("interval:250");
+  CHECK(p.what == kind::interval);
+  CHECK(p.every == 250ms);
+  CHECK(sluice::fsync_policy{}.to_string() == "interval:100");
+  for (const char* text : {"always", "never", "interval:1", "interval:250", "interval:86400000"}) {
+    CAPTURE(text);
+    CHECK(sluice::fsync_policy::parse(sluice::fsync_policy::parse(text).to_string()).to_string() == text);
+  }
+  for (const char* bad : {"", "Always", "sometimes", "interval", "interval:", "interval:0", "interval:-5",
+                          "interval:+5", "interval: 5", "interval:5ms", "interval:99999999999999999999999"}) {
+    CAPTURE(bad);
+    CHECK_THROWS_WITH_AS(sluice::fsync_policy::parse(bad),
+                         ("fsync policy is always, never or interval:MS, not '" + std::string(bad) + "'").c_str(),
+                         std::invalid_argument);
+  }
+}
+
+// ---- the writer ----
+
+TEST_CASE("event_log: random records round-trip across many segments and a reopen; any range reads its slice") {
+  temp_dir dir;
+  std::mt19937 rng(2024);
+  sluice::log_options opts = quick(4096);
+  opts.max_record_bytes = 3000;
+  std::vector<seen> all;
+  const auto add = [&](sluice::event_log& log, std::size_t n) {
+    for (std::size_t i = 0; i < n; ++i) {
+      const auto t = static_cast<std::int64_t>(rng() % 1'000'000) - 500'000;
+      all.push_back({all.size(), t, random_payload(rng, opts.max_record_bytes)});
+      REQUIRE(log.append(millis{t}, all.back().payload) == all.back().offset);
+      if (rng() % 8 == 0) {
+        log.commit();
+        log.seal_if_due();
+      }
+    }
+    log.commit();
+  };
+  {
+    sluice::event_log log(dir.str(), opts);
+    CHECK_FALSE(log.recovery());
+    CHECK(log.head() == 0);
+    add(log, 2000);
+    CHECK(log.head() == 2000);
+    const auto segments = log.segments();
+    REQUIRE(segments.size() > 10);
+    CHECK(log.sealed_count() == segments.size() - 1);
+    CHECK(log.active_segment() == segments.size() - 1);
+    for (std::size_t i = 0; i < segments.size(); ++i) {
+      CAPTURE(i);
+      CHECK(segments[i].index == i);
+      CHECK(segments[i].sealed == (i + 1 < segments.size()));
+      CHECK(segments[i].base_offset == (i == 0 ? 0 : segments[i - 1].end_offset));
+      CHECK(segments[i].bytes == file_size(segments[i].path));
+      CHECK(segments[i].path == dir.segment(segments[i].base_offset));
+    }
+    CHECK(segments.back().end_offset == 2000);
+    check_same(read_range(segments, 0, UINT64_MAX), all);
+    const auto listed = sluice::list_segments(dir.str());
+    REQUIRE(listed.size() == segments.size());
+    for (std::size_t i = 0; i < listed.size(); ++i) {
+      CHECK(listed[i].end_offset == segments[i].end_offset);
+    }
+  }
+  {
+    sluice::event_log log(dir.str(), opts);
+    CHECK_FALSE(log.recovery());
+    CHECK(log.head() == 2000);
+    add(log, 500);
+  }
+  const auto segments = sluice::list_segments(dir.str());
+  check_same(read_range(segments, 0, UINT64_MAX), all);
+  for (int i = 0; i < 300; ++i) {
+    std::uint64_t a = rng() % 2600;
+    std::uint64_t b = rng() % 2600;
+    if (a > b) {
+      std::swap(a, b);
+    }
+    CAPTURE(a);
+    CAPTURE(b);
+    check_same(read_range(segments, a, b), slice(all, a, b));
+  }
+
+  std::vector<std::uint64_t> visited;
+  const auto n = sluice::read_log(segments, 10, 2000, [&](const sluice::log_record& r) {
+    visited.push_back(r.offset);
+    return r.offset < 15;
+  });
+  CHECK(n == 6);
+  CHECK(visited == std::vector<std::uint64_t>{10, 11, 12, 13, 14, 15});
+}
+
+TEST_CASE("event_log: seal_if_due seals by size and by age (an injected clock), never an empty segment") {
+  temp_dir dir;
+  const std::string payload(84, 'x');  // a 100-byte record
+  SUBCASE("by size: once the active segment reaches segment_bytes, buffered records included") {
+    sluice::event_log log(dir.str(), quick(header_bytes + 300));
+    const auto far = std::chrono::steady_clock::now() + 24h;
+    log.append(millis{1}, payload);
+    log.append(millis{2}, payload);
+    CHECK_FALSE(log.seal_if_due(far));
+    log.append(millis{3}, payload);
+    CHECK(log.seal_if_due(far));
+    CHECK(log.sealed_count() == 1);
+    CHECK(log.active_segment() == 1);
+    CHECK(log.head() == 3);
+    const auto segments = log.segments();
+    REQUIRE(segments.size() == 2);
+    CHECK(segments[0].sealed);
+    CHECK(segments[0].end_offset == 3);
+    CHECK(segments[0].bytes == header_bytes + 300 + record_overhead);  // + the seal marker
+    CHECK_FALSE(segments[1].sealed);
+    CHECK(segments[1].base_offset == 3);
+    CHECK(segments[1].end_offset == 3);
+    CHECK(segments[1].bytes == header_bytes);
+    CHECK_FALSE(log.seal_if_due(far));  // empty
+    log.seal();                         // empty: a no-op
+    CHECK(log.sealed_count() == 1);
+    CHECK(log.segments().size() == 2);
+  }
+  SUBCASE("by age: counted from this process's first append to the active segment") {
+    sluice::log_options opts = quick();
+    opts.segment_age = 1min;
+    {
+      sluice::event_log log(dir.str(), opts);
+      CHECK_FALSE(log.seal_if_due(std::chrono::steady_clock::now() + 24h));  // empty
+      const auto before = std::chrono::steady_clock::now();
+      log.append(millis{1}, payload);
+      CHECK_FALSE(log.seal_if_due(before + 59s));
+      CHECK(log.seal_if_due(std::chrono::steady_clock::now() + 60s));
+      CHECK(log.sealed_count() == 1);
+      const auto again = std::chrono::steady_clock::now();
+      log.append(millis{2}, payload);
+      CHECK_FALSE(log.seal_if_due(again + 59s));  // the clock restarted with the new segment
+      log.append(millis{3}, payload);
+    }
+    sluice::event_log log(dir.str(), opts);
+    CHECK(log.head() == 3);
+    CHECK_FALSE(log.seal_if_due(std::chrono::steady_clock::now() + 24h));  // nothing appended by this process yet
+    const auto before = std::chrono::steady_clock::now();
+    log.append(millis{4}, payload);
+    CHECK_FALSE(log.seal_if_due(before + 59s));
+    CHECK(log.seal_if_due(std::chrono::steady_clock::now() + 61s));
+    CHECK(log.segments()[1].end_offset == 4);
+  }
+}
+
+TEST_CASE("event_log: a record over max_record_bytes is a length_error and changes nothing") {
+  temp_dir dir;
+  sluice::log_options opts = quick();
+  opts.max_record_bytes = 100;
+  sluice::event_log log(dir.str(), opts);
+  CHECK(log.append(millis{1}, std::string(100, 'a')) == 0);
+  CHECK_THROWS_AS(log.append(millis{2}, std::string(101, 'b')), std::length_error);
+  CHECK(log.head() == 1);
+  log.commit();
+  CHECK(file_size(dir.segment(0)) == header_bytes + record_overhead + 100);
+  CHECK(log.append(millis{3}, "c") == 1);
+  log.commit();
+  check_same(read_range(log.segments(), 0, 10), {{0, 1, std::string(100, 'a')}, {1, 3, "c"}});
+  sluice::log_options marker_length;
+  marker_length.max_record_bytes = 0xFFFFFFFFU;  // the seal marker's length
+  CHECK_THROWS_AS(sluice::event_log(temp_dir().str(), marker_length), std::invalid_argument);
+}
+
+TEST_CASE("event_log: records appended, committed and not yet committed: what readers see and when") {
+  temp_dir dir;
+  sluice::event_log log(dir.str(), quick());
+  for (int i = 0; i < 5; ++i) {
+    log.append(millis{i}, "committed");
+  }
+  log.commit();
+  for (int i = 0; i < 3; ++i) {
+    log.append(millis{i}, "buffered");
+  }
+  CHECK(log.head() == 8);
+  CHECK(log.segments().back().end_offset == 5);
+  CHECK(sluice::list_segments(dir.str()).back().end_offset == 5);
+  log.commit();
+  CHECK(log.segments().back().end_offset == 8);
+  const auto listed = sluice::list_segments(dir.str());
+  REQUIRE(listed.size() == 1);
+  CHECK_FALSE(listed[0].sealed);
+  CHECK(listed[0].end_offset == 8);
+  CHECK(read_range(listed, 0, 100).size() == 8);
+}
+
+TEST_CASE("list_segments: an unsealed tail being written is read up to its last whole record, untouched") {
+  temp_dir dir;
+  const auto all = write_records(dir.str(), 6, {2});
+  const std::string active = dir.segment(3);
+  const std::uint64_t whole = file_size(active);
+  std::string partial;
+  sluice::detail::encode_entry(partial, 40, 70, std::string(40, 'p'));
+  append_bytes(active, partial.substr(0, 30));  // a writer mid-write
+  const auto listed = sluice::list_segments(dir.str());
+  REQUIRE(listed.size() == 2);
+  CHECK(listed[0].sealed);
+  CHECK_FALSE(listed[1].sealed);
+  CHECK(listed[1].end_offset == 6);
+  CHECK(listed[1].bytes == whole);
+  CHECK(file_size(active) == whole + 30);  // nothing truncated
+  check_same(read_range(listed, 0, UINT64_MAX), all);
+}
+
+// ---- crash recovery ----
+
+TEST_CASE("event_log: a torn last record, cut at every length, is cut off on open and the log goes on") {
+  // Records 0-1 in a sealed segment, 2-4 in the active one; record 4 is torn.
+  temp_dir proto;
+  const auto all = write_records(proto.str(), 5, {1});
+  const std::string last_path = proto.segment(2);
+  const std::uint64_t full = file_size(last_path);
+  const std::uint64_t start = full - record_overhead - all[4].payload.size();
+  for (std::uint64_t cut = start; cut < full; ++cut) {
+    CAPTURE(cut);
+    temp_dir dir;
+    std::filesystem::copy(proto.path, dir.path);
+    cut_file(dir.segment(2), cut);
+    {
+      sluice::event_log log(dir.str(), quick());
+      if (cut == start) {
+        CHECK_FALSE(log.recovery());  // a clean end between records
+      } else {
+        REQUIRE(log.recovery());
+        const auto& r = *log.recovery();
+        CHECK(r.segment == dir.segment(2));
+        CHECK(r.kept_bytes == start);
+        CHECK(r.cut_bytes == cut - start);
+        CHECK(r.first_lost_offset == 4);
+        CHECK(r.reason.find("torn record") == 0);
+        CHECK(file_size(dir.segment(2)) == start);
+      }
+      CHECK(log.head() == 4);
+      CHECK(log.sealed_count() == 1);
+      CHECK(log.append(millis{99}, "after the crash") == 4);
+    }
+    auto want = slice(all, 0, 4);
+    want.push_back({4, 99, "after the crash"});
+    check_same(read_range(sluice::list_segments(dir.str()), 0, UINT64_MAX), want);
+  }
+}
+
+TEST_CASE("event_log: a flipped bit anywhere in the last record cuts it off on open") {
+  temp_dir proto;
+  const auto all = write_records(proto.str(), 3);
+  const std::string path = proto.segment(0);
+  const std::uint64_t full = file_size(path);
+  const std::uint64_t start = full - record_overhead - all[2].payload.size();
+  for (std::uint64_t pos = start; pos < full; ++pos) {
+    for (const unsigned bit : {0U, 7U, static_cast<unsigned>(pos % 8)}) {
+      CAPTURE(pos - start);
+      CAPTURE(bit);
+      temp_dir dir;
+      std::filesystem::copy(proto.path, dir.path);
+      flip_bit(dir.segment(0), pos, bit);
+      sluice::event_log log(dir.str(), quick());
+      REQUIRE(log.recovery());
+      const auto& r = *log.recovery();
+      CHECK(r.kept_bytes == start);
+      CHECK(r.cut_bytes == full - start);
+      CHECK(r.first_lost_offset == 2);
+      CHECK(log.head() == 2);
+      const std::uint64_t in_record = pos - start;
+      if (in_record == 3 && bit == 7) {  // the length's top bit: far beyond the max
+        CHECK(r.reason == "length 2147483656 exceeds max record size 1048576");
+      } else if (in_record == 0 && bit == 0 && all[2].payload.size() % 2 == 0) {  // one byte longer
+        CHECK(r.reason == "torn record (24 of 25 bytes)");
+      } else if (in_record >= 4) {  // crc, time or payload
+        CHECK(r.reason == "crc mismatch");
+      }
+    }
+  }
+}
+
+TEST_CASE("event_log: a torn segment header (a crash while creating a segment) is written again on open") {
+  temp_dir proto;
+  const auto all = write_records(proto.str(), 2, {1});  // segment 2 is created, empty
+  for (std::uint64_t cut = 0; cut < header_bytes; ++cut) {
+    CAPTURE(cut);
+    temp_dir dir;
+    std::filesystem::copy(proto.path, dir.path);
+    cut_file(dir.segment(2), cut);
+    {
+      sluice::event_log log(dir.str(), quick());
+      REQUIRE(log.recovery());
+      CHECK(log.recovery()->reason.find("torn segment header") == 0);
+      CHECK(log.recovery()->kept_bytes == 0);
+      CHECK(log.recovery()->cut_bytes == cut);
+      CHECK(log.recovery()->first_lost_offset == 2);
+      CHECK(log.head() == 2);
+      CHECK(log.append(millis{5}, "next") == 2);
+    }
+    auto want = all;
+    want.push_back({2, 5, "next"});
+    check_same(read_range(sluice::list_segments(dir.str()), 0, UINT64_MAX), want);
+  }
+}
+
+TEST_CASE("event_log: a seal cut short before the next segment was created is finished on open") {
+  temp_dir dir;
+  write_records(dir.str(), 3, {2});
+  std::filesystem::remove(dir.segment(3));  // the crash came between the seal marker and the new file
+  sluice::event_log log(dir.str(), quick());
+  CHECK_FALSE(log.recovery());
+  CHECK(log.head() == 3);
+  CHECK(log.sealed_count() == 1);
+  CHECK(std::filesystem::exists(dir.segment(3)));
+  CHECK(log.append(millis{1}, "x") == 3);
+}
+
+TEST_CASE("event_log: reopened with a larger max_record_bytes, larger records go to a segment that allows them") {
+  temp_dir dir;
+  sluice::log_options small = quick();
+  small.max_record_bytes = 100;
+  sluice::log_options large = quick();
+  large.max_record_bytes = 1000;
+  { sluice::event_log log(dir.str(), small); }
+  {
+    sluice::event_log log(dir.str(), large);  // empty active segment: its header is rewritten
+    CHECK(log.sealed_count() == 0);
+    log.append(millis{1}, std::string(500, 'a'));
+  }
+  { sluice::event_log log(dir.str(), small); }  // a smaller max keeps the header's larger one
+  {
+    sluice::event_log log(dir.str(), large);
+    CHECK(log.sealed_count() == 0);
+    log.append(millis{2}, std::string(1000, 'b'));
+  }
+  {
+    sluice::log_options larger = quick();
+    larger.max_record_bytes = 5000;
+    sluice::event_log log(dir.str(), larger);  // the active segment holds records: sealed first
+    CHECK(log.sealed_count() == 1);
+    log.append(millis{3}, std::string(5000, 'c'));
+  }
+  const auto got = read_range(sluice::list_segments(dir.str()), 0, UINT64_MAX);
+  REQUIRE(got.size() == 3);
+  CHECK(got[2].payload.size() == 5000);
+}
+
+TEST_CASE("read_log: damage in a sealed segment is a log_error naming the file, byte and offset") {
+  temp_dir dir;
+  const auto all = write_records(dir.str(), 15, {9});
+  const std::string sealed_path = dir.segment(0);
+  std::uint64_t record5 = header_bytes;
+  for (std::uint64_t o = 0; o < 5; ++o) {
+    record5 += record_overhead + all[o].payload.size();
+  }
+  const std::uint64_t record7 = record5 + 2 * record_overhead + all[5].payload.size() + all[6].payload.size();
+
+  SUBCASE("a flipped payload bit") {
+    flip_bit(sealed_path, record5 + record_overhead + 2, 3);
+    { sluice::event_log log(dir.str(), quick()); }  // sealed segments are not scanned on open
+    const auto segments = sluice::list_segments(dir.str());
+    const std::string message = log_error_of([&] { read_range(segments, 0, UINT64_MAX); });
+    CHECK(message == "log " + sealed_path + ": byte " + std::to_string(record5) + " (offset 5): crc mismatch");
+    check_same(read_range(segments, 6, UINT64_MAX), slice(all, 6, 15));  // hopping over it checks no CRC
+    check_same(read_range(segments, 0, 5), slice(all, 0, 5));
+  }
+  SUBCASE("cut inside a record") {
+    cut_file(sealed_path, record7 + 20);
+    const std::string message = log_error_of([&] { read_range(sluice::list_segments(dir.str()), 0, UINT64_MAX); });
+    CHECK(message.find("log " + sealed_path + ": byte " + std::to_string(record7) + " (offset 7): torn record") == 0);
+  }
+  SUBCASE("cut between records, before its end offset") {
+    cut_file(sealed_path, record7);
+    const std::string message = log_error_of([&] { read_range(sluice::list_segments(dir.str()), 0, UINT64_MAX); });
+    CHECK(message == "log " + sealed_path + ": byte " + std::to_string(record7) +
+                         " (offset 7): the records end at offset 7, before the segment's end offset 10");
+  }
+  SUBCASE("a bad segment header") {
+    flip_bit(sealed_path, 17, 0);
+    CHECK(log_error_of([&] { sluice::list_segments(dir.str()); }) ==
+          "log " + sealed_path + ": byte 0 (offset 0): segment header crc mismatch");
+  }
+}
+
+TEST_CASE("event_log: a missing segment, in the middle or the first, is a log_error on open and in list_segments") {
+  temp_dir dir;
+  write_records(dir.str(), 12, {2, 5, 8});  // segments 0, 3, 6, 9
+  SUBCASE("middle") {
+    std::filesystem::remove(dir.segment(3));
+    const std::string want = "log " + dir.str() + ": missing segment: offsets [3, 6) (" + dir.segment(0) +
+                             " ends at offset 3, the next segment is " + dir.segment(6) + ")";
+    CHECK(log_error_of([&] { sluice::event_log log(dir.str(), quick()); }) == want);
+    CHECK(log_error_of([&] { sluice::list_segments(dir.str()); }) == want);
+  }
+  SUBCASE("first") {
+    std::filesystem::remove(dir.segment(0));
+    const std::string want =
+        "log " + dir.str() + ": missing segment: offsets [0, 3) (the first segment is " + dir.segment(3) + ")";
+    CHECK(log_error_of([&] { sluice::event_log log(dir.str(), quick()); }) == want);
+    CHECK(log_error_of([&] { sluice::list_segments(dir.str()); }) == want);
+    CHECK(log_error_of([&] {
+            sluice::log_tail tail(dir.str());
+            tail.poll([](const sluice::log_record&) {});
+          }) == want);
+  }
+}
+
+TEST_CASE("event_log: a second writer on the same directory is refused until the first closes") {
+  temp_dir dir;
+  {
+    sluice::event_log first(dir.str(), quick());
+    CHECK(log_error_of([&] { sluice::event_log second(dir.str(), quick()); }) ==
+          "log " + dir.str() + " is locked by another writer");
+  }
+  sluice::event_log again(dir.str(), quick());
+  CHECK(again.head() == 0);
+}
+
+TEST_CASE("event_log: random damage to segment files is a log_error or a cut, never a crash or a huge allocation") {
+  temp_dir proto;
+  write_records(proto.str(), 40, {9, 19, 29});
+  std::mt19937 rng(77);
+  for (int round = 0; round < 60; ++round) {
+    CAPTURE(round);
+    temp_dir dir;
+    std::filesystem::copy(proto.path, dir.path);
+    for (int hits = 0; hits < 1 + round % 5; ++hits) {
+      const std::uint64_t seg = (rng() % 4) * 10;
+      flip_bit(dir.segment(seg), rng() % file_size(dir.segment(seg)), rng() % 8);
+    }
+    try {
+      const auto segments = sluice::list_segments(dir.str());
+      read_range(segments, rng() % 40, 40);
+    } catch (const sluice::log_error&) {
+    }
+    try {
+      sluice::event_log log(dir.str(), quick());
+      log.append(millis{1}, "still writable");
+    } catch (const sluice::log_error&) {
+    }
+  }
+}
+
+// ---- readers ----
+
+TEST_CASE("first_offset_at_or_after: the first record at or after a time, or the end offset") {
+  temp_dir dir;
+  {
+    sluice::event_log log(dir.str(), quick());
+    for (const std::int64_t t : {10, 20, 20, 30, 5, 40}) {
+      log.append(millis{t}, "");
+      log.seal();  // one record a segment
+    }
+  }
+  const auto segments = sluice::list_segments(dir.str());
+  const auto first = [&](std::int64_t t) { return sluice::first_offset_at_or_after(segments, millis{t}); };
+  CHECK(first(-100) == 0);
+  CHECK(first(10) == 0);
+  CHECK(first(11) == 1);
+  CHECK(first(20) == 1);
+  CHECK(first(21) == 3);
+  CHECK(first(31) == 5);
+  CHECK(first(41) == 6);
+  CHECK(sluice::first_offset_at_or_after({}, millis{0}) == 0);
+}
+
+namespace {
+
+std::string tail_payload(std::uint64_t offset) {
+  return "event " + std::to_string(offset) + std::string(offset % 97, static_cast<char>('a' + offset % 26));
+}
+
+/// Polls `tail` until it has delivered records up to `end`, checking each is the one expected;
+/// gives up after a minute (a lost record then fails the position check instead of hanging).
+void follow(sluice::log_tail& tail, std::uint64_t end) {
+  const auto give_up = std::chrono::steady_clock::now() + 60s;
+  std::uint64_t next = tail.position();
+  std::string wrong;
+  while (tail.position() < end && std::chrono::steady_clock::now() < give_up) {
+    const std::size_t max = 1 + next % 300;
+    const std::size_t n = tail.poll(
+        [&](const sluice::log_record& r) {
+          if (wrong.empty() && (r.offset != next || r.payload != tail_payload(r.offset) ||
+                                r.event_time != millis{static_cast<std::int64_t>(r.offset)})) {
+            wrong = "record " + std::to_string(r.offset) + " (expected " + std::to_string(next) + ") is not as written";
+          }
+          ++next;
+        },
+        max);
+    CHECK(n <= max);
+    if (n == 0) {
+      std::this_thread::yield();
+    }
+  }
+  CHECK(wrong == "");
+  CHECK(tail.position() == end);
+}
+
+}  // namespace
+
+TEST_CASE("log_tail: follows a writer in another thread across seals, from offset 0 and from offset N") {
+  temp_dir dir;
+  constexpr std::uint64_t total = 3000;
+  sluice::log_tail from_start(dir.str());
+  sluice::log_tail from_middle(dir.str(), 1234);
+  CHECK(from_start.poll([](const sluice::log_record&) {}) == 0);  // no directory yet
+  std::atomic<std::uint64_t> sealed{0};
+  std::thread writer([&] {
+    std::mt19937 rng(3);
+    sluice::event_log log(dir.str(), quick(2000));
+    for (std::uint64_t o = 0; o < total; ++o) {
+      log.append(millis{static_cast<std::int64_t>(o)}, tail_payload(o));
+      if (rng() % 20 == 0) {
+        log.commit();
+        log.seal_if_due();
+        sealed.store(log.sealed_count());
+      }
+    }
+    log.commit();
+  });
+  follow(from_start, total);
+  follow(from_middle, total);
+  writer.join();
+  CHECK(sealed.load() > 20);
+  CHECK(from_start.poll([](const sluice::log_record&) {}) == 0);
+}
+
+TEST_CASE("log_tail: a record whose callback throws is delivered again; a bool callback stops early") {
+  temp_dir dir;
+  write_records(dir.str(), 6, {2});
+  sluice::log_tail tail(dir.str());
+  bool thrown = false;
+  std::vector<std::uint64_t> got;
+  CHECK_THROWS_AS(tail.poll([&](const sluice::log_record& r) {
+    if (r.offset == 4 && !thrown) {
+      thrown = true;
+      throw std::runtime_error("downstream failed");
+    }
+    got.push_back(r.offset);
+  }),
+                  std::runtime_error);
+  CHECK(tail.position() == 4);
+  CHECK(tail.poll([&](const sluice::log_record& r) {
+    got.push_back(r.offset);
+    return r.offset < 4;
+  }) == 1);
+  CHECK(tail.poll([&](const sluice::log_record& r) { got.push_back(r.offset); }) == 1);
+  CHECK(got == std::vector<std::uint64_t>{0, 1, 2, 3, 4, 5});
+}
+
+TEST_CASE("log_tail: caught up with a log whose newest segment is empty, it waits there, then follows") {
+  temp_dir dir;
+  sluice::event_log log(dir.str(), quick());
+  log.append(millis{1}, "a");
+  log.seal();  // segment 1 is the newest, and empty
+  sluice::log_tail tail(dir.str());
+  std::vector<std::uint64_t> got;
+  const auto collect = [&](const sluice::log_record& r) { got.push_back(r.offset); };
+  CHECK(tail.poll(collect) == 1);
+  CHECK(tail.poll(collect) == 0);  // at the head: returns (an empty segment is not followed by itself)
+  CHECK(tail.position() == 1);
+  log.append(millis{2}, "b");
+  log.commit();
+  CHECK(tail.poll(collect) == 1);
+  CHECK(got == std::vector<std::uint64_t>{0, 1});
+
+  // A seal marker in an empty segment (never written by a writer) is corruption, not a way round.
+  log.seal();
+  std::string marker;
+  sluice::detail::encode_entry(marker, sluice::detail::seal_length, 2, {});
+  append_bytes(dir.segment(2), marker);
+  CHECK(tail.poll(collect) == 0);
+  CHECK(tail.poll(collect) == 0);
+  CHECK(tail.position() == 2);
+}
+
+TEST_CASE("log_tail: corruption at the end of the newest segment waits; followed by a segment it is a log_error") {
+  temp_dir dir;
+  sluice::event_log log(dir.str(), quick());
+  std::vector<std::string> payloads;
+  std::uint64_t record3 = header_bytes;
+  for (std::uint64_t o = 0; o < 5; ++o) {
+    payloads.push_back("payload " + std::to_string(o));
+    log.append(millis{0}, payloads.back());
+    if (o < 3) {
+      record3 += record_overhead + payloads.back().size();
+    }
+  }
+  log.commit();
+  flip_bit(dir.segment(0), record3 + record_overhead, 1);
+  sluice::log_tail tail(dir.str());
+  std::uint64_t delivered = 0;
+  const auto count = [&](const sluice::log_record&) { ++delivered; };
+  CHECK(tail.poll(count) == 3);
+  CHECK(tail.poll(count) == 0);  // it may be a write in progress
+  CHECK(tail.position() == 3);
+  log.seal();
+  CHECK(log_error_of([&] { tail.poll(count); }) ==
+        "log " + dir.segment(0) + ": byte " + std::to_string(record3) + " (offset 3): crc mismatch");
+}
+
+TEST_CASE("event_log: segments() and sealed_count() from another thread while the owner appends and seals") {
+  temp_dir dir;
+  sluice::event_log log(dir.str(), quick(3000));
+  std::atomic<bool> done{false};
+  std::string problem;
+  std::thread reader([&] {
+    std::uint64_t last_sealed = 0;
+    while (!done.load() && problem.empty()) {
+      const std::uint64_t sealed = log.sealed_count();
+      const auto segments = log.segments();
+      std::uint64_t expect_base = 0;
+      for (const auto& s : segments) {
+        if (s.base_offset != expect_base) {
+          problem = "segment " + std::to_string(s.index) + " does not start where the one before ends";
+        }
+        expect_base = s.end_offset;
+      }
+      if (sealed < last_sealed || segments.size() < sealed + 1) {
+        problem = "sealed_count went back or ran ahead of segments()";
+      }
+      last_sealed = sealed;
+      const std::uint64_t n = sluice::read_log(segments, 0, UINT64_MAX, [](const sluice::log_record&) {});
+      if (n != segments.back().end_offset) {
+        problem = "read_log of a snapshot saw " + std::to_string(n) + " records, not " +
+                  std::to_string(segments.back().end_offset);
+      }
+    }
+  });
+  for (std::uint64_t o = 0; o < 4000; ++o) {
+    log.append(millis{1}, tail_payload(o));
+    if (o % 7 == 0) {
+      log.commit();
+      log.seal_if_due();
+    }
+  }
+  log.commit();
+  done.store(true);
+  reader.join();
+  CHECK(problem == "");
+  CHECK(log.sealed_count() > 20);
+}
