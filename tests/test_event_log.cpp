@@ -22,28 +22,16 @@
 
 #include "sluice/core/crc32c.hpp"
 #include "sluice/store/event_log.hpp"
+#include "temp_dir.hpp"
 
 using namespace std::chrono_literals;
 using sluice::millis;
 
 namespace {
 
-/// A fresh directory under the system temp directory, removed with everything in it.
-struct temp_dir {
-  std::filesystem::path path;
-  temp_dir() {
-    static std::atomic<unsigned> made{0};
-    const auto unique =
-        std::to_string(::getpid()) + "_" + std::to_string(made++) + "_" + std::to_string(std::random_device{}());
-    path = std::filesystem::temp_directory_path() / ("sluice_log_" + unique);
-  }
-  temp_dir(const temp_dir&) = delete;
-  temp_dir& operator=(const temp_dir&) = delete;
-  ~temp_dir() {
-    std::error_code ignored;
-    std::filesystem::remove_all(path, ignored);
-  }
-  [[nodiscard]] std::string str() const { return path.string(); }
+/// A log directory's name (the log creates it) and its segment files' paths.
+struct temp_dir : test_support::temp_dir {
+  temp_dir() : test_support::temp_dir(false) {}
   [[nodiscard]] std::string segment(std::uint64_t base) const { return sluice::detail::segment_path(str(), base); }
 };
 

@@ -28,6 +28,7 @@
 #include "sluice/lambda/kappa.hpp"
 #include "sluice/lambda/lambda_engine.hpp"
 #include "sluice/run/batch.hpp"
+#include "temp_dir.hpp"
 
 using namespace std::chrono_literals;
 using test_data::owned_sale;
@@ -36,16 +37,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-struct temp_dir {
-  fs::path path;
-  explicit temp_dir(const std::string& name) {
-    path = fs::temp_directory_path() /
-           ("sluice-lambda-" + name + "-" + std::to_string(std::random_device{}()) + std::to_string(::getpid()));
-    fs::remove_all(path);
-  }
-  ~temp_dir() { fs::remove_all(path); }
-  [[nodiscard]] std::string str() const { return path.string(); }
-};
+using test_support::temp_dir;
 
 std::string csv_line(const owned_sale& r) {
   return std::to_string(r.ts) + "," + std::to_string(r.order_id) + "," + std::to_string(r.user_id) + "," + r.region +
@@ -153,7 +145,7 @@ std::vector<sluice::ingest_record> records_of(const std::vector<std::string>& li
 /// answer read must equal the reference. Returns the late offsets the speed layer reported.
 template <class Flow>
 void check_merge_invariant(const Flow& flow, const window_model* model, std::uint64_t seed, bool incremental) {
-  const temp_dir dir("invariant");
+  const temp_dir dir;
   const auto rows = test_data::random_sales(seed, 1500);
   std::vector<std::string> lines;
   for (const auto& r : rows) {
@@ -279,7 +271,7 @@ TEST_CASE("lambda: every answer counts each accepted event exactly once (sliding
 }
 
 TEST_CASE("lambda: readers on other threads see consistent answers while ingest and batch runs go on") {
-  const temp_dir dir("readers");
+  const temp_dir dir;
   const auto rows = test_data::random_sales(99, 3000);
   std::vector<std::string> lines;
   for (const auto& r : rows) {
@@ -333,7 +325,7 @@ TEST_CASE("lambda: readers on other threads see consistent answers while ingest 
 }
 
 TEST_CASE("lambda: a restart rebuilds the view from the log; nothing that reached the log is lost or doubled") {
-  const temp_dir dir("restart");
+  const temp_dir dir;
   const auto rows = test_data::random_sales(7, 800);
   std::vector<std::string> lines;
   for (const auto& r : rows) {
@@ -375,7 +367,7 @@ TEST_CASE("lambda: a restart rebuilds the view from the log; nothing that reache
 }
 
 TEST_CASE("kappa: a replay serves once it reaches the head, keeps tailing, and a new replay swaps in when caught up") {
-  const temp_dir dir("kappa");
+  const temp_dir dir;
   const auto rows = test_data::random_sales(5, 1200);
   std::vector<std::string> lines;
   for (const auto& r : rows) {

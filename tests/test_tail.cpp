@@ -27,29 +27,13 @@
 #include "sluice/io/bad_record.hpp"
 #include "sluice/io/fd_reader.hpp"
 #include "sluice/io/tail_file.hpp"
+#include "temp_dir.hpp"
 
 using namespace std::chrono_literals;
 
 namespace {
 
-/// A fresh directory under the system temp directory, removed with everything in it.
-struct temp_dir {
-  std::filesystem::path path;
-  temp_dir() {
-    static std::atomic<unsigned> made{0};
-    const auto unique =
-        std::to_string(::getpid()) + "_" + std::to_string(made++) + "_" + std::to_string(std::random_device{}());
-    path = std::filesystem::temp_directory_path() / ("sluice_tail_" + unique);
-    std::filesystem::create_directories(path);
-  }
-  temp_dir(const temp_dir&) = delete;
-  temp_dir& operator=(const temp_dir&) = delete;
-  ~temp_dir() {
-    std::error_code ignored;
-    std::filesystem::remove_all(path, ignored);
-  }
-  [[nodiscard]] std::string operator/(const std::string& name) const { return (path / name).string(); }
-};
+using test_support::temp_dir;
 
 void write_all(int fd, const std::string& bytes) {
   std::size_t done = 0;
