@@ -168,15 +168,20 @@ inline std::string status_json(std::string_view query, const sluice::kappa_statu
       s.events, s.late, s.bad_records);
 }
 
-/// Serve `router` on `listen` until `stop`, announcing the address on stderr.
-inline void serve_until(const std::string& listen, sluice::http_router router, std::stop_token stop) {
-  sluice::http_server server(std::move(router), sluice::http_options{.listen = listen});
-  std::fprintf(stderr, "sales: serving on http://%s\n", server.local_endpoint().c_str());
-  std::fflush(stderr);
+/// Block until `stop` is requested (SIGINT/SIGTERM): the servers keep serving meanwhile.
+inline void wait_until_stopped(const std::stop_token& stop) {
   std::mutex m;
   std::condition_variable_any cv;
   std::unique_lock lock(m);
   cv.wait(lock, stop, [] { return false; });  // returns once stop is requested
+}
+
+/// Serve `router` on `listen`, announcing the address on stderr.
+inline std::unique_ptr<sluice::http_server> start_serving(const std::string& listen, sluice::http_router router) {
+  auto server = std::make_unique<sluice::http_server>(std::move(router), sluice::http_options{.listen = listen});
+  std::fprintf(stderr, "sales: serving on http://%s\n", server->local_endpoint().c_str());
+  std::fflush(stderr);
+  return server;
 }
 
 template <class Query>
@@ -216,10 +221,9 @@ std::string lambda_mode(const lambda_settings& s, const sluice::input_options& i
   router.add("/status", [&](const sluice::http_request& /*request*/) {
     return sluice::http_response::json(status_json(s.query, engine.status(), engine.batch_error()));
   });
-  sluice::http_server server(std::move(router), sluice::http_options{.listen = s.serve});
+  const auto server = start_serving(s.serve, std::move(router));
   sluice::tcp_source source(sluice::csv_lines(csv_schema(), csv_header, input),
                             sluice::tcp_options{.listen = s.listen, .stop_after = s.connections});
-  std::fprintf(stderr, "sales: serving on http://%s\n", server.local_endpoint().c_str());
   std::fprintf(stderr, "sales: listening on %s\n", source.local_endpoint().c_str());
   std::fflush(stderr);
 
@@ -228,12 +232,9 @@ std::string lambda_mode(const lambda_settings& s, const sluice::input_options& i
     std::fprintf(stderr, "sales: all %llu connections closed; serving until SIGINT/SIGTERM\n",
                  static_cast<unsigned long long>(s.connections));
     std::fflush(stderr);
-    std::mutex m;
-    std::condition_variable_any cv;
-    std::unique_lock lock(m);
-    cv.wait(lock, stop, [] { return false; });
+    wait_until_stopped(stop);
   }
-  server.stop();
+  server->stop();
   engine.stop_batch_layer();
   if (late_file) {
     late_file->close();
@@ -279,7 +280,9 @@ std::string replay_mode(const lambda_settings& s, const Query& q, std::stop_toke
   router.add("/status", [&](const sluice::http_request& /*request*/) {
     return sluice::http_response::json(status_json(s.query, view.status()));
   });
-  serve_until(s.serve, std::move(router), stop);
+  const auto server = start_serving(s.serve, std::move(router));
+  wait_until_stopped(stop);
+  server->stop();
   const auto st = view.status();
   return fmt::format("replayed and tailed {} records (generation {})", st.events, st.serving_generation);
 }
