@@ -143,6 +143,9 @@ inline std::string status_json(std::string_view query, const sluice::lambda_stat
     sluice::detail::append_json_string(recovery, s.recovery->reason);
     recovery += '}';
   }
+  // Before the first event: no watermark yet.
+  const std::string watermark =
+      s.watermark == sluice::millis::min().count() ? std::string("null") : std::to_string(s.watermark);
   std::string error = "null";
   if (batch_error) {
     error.clear();
@@ -156,7 +159,7 @@ inline std::string status_json(std::string_view query, const sluice::lambda_stat
       "\"recovery\":{},\"batch_error\":{}}}\n",
       query, s.log_head, s.sealed_epochs, s.horizon_epoch, s.horizon_offset,
       s.horizon_offset == s.log_head ? "true" : "false", epochs, s.ingested, s.late, s.late_not_covered,
-      s.bad_records, s.batch_runs, s.last_batch_seconds, s.last_batch_records, s.watermark, recovery, error);
+      s.bad_records, s.batch_runs, s.last_batch_seconds, s.last_batch_records, watermark, recovery, error);
 }
 
 inline std::string status_json(std::string_view query, const sluice::kappa_status& s) {
