@@ -175,6 +175,7 @@ class assigned_window_partial : public window_firing {
       return fired;
     }
     earliest_end_ = millis::max();
+    fired.reserve_like(state_);  // fired windows arrive in state_'s slot order
     state_.retain_if([&](const auto& key, auto& st) {
       if (key.window.end <= w) {
         fired.monoid().merge(fired.slot(key), st);

@@ -35,6 +35,7 @@ class keyed_state {
 
   /// Fold another partial into this one with the monoid's merge.
   void merge(const keyed_state& other) {
+    table_.reserve_slots(other.table_.slot_count());  // other's slot order would pile up in a smaller table
     for (const auto& e : other.table_) {
       monoid_.merge(slot(e.key), e.value);
     }
@@ -43,6 +44,7 @@ class keyed_state {
   /// Overwrite this state's entries with `other`'s (keys absent from `other` are kept): how a
   /// window that fires again after a late event replaces its earlier answer.
   void replace(const keyed_state& other) {
+    table_.reserve_slots(other.table_.slot_count());
     for (const auto& e : other.table_) {
       slot(e.key) = e.value;
     }
@@ -53,6 +55,9 @@ class keyed_state {
   void retain_if(Keep&& keep) {
     table_.retain_if([&](auto& e) { return keep(static_cast<const Key&>(e.key), e.value); });
   }
+
+  /// Make room for `other`'s entries before inserting them in its slot order (see flat_table).
+  void reserve_like(const keyed_state& other) { table_.reserve_slots(other.table_.slot_count()); }
 
   template <class BorrowedKey>
   [[nodiscard]] const state_type* find(const BorrowedKey& key) const {
