@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The demo: installs what is missing, builds, generates 2M sales rows, runs the three queries in
 # batch mode, then the same query in stream mode over 4 TCP connections (same answer), then the
-# log report and the monitoring example (the embedding API: the host pushes into a queue).
+# Lambda architecture in one process (shop_lambda: event log, batch and speed layers, HTTP; checked
+# against batch mode and a Kappa replay), then the monitoring example (the embedding API: the host
+# pushes into a queue) and the log report.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/deps.sh
@@ -9,7 +11,7 @@ if [ ! -f build/build.ninja ]; then
   meson setup build >/dev/null
 fi
 ninja -C build -j"$(nproc)" examples/sales examples/gen_sales examples/log_report examples/gen_access_log \
-  examples/tools/send_lines examples/monitor >/dev/null
+  examples/tools/send_lines examples/monitor examples/shop_lambda >/dev/null
 data=${DEMO_DATA:-/tmp/sluice-demo-sales.csv}
 rows=${DEMO_ROWS:-2000000}
 echo "== generating $rows sales rows into $data"
@@ -39,6 +41,12 @@ else
   echo "stream answer differs from batch answer" >&2
   exit 1
 fi
+
+echo
+echo "== Lambda in one process: the same rows over 4 TCP connections into an event log; the batch layer"
+echo "   computes revenue by category and region over the sealed segments, the speed layer covers the rest"
+echo "   and tracks the products popular in the last 5 minutes; HTTP serves both merged"
+build/examples/shop_lambda --input "$data"
 
 echo
 echo "== stream mode embedded: 50 hosts push CPU samples into an in-process queue; alerts on 1-minute averages"

@@ -24,6 +24,7 @@
 #include <fmt/core.h>
 
 #include "../common/cli.hpp"
+#include "../common/log_flags.hpp"
 #include "lambda_mode.hpp"
 #include "sales.hpp"
 #include "sluice/io/dead_letter_file.hpp"
@@ -148,22 +149,10 @@ options parse_args(int argc, char** argv) {
       o.replay = args.value();
     } else if (a == "--serve") {
       o.serve = args.value();
-    } else if (a == "--segment-bytes") {
-      o.log_options.segment_bytes = args.whole_number(args.value(), "--segment-bytes");
-      if (o.log_options.segment_bytes == 0) {
-        args.fail("--segment-bytes must be at least 1");
-      }
-    } else if (a == "--segment-age") {
-      o.log_options.segment_age = args.duration();
+    } else if (cli::log_flag(args, o.log_options)) {
+      // --segment-bytes, --segment-age, --fsync
     } else if (a == "--batch-every") {
       o.batch_every = args.duration();
-    } else if (a == "--fsync") {
-      const std::string v = args.value();
-      try {
-        o.log_options.fsync = sluice::fsync_policy::parse(v);
-      } catch (const std::invalid_argument& e) {
-        args.fail(std::string("--fsync: ") + e.what());
-      }
     } else if (a == "--from-time") {
       const std::string v = args.value();
       char* end = nullptr;
