@@ -154,12 +154,12 @@ inline std::string status_json(std::string_view query, const sluice::lambda_stat
   return fmt::format(
       "{{\"mode\":\"lambda\",\"query\":\"{}\",\"log_head\":{},\"sealed_epochs\":{},"
       "\"batch_horizon\":{{\"epoch\":{},\"offset\":{}}},\"caught_up\":{},\"speed_epochs\":[{}],"
-      "\"ingested\":{},\"late\":{},\"late_not_covered\":{},\"dead_lettered\":{},"
+      "\"ingested\":{},\"late\":{},\"late_not_covered\":{},\"partly_late\":{},\"dead_lettered\":{},"
       "\"batch_runs\":{},\"last_batch_seconds\":{:.6f},\"last_batch_records\":{},\"watermark\":{},"
       "\"recovery\":{},\"batch_error\":{}}}\n",
       query, s.log_head, s.sealed_epochs, s.horizon_epoch, s.horizon_offset,
       s.horizon_offset == s.log_head ? "true" : "false", epochs, s.ingested, s.late, s.late_not_covered,
-      s.bad_records, s.batch_runs, s.last_batch_seconds, s.last_batch_records, watermark, recovery, error);
+      s.partly_late, s.bad_records, s.batch_runs, s.last_batch_seconds, s.last_batch_records, watermark, recovery, error);
 }
 
 inline std::string status_json(std::string_view query, const sluice::kappa_status& s) {
