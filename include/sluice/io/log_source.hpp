@@ -92,6 +92,16 @@ class log_source {
     [[nodiscard]] const input_options& options() const { return src_->options_; }
     [[nodiscard]] std::string_view text(std::uint64_t /*offset*/, std::uint64_t /*length*/) const { return {}; }
     [[nodiscard]] std::size_t align(std::size_t pos) const { return pos < end() ? pos : end(); }
+    /// The average record size on disk: the batch runner sizes its chunks in bytes.
+    [[nodiscard]] std::size_t bytes_per_unit() const {
+      std::uint64_t bytes = 0;
+      std::uint64_t records = 0;
+      for (const log_segment& s : src_->segments_) {
+        bytes += s.bytes;
+        records += s.end_offset - s.base_offset;
+      }
+      return records == 0 ? 1 : static_cast<std::size_t>(bytes / records);
+    }
 
     template <class Emit, class Report>
     chunk_outcome parse(std::size_t begin, std::size_t stop, Emit&& emit, Report&& report) const {

@@ -31,7 +31,7 @@ namespace sluice {
 
 struct batch_options {
   unsigned threads = 0;                                 // 0: one per hardware thread
-  std::size_t min_chunk_units = std::size_t{1} << 20U;  // smaller inputs are not worth a thread
+  std::size_t min_chunk_units = std::size_t{1} << 20U;  // bytes (units for a memory range): less is not worth a thread
   std::size_t max_buffered_bad = 4096;                  // per chunk, before it waits its turn
 };
 
@@ -255,10 +255,15 @@ auto run_batch(const Source& source, const Flow& flow, batch_options opts = {}, 
   static_assert(Flow::is_aggregating, "sluice::run_batch: the flow must end in aggregate(...) to produce a store");
   const auto started = std::chrono::steady_clock::now();
   auto input = source.open();
+  // Sources whose units are records rather than bytes (a log) say how big a unit is.
+  std::size_t unit_bytes = 1;
+  if constexpr (requires { input.bytes_per_unit(); }) {
+    unit_bytes = std::max<std::size_t>(1, input.bytes_per_unit());
+  }
   const std::size_t units = input.end() - input.begin();
   std::size_t threads = opts.threads == 0 ? std::max(1U, std::thread::hardware_concurrency()) : opts.threads;
-  threads =
-      std::min<std::size_t>(threads, std::max<std::size_t>(1, units / std::max<std::size_t>(1, opts.min_chunk_units)));
+  threads = std::min<std::size_t>(
+      threads, std::max<std::size_t>(1, units * unit_bytes / std::max<std::size_t>(1, opts.min_chunk_units)));
   if constexpr (Flow::order_sensitive) {
     threads = 1;  // count windows follow arrival order: one chunk, in order
   }
