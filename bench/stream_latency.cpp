@@ -29,6 +29,7 @@
 #include <fmt/core.h>
 
 #include "../examples/common/cli.hpp"
+#include "latency_samples.hpp"
 #include "sluice/io/stream_format.hpp"
 #include "sluice/io/tcp_source.hpp"
 #include "sluice/run/stream.hpp"
@@ -72,15 +73,6 @@ struct tick_buffer {
     }
   }
 };
-
-double percentile(std::vector<std::int64_t>& v, double p) {
-  if (v.empty()) {
-    return 0;
-  }
-  const auto k = static_cast<std::size_t>(p * static_cast<double>(v.size() - 1));
-  std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(k), v.end());
-  return static_cast<double>(v[k]) / 1000.0;
-}
 
 }  // namespace
 
@@ -160,10 +152,10 @@ int main(int argc, char** argv) {
   const auto stats = sluice::run_stream(source, flow, sink, opts);
   sender.join();
 
-  const double p50 = percentile(latency_us, 0.50);
-  const double p99 = percentile(latency_us, 0.99);
-  const double p999 = percentile(latency_us, 0.999);
-  const double worst = latency_us.empty() ? 0 : static_cast<double>(*std::max_element(latency_us.begin(), latency_us.end())) / 1000.0;
+  const double p50 = bench::percentile_ms(latency_us, 0.50);
+  const double p99 = bench::percentile_ms(latency_us, 0.99);
+  const double p999 = bench::percentile_ms(latency_us, 0.999);
+  const double worst = bench::max_ms(latency_us);
   fmt::print("rate_target,rows,send_s,rows_per_s,windows,p50_ms,p99_ms,p999_ms,max_ms\n");
   fmt::print("{},{},{:.3f},{:.0f},{},{:.3f},{:.3f},{:.3f},{:.3f}\n", rate, stats.events, send_seconds,
              static_cast<double>(stats.events) / stats.seconds, latency_us.size(), p50, p99, p999, worst);
