@@ -45,6 +45,22 @@ std::string csv_line(const owned_sale& r) {
          sales::format_cents(r.price_cents);
 }
 
+std::vector<std::string> csv_lines(const std::vector<owned_sale>& rows) {
+  std::vector<std::string> lines;
+  for (const auto& r : rows) {
+    lines.push_back(csv_line(r));
+  }
+  return lines;
+}
+
+/// Small segments (many epochs) and the given fsync policy.
+sluice::lambda_options small_segments(std::uint64_t segment_bytes, const char* fsync) {
+  sluice::lambda_options opts;
+  opts.log.segment_bytes = segment_bytes;
+  opts.log.fsync = sluice::fsync_policy::parse(fsync);
+  return opts;
+}
+
 sales::sale view_of(const owned_sale& r) {
   return sales::sale{sluice::millis{r.ts}, r.order_id, r.user_id, r.region, r.category, r.product, r.qty, r.price_cents};
 }
@@ -147,15 +163,10 @@ template <class Flow>
 void check_merge_invariant(const Flow& flow, const window_model* model, std::uint64_t seed, bool incremental) {
   const temp_dir dir;
   const auto rows = test_data::random_sales(seed, 1500);
-  std::vector<std::string> lines;
-  for (const auto& r : rows) {
-    lines.push_back(csv_line(r));
-  }
+  const std::vector<std::string> lines = csv_lines(rows);
   std::mutex late_mutex;
   std::set<std::uint64_t> late_offsets;
-  sluice::lambda_options opts;
-  opts.log.segment_bytes = 1500 + seed % 3000;  // many epochs
-  opts.log.fsync = sluice::fsync_policy::parse("never");
+  sluice::lambda_options opts = small_segments(1500 + seed % 3000, "never");  // many epochs
   opts.max_delay = 20s;  // the rows are up to 90 s out of order: some are late for the speed layer
   opts.incremental = incremental;
   opts.batch_threads = 2;
@@ -273,13 +284,8 @@ TEST_CASE("lambda: every answer counts each accepted event exactly once (sliding
 TEST_CASE("lambda: readers on other threads see consistent answers while ingest and batch runs go on") {
   const temp_dir dir;
   const auto rows = test_data::random_sales(99, 3000);
-  std::vector<std::string> lines;
-  for (const auto& r : rows) {
-    lines.push_back(csv_line(r));
-  }
-  sluice::lambda_options opts;
-  opts.log.segment_bytes = 4096;
-  opts.log.fsync = sluice::fsync_policy::parse("never");
+  const std::vector<std::string> lines = csv_lines(rows);
+  sluice::lambda_options opts = small_segments(4096, "never");
   const auto flow = sales::by_category();  // no windows: nothing is late, so totals are exact
   sluice::lambda_engine engine(dir.str(), payloads(), opts, flow);
   engine.start_batch_layer();
@@ -327,14 +333,9 @@ TEST_CASE("lambda: readers on other threads see consistent answers while ingest 
 TEST_CASE("lambda: a restart rebuilds the view from the log; nothing that reached the log is lost or doubled") {
   const temp_dir dir;
   const auto rows = test_data::random_sales(7, 800);
-  std::vector<std::string> lines;
-  for (const auto& r : rows) {
-    lines.push_back(csv_line(r));
-  }
+  const std::vector<std::string> lines = csv_lines(rows);
   const auto flow = sales::region_minute();
-  sluice::lambda_options opts;
-  opts.log.segment_bytes = 8192;
-  opts.log.fsync = sluice::fsync_policy::parse("always");
+  sluice::lambda_options opts = small_segments(8192, "always");
   {
     sluice::lambda_engine engine(dir.str(), payloads(), opts, flow);
     const sluice::input_id input = engine.open_input();
@@ -369,14 +370,9 @@ TEST_CASE("lambda: a restart rebuilds the view from the log; nothing that reache
 TEST_CASE("kappa: a replay serves once it reaches the head, keeps tailing, and a new replay swaps in when caught up") {
   const temp_dir dir;
   const auto rows = test_data::random_sales(5, 1200);
-  std::vector<std::string> lines;
-  for (const auto& r : rows) {
-    lines.push_back(csv_line(r));
-  }
+  const std::vector<std::string> lines = csv_lines(rows);
   const auto flow = sales::by_category();
-  sluice::lambda_options opts;
-  opts.log.segment_bytes = 4096;
-  opts.log.fsync = sluice::fsync_policy::parse("never");
+  sluice::lambda_options opts = small_segments(4096, "never");
   sluice::lambda_engine writer(dir.str(), payloads(), opts, flow);
   const sluice::input_id input = writer.open_input();
   writer.ingest(input, records_of(lines, rows, 0, 600));

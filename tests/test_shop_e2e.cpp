@@ -120,7 +120,10 @@ TEST_CASE("shop_lambda serves revenue equal to batch mode and popular products e
   // Caught up: the batch horizon is the head and the speed layer holds nothing.
   const auto caught_up = lines_of(r.out.substr(0, r.out.find("the batch horizon reached the log head")));
   REQUIRE(caught_up.size() >= 2);
-  CHECK(contains(caught_up[caught_up.size() - 2], "batch horizon epoch   1 offset     50000  speed epochs [] (0)"));
+  // (How many epochs the 50000 rows took depends on timing: segments also seal by age.)
+  const std::string& last = caught_up[caught_up.size() - 2];
+  CHECK(contains(last, "log head     50000"));
+  CHECK(contains(last, " offset     50000  speed epochs [] (0)"));
 
   const auto revenue = section(r.out, "/revenue (first 12 lines");
   REQUIRE(revenue.size() == 12);
