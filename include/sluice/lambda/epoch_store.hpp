@@ -19,27 +19,17 @@
 
 #include "sluice/core/time.hpp"
 #include "sluice/ops/aggregate.hpp"
+#include "sluice/run/stream.hpp"
 
 namespace sluice {
 
-namespace detail {
-template <class Flow>
-constexpr bool is_epoch_decomposable() {
-  // Sessions merge across epoch boundaries and count windows depend on arrival order: neither
-  // can be split by epoch and merged back exactly.
-  using last = typename Flow::last_stage;
-  if constexpr (requires { last::spec; }) {
-    return !Flow::order_sensitive && !decltype(last::spec)::merging;
-  } else {
-    return !Flow::order_sensitive;
-  }
-}
-}  // namespace detail
 
 template <class Flow>
 class epoch_store {
   static_assert(Flow::is_aggregating, "sluice: a live view needs a flow that ends in aggregate(...)");
-  static_assert(detail::is_epoch_decomposable<Flow>(),
+  // Sessions merge across epoch boundaries and count windows follow arrival order: the flows
+  // stream mode keeps on one worker cannot be split by epoch and merged back exactly either.
+  static_assert(!detail::needs_one_worker<Flow>(),
                 "sluice: Lambda and Kappa views support plain, tumbling and sliding aggregates "
                 "(session and count windows cannot be split by epoch and merged back exactly)");
 

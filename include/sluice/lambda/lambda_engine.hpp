@@ -181,13 +181,12 @@ class lambda_engine {
           add_to_speed(epoch, offset, r, late);
           ++offset;
         }
-        ingested_ += offset - first;
+        metrics_.events.fetch_add(offset - first, std::memory_order_relaxed);
         millis latest = millis::min();
         for_each_view([&](auto& v) { latest = std::max(latest, v.speed->take_latest()); });
         tracker_.observe(input, latest, std::chrono::steady_clock::now());
         advance_watermark();
       }
-      metrics_.events.fetch_add(log_.head() - first, std::memory_order_relaxed);
       seal_if_due(std::chrono::steady_clock::now());
     }
     for (const late_event& e : late) {
@@ -317,7 +316,6 @@ class lambda_engine {
         s.speed_epochs.push_back(e.epoch);
         s.late_not_covered += e.late;
       }
-      s.ingested = ingested_;
       s.late = std::get<I>(views_).late;
       s.partly_late = std::get<I>(views_).partly_late;
       s.batch_runs = batch_runs_;
@@ -327,6 +325,7 @@ class lambda_engine {
     const auto segments = log_.segments();
     s.log_head = segments.empty() ? 0 : segments.back().end_offset;
     s.sealed_epochs = log_.sealed_count();
+    s.ingested = metrics_.events.load();
     s.bad_records = metrics_.bad_records.load();
     s.watermark = metrics_.watermark.load();
     s.recovery = log_.recovery();
@@ -459,7 +458,6 @@ class lambda_engine {
   millis watermark_ = millis::min();
   std::atomic<std::uint64_t> horizon_epoch_{0};
   std::atomic<std::uint64_t> horizon_offset_{0};
-  std::uint64_t ingested_ = 0;
   std::uint64_t batch_runs_ = 0;
   std::uint64_t last_batch_records_ = 0;
   double last_batch_seconds_ = 0;
