@@ -35,13 +35,6 @@
 #include <vector>
 
 #include <fmt/core.h>
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/ip/tcp.hpp>
-#include <boost/beast/core/flat_buffer.hpp>
-#include <boost/beast/http/empty_body.hpp>
-#include <boost/beast/http/read.hpp>
-#include <boost/beast/http/string_body.hpp>
-#include <boost/beast/http/write.hpp>
 
 #include "../examples/common/cli.hpp"
 #include "lambda_fixtures.hpp"
@@ -49,6 +42,7 @@
 #include "sales.hpp"
 #include "sluice/io/log_source.hpp"
 #include "sluice/lambda/lambda_engine.hpp"
+#include "sluice/serve/http_client.hpp"
 #include "sluice/serve/http_server.hpp"
 
 namespace {
@@ -92,33 +86,6 @@ struct run_result {
 std::int64_t micros_since(clock_type::time_point t0) {
   return std::chrono::duration_cast<std::chrono::microseconds>(clock_type::now() - t0).count();
 }
-
-/// A blocking HTTP/1.1 client on one keep-alive connection to 127.0.0.1:port.
-class http_client {
- public:
-  explicit http_client(std::uint16_t port) : socket_(io_) {
-    socket_.connect({boost::asio::ip::make_address("127.0.0.1"), port});
-    socket_.set_option(boost::asio::ip::tcp::no_delay(true));
-  }
-  /// GET `target`; returns the body. Throws on a status other than 200.
-  std::string get(const std::string& target) {
-    namespace http = boost::beast::http;
-    http::request<http::empty_body> request{http::verb::get, target, 11};
-    request.set(http::field::host, "127.0.0.1");
-    http::write(socket_, request);
-    http::response<http::string_body> response;
-    http::read(socket_, buffer_, response);
-    if (response.result_int() != 200) {
-      throw std::runtime_error("GET " + target + ": " + std::to_string(response.result_int()) + " " + response.body());
-    }
-    return std::move(response.body());
-  }
-
- private:
-  boost::asio::io_context io_;
-  boost::asio::ip::tcp::socket socket_;
-  boost::beast::flat_buffer buffer_;
-};
 
 /// A sales answer as CSV: key (and window start), count, revenue.
 template <class Store>
@@ -190,9 +157,9 @@ run_result measure(const settings& s, const std::string& query, const std::strin
 
   std::vector<std::int64_t> query_us;
   std::size_t keys = 0;
-  std::optional<http_client> client;
+  std::optional<sluice::http_client> client;
   if (server) {
-    client.emplace(server->port());
+    client.emplace(server->local_endpoint());
   }
   const auto period = s.rate == 0 ? clock_type::duration::zero()
                                   : std::chrono::duration_cast<clock_type::duration>(std::chrono::seconds(1)) /

@@ -47,12 +47,6 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/write.hpp>
-#include <boost/beast/core/flat_buffer.hpp>
-#include <boost/beast/core/tcp_stream.hpp>
-#include <boost/beast/http/empty_body.hpp>
-#include <boost/beast/http/read.hpp>
-#include <boost/beast/http/string_body.hpp>
-#include <boost/beast/http/write.hpp>
 
 #include "../common/cli.hpp"
 #include "../common/log_flags.hpp"
@@ -63,6 +57,7 @@
 #include "sluice/io/iso8601.hpp"
 #include "sluice/io/mapped_file.hpp"
 #include "sluice/io/signals.hpp"
+#include "sluice/serve/http_client.hpp"
 #include "sluice/run/batch.hpp"
 
 namespace {
@@ -345,21 +340,7 @@ class senders {
 
 /// GET `target` from the HTTP server at `endpoint` ("127.0.0.1:PORT"): the body of a 200 answer.
 std::string http_get(const std::string& endpoint, const std::string& target) {
-  namespace http = boost::beast::http;
-  boost::asio::io_context io;
-  boost::beast::tcp_stream stream(io);
-  stream.connect(sluice::parse_endpoint<boost::asio::ip::tcp>(endpoint));
-  http::request<http::empty_body> request(http::verb::get, target, 11);
-  request.set(http::field::host, endpoint);
-  request.keep_alive(false);
-  http::write(stream, request);
-  boost::beast::flat_buffer buffer;
-  http::response<http::string_body> response;
-  http::read(stream, buffer, response);
-  if (response.result_int() != 200) {
-    throw std::runtime_error(fmt::format("GET {}: {} {}", target, response.result_int(), response.body()));
-  }
-  return std::move(response.body());
+  return sluice::http_client(endpoint).get(target);
 }
 
 /// The text of a number or array field of the flat JSON that /status answers ("" if absent).
