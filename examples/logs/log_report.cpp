@@ -22,6 +22,7 @@
 #include <fmt/core.h>
 
 #include "../common/cli.hpp"
+#include "sluice/io/csv_text.hpp"
 #include "sluice/io/file_source.hpp"
 #include "sluice/io/iso8601.hpp"
 #include "sluice/io/schema.hpp"
@@ -149,7 +150,8 @@ int main(int argc, char** argv) {
     out += "# per host\nhost,requests,errors,error_rate,p50_latency_ms,p99_latency_ms,distinct_paths\n";
     for (const auto& row : hosts.scan()) {
       const auto& [requests, errors, latency, paths] = row.value;
-      fmt::format_to(put, "{},{},{},{:.4f},{:.1f},{:.1f},{}\n", row.key, requests, errors,
+      sluice::append_csv_field(out, row.key);
+      fmt::format_to(put, ",{},{},{:.4f},{:.1f},{:.1f},{}\n", requests, errors,
                      static_cast<double>(errors) / static_cast<double>(requests), latency.quantile(0.5),
                      latency.quantile(0.99), paths);
     }
@@ -163,7 +165,8 @@ int main(int argc, char** argv) {
     out += "\n# top 5 paths by bytes\npath,bytes,requests\n";
     for (const auto& row : paths.top_k(5, [](const auto& v) { return std::get<0>(v); })) {
       const auto& [bytes, requests] = row.value;
-      fmt::format_to(put, "{},{},{}\n", row.key, bytes, requests);
+      sluice::append_csv_field(out, row.key);
+      fmt::format_to(put, ",{},{}\n", bytes, requests);
     }
 
     std::fwrite(out.data(), 1, out.size(), stdout);

@@ -10,18 +10,22 @@
 
 #include <chrono>
 #include <condition_variable>
+#include <algorithm>
 #include <cstdint>
 #include <cstdio>
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <stdexcept>
 #include <stop_token>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <fmt/core.h>
 
 #include "sales.hpp"
+#include "sluice/io/csv.hpp"
 #include "sluice/io/json_text.hpp"
 #include "sluice/io/log_source.hpp"
 #include "sluice/io/stream_format.hpp"
@@ -45,21 +49,10 @@ struct lambda_settings {
   std::optional<std::int64_t> from_time;  // replay from this event time (ms)
 };
 
-/// Query rows as CSV (header first) -> a JSON array of objects keyed by column name; numbers
-/// stay numbers (their exact decimal text), everything else is a string.
+/// Query rows as CSV (header first) -> a JSON array of objects keyed by column name; a field
+/// that is a decimal number stays a number (its exact text), anything else is a string. The CSV
+/// is read back with sluice's own tokenizer, so quoted fields keep their commas and quotes.
 inline std::string csv_to_json(std::string_view csv) {
-  auto split = [](std::string_view line) {
-    std::vector<std::string_view> fields;
-    std::size_t start = 0;
-    while (true) {
-      const std::size_t comma = line.find(',', start);
-      fields.push_back(line.substr(start, comma == std::string_view::npos ? std::string_view::npos : comma - start));
-      if (comma == std::string_view::npos) {
-        return fields;
-      }
-      start = comma + 1;
-    }
-  };
   auto is_number = [](std::string_view v) {
     std::size_t i = v.starts_with('-') ? 1 : 0;
     bool digits = false;
@@ -75,33 +68,39 @@ inline std::string csv_to_json(std::string_view csv) {
     }
     return digits;
   };
-  std::vector<std::string_view> names;
+  constexpr std::size_t max_columns = 64;
+  sluice::detail::csv_tokenizer tokenizer(',', max_columns);
+  std::vector<std::string> names;
   std::string out = "[";
   bool first_row = true;
-  std::size_t pos = 0;
-  while (pos < csv.size()) {
-    std::size_t nl = csv.find('\n', pos);
-    if (nl == std::string_view::npos) {
-      nl = csv.size();
+  const char* p = csv.data();
+  const char* const end = p + csv.size();
+  while (p < end) {
+    const auto r = tokenizer.tokenize(p, end, true, csv.size());
+    if (r.st != sluice::detail::csv_tokenizer::status::ok) {
+      throw std::logic_error("csv_to_json: the rows are not valid CSV");  // we wrote them: a bug
     }
-    const auto fields = split(csv.substr(pos, nl - pos));
-    pos = nl + 1;
+    p = r.next;
+    const std::size_t fields = std::min(r.fields, max_columns);
     if (names.empty()) {
-      names = fields;
+      for (std::size_t i = 0; i < fields; ++i) {
+        names.emplace_back(tokenizer.field(i));
+      }
       continue;
     }
     out += first_row ? "\n{" : ",\n{";
     first_row = false;
-    for (std::size_t i = 0; i < fields.size() && i < names.size(); ++i) {
+    for (std::size_t i = 0; i < fields && i < names.size(); ++i) {
       if (i > 0) {
         out += ',';
       }
       sluice::detail::append_json_string(out, names[i]);
       out += ':';
-      if (is_number(fields[i])) {
-        out += fields[i];
+      const std::string_view field = tokenizer.field(i);
+      if (is_number(field)) {
+        out += field;
       } else {
-        sluice::detail::append_json_string(out, fields[i]);
+        sluice::detail::append_json_string(out, field);
       }
     }
     out += '}';

@@ -27,6 +27,7 @@
 #include "../common/log_flags.hpp"
 #include "lambda_mode.hpp"
 #include "sales.hpp"
+#include "sluice/io/csv_text.hpp"
 #include "sluice/io/dead_letter_file.hpp"
 #include "sluice/io/file_source.hpp"
 #include "sluice/io/jsonl.hpp"
@@ -287,13 +288,15 @@ std::string stream_mode(const options& o, const sluice::input_options& input, co
 auto by_category_rows = [](const auto& store, std::string& out) {
   for (const auto& row : store.scan()) {
     const auto& [cnt, revenue] = row.value;
-    fmt::format_to(std::back_inserter(out), "{},{},{}\n", row.key, cnt, sales::format_cents(revenue));
+    sluice::append_csv_field(out, row.key);
+    fmt::format_to(std::back_inserter(out), ",{},{}\n", cnt, sales::format_cents(revenue));
   }
 };
 auto region_minute_rows = [](const auto& store, std::string& out) {
   for (const auto& row : store.scan()) {
     const auto& [cnt, revenue] = row.value;
-    fmt::format_to(std::back_inserter(out), "{},{},{},{}\n", row.key.key, row.key.window.start.count(), cnt,
+    sluice::append_csv_field(out, row.key.key);
+    fmt::format_to(std::back_inserter(out), ",{},{},{}\n", row.key.window.start.count(), cnt,
                    sales::format_cents(revenue));
   }
 };

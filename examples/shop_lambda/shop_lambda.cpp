@@ -52,6 +52,7 @@
 #include "../common/log_flags.hpp"
 #include "../sales/lambda_mode.hpp"
 #include "../sales/sales.hpp"
+#include "sluice/io/csv_text.hpp"
 #include "sluice/io/endpoint.hpp"
 #include "sluice/io/file_source.hpp"
 #include "sluice/io/iso8601.hpp"
@@ -169,7 +170,10 @@ std::string revenue_csv(const Store& store) {
   for (const auto& row : store.scan()) {
     const auto& [category, region] = row.key;
     const auto& [orders, revenue] = row.value;
-    fmt::format_to(std::back_inserter(out), "{},{},{},{}\n", category, region, orders, sales::format_cents(revenue));
+    sluice::append_csv_field(out, category);
+    out += ',';
+    sluice::append_csv_field(out, region);
+    fmt::format_to(std::back_inserter(out), ",{},{}\n", orders, sales::format_cents(revenue));
   }
   return out;
 }

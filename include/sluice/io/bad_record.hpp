@@ -36,6 +36,36 @@ inline std::string describe(const bad_record& r) {
   return s;
 }
 
+/// The reason a field was rejected: "field 'qty' (column 7): not an integer: 'x'" (the column
+/// when the format has one). The field's text is shown up to 64 bytes, with any byte that is not
+/// printable ASCII written as \xNN: a reason is always printable, whatever the input held.
+inline std::string field_rejected(std::string_view name, std::size_t column, std::string_view why,
+                                  std::string_view text) {
+  std::string r = "field '";
+  r += name;
+  r += '\'';
+  if (column != 0) {
+    r += " (column " + std::to_string(column) + ")";
+  }
+  r += ": ";
+  r += why;
+  r += ": '";
+  constexpr std::size_t shown = 64;
+  for (const char ch : text.substr(0, shown)) {
+    const auto c = static_cast<unsigned char>(ch);
+    if (c >= 0x20 && c < 0x7F && c != '\\') {
+      r += ch;
+    } else {
+      constexpr const char* hex = "0123456789abcdef";
+      r += "\\x";
+      r += hex[c >> 4U];
+      r += hex[c & 0xFU];
+    }
+  }
+  r += text.size() > shown ? "...'" : "'";
+  return r;
+}
+
 /// Thrown by a run under bad_record_policy::fail, and for input that cannot be read at all.
 class bad_input_error : public std::runtime_error {
  public:

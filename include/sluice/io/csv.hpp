@@ -50,6 +50,7 @@ class csv_tokenizer {
     const char* next = nullptr;  // first byte after the record (after its newline)
     std::uint64_t lines = 0;     // newlines consumed, embedded ones included
     std::size_t fields = 0;      // number of fields found (field(i) is kept for i < max_fields)
+    bool ascii_without_nul = false;  // known to hold only ASCII bytes, none NUL (false: not checked)
   };
 
   csv_tokenizer(char delimiter, std::size_t max_fields) : delim_(delimiter), spans_(max_fields) {}
@@ -57,6 +58,7 @@ class csv_tokenizer {
   /// Tokenise the record at p. [p, end) is what is available and `eof` says whether more can
   /// follow; `max_bytes` bounds the record's size.
   record tokenize(const char* p, const char* end, bool eof, std::size_t max_bytes) {
+    used_scratch_ = 0;
 #if defined(__SSE2__)
     record fast;
     if (tokenize_unquoted(p, end, max_bytes, fast)) {
@@ -72,16 +74,23 @@ class csv_tokenizer {
   [[nodiscard]] std::size_t max_fields() const {
     return spans_.size();
   }
+  /// True if some field of the last record was unescaped into the scratch buffer (it is then
+  /// not a view into the input).
+  [[nodiscard]] bool unescaped() const { return used_scratch_ > 0; }
 
  private:
 #if defined(__SSE2__)
   // The common case, 16 bytes at a time: a record with no quote before its newline, whose
   // newline lies at least 16 bytes before the end of the input (so no load reads past it).
   // Returns false, having decided nothing, for anything else; the general path takes over.
+  // On the way it notes whether the record is all ASCII without NUL (then no text field of it
+  // needs a UTF-8 check): two more operations per 16 bytes.
   bool tokenize_unquoted(const char* p, const char* end, std::size_t max_bytes, record& r) {
     const __m128i delim = _mm_set1_epi8(delim_);
     const __m128i newline = _mm_set1_epi8('\n');
     const __m128i quote = _mm_set1_epi8('"');
+    const __m128i zero = _mm_setzero_si128();
+    unsigned not_ascii = 0;  // bytes >= 0x80 or NUL, before the newline
     const char* const record_start = p;
     const char* field_start = p;
     std::size_t n = 0;
@@ -96,6 +105,7 @@ class csv_tokenizer {
       if ((qu & before_nl) != 0) {
         return false;
       }
+      not_ascii |= static_cast<unsigned>(_mm_movemask_epi8(_mm_or_si128(v, _mm_cmpeq_epi8(v, zero)))) & before_nl;
       unsigned ends =
           (static_cast<unsigned>(_mm_movemask_epi8(_mm_cmpeq_epi8(v, delim))) & before_nl) | (nl & (0U - nl));
       while (ends != 0) {
@@ -110,6 +120,7 @@ class csv_tokenizer {
           r.next = pos + 1;
           r.lines = 1;
           r.fields = n;
+          r.ascii_without_nul = not_ascii == 0;
           return true;
         }
         store(n++, std::string_view(field_start, static_cast<std::size_t>(pos - field_start)));
@@ -125,7 +136,6 @@ class csv_tokenizer {
     record r;
     const bool clipped = static_cast<std::size_t>(end - p) > max_bytes;
     const char* const stop = clipped ? p + max_bytes : end;
-    used_scratch_ = 0;
     room_ = static_cast<std::size_t>(stop - p);
     std::size_t n = 0;
     while (true) {
@@ -311,7 +321,9 @@ class csv_format {
           break;
         }
       }
-      if (found == expected_fields_) {
+      if (found == expected_fields_ && !col.required) {
+        found = absent;  // an optional column the file does not have: the member keeps its default
+      } else if (found == expected_fields_) {
         std::string names;
         for (std::size_t f = 0; f < expected_fields_; ++f) {
           names += (f == 0 ? "" : ",");
@@ -348,7 +360,7 @@ class csv_format {
           const bool blank = rec.fields == 1 && tok_.field(0).empty() && *p != '"';
           if (rec.fields == fmt_->expected_fields_ && !blank) {
             value_type value{};
-            const bad_field bad = bind(value);
+            const bad_field bad = bind(value, field_context{tok_.unescaped() ? nullptr : end, rec.ascii_without_nul});
             if (bad.reason == nullptr) {
               if constexpr (std::is_invocable_v<Emit&, value_type&, std::string_view>) {
                 emit(value, std::string_view(p, static_cast<std::size_t>(rec.next - p)));  // with its raw text
@@ -400,16 +412,20 @@ class csv_format {
     };
 
     // Bind the record's fields to a value; on failure say which field and why (no allocation
-    // on the good path).
-    bad_field bind(value_type& value) const {
+    // on the good path). `ctx`: what the tokenizer learnt of the record's bytes (its fields may
+    // be read up to the end of the input unless some were unescaped into the scratch buffer).
+    bad_field bind(value_type& value, const field_context& ctx) const {
       bad_field bad;
       fmt_->schema_.for_each_column([&](auto i, const auto& col) {
         if (bad.reason != nullptr) {
           return;
         }
         const std::size_t f = fmt_->index_[i];
+        if (f == absent) {
+          return;
+        }
         const std::string_view text = tok_.field(f);
-        if (const char* err = col.parse_into(text, value)) {
+        if (const char* err = col.parse_into(text, value, ctx)) {
           bad = bad_field{err, f, col.name, text};
         }
       });
@@ -417,14 +433,7 @@ class csv_format {
     }
 
     static std::string describe(const bad_field& bad) {
-      std::string r = "field '";
-      r += bad.name;
-      r += "' (column " + std::to_string(bad.column + 1) + "): ";
-      r += bad.reason;
-      r += ": '";
-      r += bad.text.substr(0, 64);
-      r += bad.text.size() > 64 ? "...'" : "'";
-      return r;
+      return field_rejected(bad.name, bad.column + 1, bad.reason, bad.text);
     }
 
     static std::string syntax_error(detail::csv_tokenizer::status st, std::size_t max_record_bytes) {
@@ -459,6 +468,8 @@ class csv_format {
   };
 
  private:
+  static constexpr std::size_t absent = static_cast<std::size_t>(-1);  // index_ of a missing optional column
+
   Schema schema_;
   csv_options options_;
   std::size_t expected_fields_ = Schema::size;

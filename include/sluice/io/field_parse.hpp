@@ -1,5 +1,6 @@
 // Text fields to typed values, exactly: integers, fixed-point decimals as scaled integers (12.34
-// with scale 2 is 1234, never a float), floats, strings, booleans, optionals. A parser returns
+// with scale 2 is 1234, never a float), floats, strings (valid UTF-8 without NUL bytes, unless
+// the column says raw_bytes), booleans, optionals. A parser returns
 // nullptr on success or a static reason; the caller adds the field's name and position.
 // Customisation point: specialise sluice::field_parser<T> for a type of your own.
 #pragma once
@@ -7,6 +8,7 @@
 #include <charconv>
 #include <cstdint>
 #include <cstring>
+#include <functional>
 #include <limits>
 #include <optional>
 #include <string>
@@ -15,6 +17,7 @@
 #include <type_traits>
 
 #include "sluice/core/time.hpp"
+#include "sluice/io/utf8.hpp"
 
 namespace sluice {
 
@@ -28,6 +31,12 @@ inline constexpr const char* too_many_decimals = "more decimal places than the c
 inline constexpr const char* not_number = "not a number";
 inline constexpr const char* not_boolean = "not a boolean (true/false/1/0)";
 }  // namespace field_error
+
+/// What a reader already knows about a field's bytes, so that checking it can skip work.
+struct field_context {
+  const char* readable_end = nullptr;  // the field's buffer may be read up to here (nullptr: not past the field)
+  bool ascii_without_nul = false;      // every byte of the field is ASCII and none is NUL
+};
 
 namespace detail {
 /// Eight ASCII digits at p (any alignment) as their value, or false if any byte is not a digit.
@@ -46,6 +55,43 @@ inline bool parse_eight_digits(const char* p, std::uint64_t& out) {
       32U;
   out = v;
   return true;
+}
+
+/// True if the 8 bytes at p are all ASCII digits (SWAR: two masks, no branch per byte).
+inline bool eight_digits(const char* p) {
+  std::uint64_t v = 0;
+  std::memcpy(&v, p, 8);
+  const std::uint64_t high = 0xF0F0F0F0F0F0F0F0ULL;
+  return (v & high) == 0x3030303030303030ULL && ((v + 0x0606060606060606ULL) & high) == 0x3030303030303030ULL;
+}
+
+/// True if p[0, n) are all ASCII digits; nothing is converted. Eight at a time, the last eight
+/// overlapping. A shorter run is read as one word when the caller says the 8 bytes at p are
+/// readable (p + 8 <= readable_end, true for every field of a buffer but its last few bytes):
+/// the bytes past the run are masked to '0'. Otherwise byte by byte.
+inline bool all_digits(const char* p, std::size_t n, const char* readable_end = nullptr) {
+  if (n >= 8) {
+    for (std::size_t i = 0; i + 8 < n; i += 8) {
+      if (!eight_digits(p + i)) {
+        return false;
+      }
+    }
+    return eight_digits(p + n - 8);
+  }
+  if (readable_end != nullptr && std::less_equal<>()(p + 8, readable_end)) {
+    std::uint64_t v = 0;
+    std::memcpy(&v, p, 8);
+    const std::uint64_t keep = (std::uint64_t{1} << (8 * n)) - 1;  // the run's bytes: little-endian, low first
+    v = (v & keep) | (0x3030303030303030ULL & ~keep);
+    char word[8];
+    std::memcpy(word, &v, 8);
+    return eight_digits(word);
+  }
+  unsigned bad = 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    bad |= static_cast<unsigned char>(p[i] - '0') > 9 ? 1U : 0U;
+  }
+  return bad == 0;
 }
 
 /// Parse an optionally signed decimal integer that must fill `s` exactly.
@@ -134,6 +180,18 @@ const char* parse_integer(std::string_view s, I& out) {
   out = static_cast<I>(acc);
   return nullptr;
 }
+/// Check what parse_integer<I> would accept, without converting: a column outside the query's
+/// projection. Up to 18 digits fit any 64-bit integer; anything else takes the full parse.
+template <class I>
+const char* check_integer(std::string_view s, const char* readable_end) {
+  const std::size_t sign = (!s.empty() && (s[0] == '-' || s[0] == '+')) ? 1 : 0;
+  const std::size_t digits = s.size() - sign;
+  if (sizeof(I) == 8 && std::is_signed_v<I> && digits >= 1 && digits <= 18) {
+    return all_digits(s.data() + sign, digits, readable_end) ? nullptr : field_error::not_integer;
+  }
+  I scratch{};
+  return parse_integer(s, scratch);
+}
 }  // namespace detail
 
 /// The default parser for a field of type T. Specialise it for your own types:
@@ -146,6 +204,9 @@ struct field_parser;
 template <class T>
 requires std::is_integral_v<T> &&(!std::is_same_v<T, bool>)struct field_parser<T> {
   static const char* parse(std::string_view s, T& out) { return detail::parse_integer(s, out); }
+  static const char* validate(std::string_view s, const field_context& ctx) {
+    return detail::check_integer<T>(s, ctx.readable_end);
+  }
 };
 
 template <>
@@ -157,6 +218,9 @@ struct field_parser<millis> {
     }
     out = millis{v};
     return nullptr;
+  }
+  static const char* validate(std::string_view s, const field_context& ctx) {
+    return detail::check_integer<std::int64_t>(s, ctx.readable_end);
   }
 };
 
@@ -194,18 +258,44 @@ struct field_parser<bool> {
 };
 
 /// A string_view field points into the input (the mapped file, or the record's scratch buffer
-/// when it had escaped quotes): valid while the event is being processed, never after.
+/// when it had escaped quotes): valid while the event is being processed, never after. Its text
+/// must be valid UTF-8 without NUL bytes (a column bound with sluice::raw_bytes{} takes any bytes).
 template <>
 struct field_parser<std::string_view> {
-  static const char* parse(std::string_view s, std::string_view& out) {
+  static const char* parse(std::string_view s, std::string_view& out, const field_context& ctx = {}) {
+    if (const char* err = validate(s, ctx)) {
+      return err;
+    }
     out = s;
     return nullptr;
+  }
+  static const char* validate(std::string_view s, const field_context& ctx) {
+    return ctx.ascii_without_nul ? nullptr : detail::text_error(s, ctx.readable_end);
   }
 };
 
 /// A std::string field owns a copy (an allocation for long strings): prefer string_view.
 template <>
 struct field_parser<std::string> {
+  static const char* parse(std::string_view s, std::string& out) {
+    if (const char* err = detail::text_error(s)) {
+      return err;
+    }
+    out.assign(s);
+    return nullptr;
+  }
+  static const char* validate(std::string_view s, const field_context& ctx) {
+    return ctx.ascii_without_nul ? nullptr : detail::text_error(s, ctx.readable_end);
+  }
+};
+
+/// A text column that takes any bytes, invalid UTF-8 and NUL included, for data that is not
+/// text (binary ids, legacy encodings): column("blob", &T::blob, sluice::raw_bytes{}).
+struct raw_bytes {
+  static const char* parse(std::string_view s, std::string_view& out) {
+    out = s;
+    return nullptr;
+  }
   static const char* parse(std::string_view s, std::string& out) {
     out.assign(s);
     return nullptr;
@@ -228,6 +318,30 @@ struct field_parser<std::optional<T>> {
     return nullptr;
   }
 };
+
+/// Parse a field with `parser`, telling it what the reader knows about the field's bytes where
+/// it can use that (a parse(text, out, field_context) member).
+template <class M, class Parser>
+const char* parse_field(const Parser& parser, std::string_view text, M& out, const field_context& ctx) {
+  if constexpr (requires { parser.parse(text, out, ctx); }) {
+    return parser.parse(text, out, ctx);
+  } else {
+    return parser.parse(text, out);
+  }
+}
+
+/// Check a field as `parser` would read it into an M, converting only where the parser has no
+/// cheaper check (a validate(text, field_context) member): a column outside the query's
+/// projection.
+template <class M, class Parser>
+const char* validate_field(const Parser& parser, std::string_view text, const field_context& ctx) {
+  if constexpr (requires { parser.validate(text, ctx); }) {
+    return parser.validate(text, ctx);
+  } else {
+    M scratch{};
+    return parser.parse(text, scratch);
+  }
+}
 
 /// A decimal read exactly as an integer scaled by 10^Scale: with Scale 2, "12.3" is 1230,
 /// "-0.05" is -5, "7" is 700, and "1.234" is rejected rather than rounded.

@@ -112,6 +112,7 @@ class jsonl_format {
   explicit jsonl_format(Schema schema) : schema_(std::move(schema)) {
     schema_.for_each_column([&](auto i, const auto& col) {
       names_[i] = col.name;
+      required_[i] = col.required;
       // A name with a quote, a backslash or a control character can only appear escaped in
       // JSON, and a raw comparison must not read past simdjson's padding: other names are
       // compared only against whole (unescaped) keys, off the fast path.
@@ -334,7 +335,7 @@ class jsonl_format {
         return invalid(simdjson::TRAILING_CONTENT, reason);
       }
       for (std::size_t i = 0; i < columns; ++i) {
-        if (!found_[i]) {
+        if (!found_[i] && fmt_->required_[i]) {
           reason = "missing field '" + std::string(fmt_->names_[i]) + "'";
           return false;
         }
@@ -344,11 +345,13 @@ class jsonl_format {
         if (!ok) {
           return;
         }
+        if (!found_[i]) {
+          return;  // an optional column this object lacks: the member keeps its default
+        }
         const std::string_view text = texts_[i];
         if (const char* err = col.parse_into(text, value)) {
           ok = false;
-          reason = "field '" + std::string(col.name) + "': " + err + ": '" + std::string(text.substr(0, 64)) +
-                   (text.size() > 64 ? "...'" : "'");
+          reason = field_rejected(col.name, 0, err, text);
         }
       });
       return ok;
@@ -451,6 +454,7 @@ class jsonl_format {
 
   Schema schema_;
   std::array<std::string_view, Schema::size> names_{};
+  std::array<bool, Schema::size> required_{};
   std::array<raw_key, Schema::size> keys_{};
 };
 

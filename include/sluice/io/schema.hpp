@@ -3,10 +3,19 @@
 //
 //   auto schema = sluice::schema<Sale>(
 //       sluice::column("ts", &Sale::ts),
+//       sluice::column("note", &Sale::note).optional(),   // a file without it leaves note empty
 //       sluice::column("price", &Sale::price_cents, sluice::fixed_point<2>{}));
+//   auto by_price = schema.project(&Sale::price_cents);   // converts price; validates ts and note
+//
+// A record's validity belongs to the schema, never to the query: every column the schema names
+// is checked in every record, whatever the query reads, so rows read, bad records and the
+// dead-letter output are the same for every query over the same input. A projection only skips
+// storing what the query does not read (the check still parses it: for the types sluice reads,
+// checking a field costs what converting it does, minus the store).
 #pragma once
 
 #include <cstddef>
+#include <stdexcept>
 #include <string_view>
 #include <tuple>
 #include <type_traits>
@@ -23,9 +32,21 @@ struct column_binding {
   std::string_view name;
   M T::*member;
   Parser parser;
+  bool converted = true;  // false: outside the query's projection, checked but not stored
+  bool required = true;   // false: an input without this column leaves the member at its default
 
-  /// Parse `text` into `record.*member`: nullptr, or the reason it was rejected.
-  const char* parse_into(std::string_view text, T& record) const { return parser.parse(text, record.*member); }
+  /// Parse `text` into `record.*member` (or only check it, outside the projection): nullptr, or
+  /// the reason it was rejected. `ctx`: what the reader knows about the field's bytes.
+  const char* parse_into(std::string_view text, T& record, const field_context& ctx = {}) const {
+    return converted ? parse_field(parser, text, record.*member, ctx) : validate_field<M>(parser, text, ctx);
+  }
+
+  /// The same column, which an input may lack (a CSV header or a JSON object without it).
+  [[nodiscard]] column_binding optional() const {
+    column_binding c = *this;
+    c.required = false;
+    return c;
+  }
 };
 
 template <class T, class M>
@@ -48,12 +69,38 @@ struct record_schema {
   std::tuple<Columns...> columns;
   static constexpr std::size_t size = sizeof...(Columns);
 
+  /// The same schema, converting only the listed members: the other columns are still checked
+  /// in every record (see the top of this file). Throws std::invalid_argument for a member that
+  /// no column binds.
+  template <class... Members>
+  [[nodiscard]] record_schema project(Members T::*... members) const {
+    record_schema out = *this;
+    std::size_t bound = 0;
+    const auto listed = [&](const auto& col) { return (same_member(col.member, members) || ...); };
+    std::apply([&](auto&... col) { ((col.converted = listed(col), bound += col.converted ? 1 : 0), ...); },
+               out.columns);
+    if (bound != sizeof...(Members)) {
+      throw std::invalid_argument("sluice::schema::project: a member is not bound by any column, or listed twice");
+    }
+    return out;
+  }
+
   template <class Fn>
   void for_each_column(Fn&& fn) const {
     [&]<std::size_t... I>(std::index_sequence<I...>) {
       (fn(std::integral_constant<std::size_t, I>{}, std::get<I>(columns)), ...);
     }
     (std::index_sequence_for<Columns...>{});
+  }
+
+ private:
+  template <class A, class B>
+  static bool same_member(A T::*a, B T::*b) {
+    if constexpr (std::is_same_v<A, B>) {
+      return a == b;
+    } else {
+      return false;
+    }
   }
 };
 

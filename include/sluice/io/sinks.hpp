@@ -20,6 +20,7 @@
 #include "sluice/core/key.hpp"
 #include "sluice/core/time.hpp"
 #include "sluice/core/window.hpp"
+#include "sluice/io/csv_text.hpp"
 #include "sluice/io/json_text.hpp"
 #include "sluice/io/text_file.hpp"
 
@@ -105,20 +106,7 @@ class csv_cells final : public cell_writer {
  public:
   std::string line;
   void number(std::string_view t) override { sep() += t; }
-  void text(std::string_view t) override {
-    if (t.find_first_of(",\"\r\n") == std::string_view::npos) {
-      sep() += t;
-      return;
-    }
-    sep() += '"';
-    for (const char c : t) {
-      line += c;
-      if (c == '"') {
-        line += '"';
-      }
-    }
-    line += '"';
-  }
+  void text(std::string_view t) override { append_csv_field(sep(), t); }
   void empty() override { sep(); }
   void start() {
     line.clear();
