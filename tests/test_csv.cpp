@@ -1299,3 +1299,258 @@ TEST_CASE("iso8601: format and parse round-trip over four centuries, and bad tim
   CHECK(sluice::iso8601_utc::parse("2024-03-01T00:00:00.1234Z", t) != nullptr);
   CHECK(sluice::iso8601_utc::parse("", t) != nullptr);
 }
+
+// ---------------------------------------------------------------------------------------------
+// A row's validity belongs to the schema: projections, optional columns, UTF-8 text.
+
+#include "sluice/io/csv_text.hpp"
+#include "sluice/io/json_text.hpp"
+#include "sluice/io/utf8.hpp"
+
+namespace {
+
+/// Reference UTF-8 check, written from RFC 3629's table of well-formed byte sequences.
+bool reference_valid_text(std::string_view s) {
+  std::size_t i = 0;
+  const auto in = [&](std::size_t k, unsigned lo, unsigned hi) {
+    return k < s.size() && static_cast<unsigned char>(s[k]) >= lo && static_cast<unsigned char>(s[k]) <= hi;
+  };
+  while (i < s.size()) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    if (c == 0) {
+      return false;
+    }
+    if (c < 0x80) {
+      i += 1;
+    } else if (c >= 0xC2 && c <= 0xDF && in(i + 1, 0x80, 0xBF)) {
+      i += 2;
+    } else if (c == 0xE0 && in(i + 1, 0xA0, 0xBF) && in(i + 2, 0x80, 0xBF)) {
+      i += 3;
+    } else if (((c >= 0xE1 && c <= 0xEC) || c == 0xEE || c == 0xEF) && in(i + 1, 0x80, 0xBF) && in(i + 2, 0x80, 0xBF)) {
+      i += 3;
+    } else if (c == 0xED && in(i + 1, 0x80, 0x9F) && in(i + 2, 0x80, 0xBF)) {
+      i += 3;
+    } else if (c == 0xF0 && in(i + 1, 0x90, 0xBF) && in(i + 2, 0x80, 0xBF) && in(i + 3, 0x80, 0xBF)) {
+      i += 4;
+    } else if (c >= 0xF1 && c <= 0xF3 && in(i + 1, 0x80, 0xBF) && in(i + 2, 0x80, 0xBF) && in(i + 3, 0x80, 0xBF)) {
+      i += 4;
+    } else if (c == 0xF4 && in(i + 1, 0x80, 0x8F) && in(i + 2, 0x80, 0xBF) && in(i + 3, 0x80, 0xBF)) {
+      i += 4;
+    } else {
+      return false;
+    }
+  }
+  return true;
+}
+
+/// Random bytes biased towards what breaks UTF-8 checks: ASCII, NUL, lead and continuation bytes.
+std::string random_bytes(std::mt19937_64& rng, std::size_t max_len) {
+  static const unsigned char interesting[] = {'a', 'z', '0', ',', 0x00, 0x7F, 0x80, 0x8F, 0x90, 0x9F, 0xA0, 0xBF,
+                                              0xC0, 0xC1, 0xC2, 0xDF, 0xE0, 0xED, 0xEF, 0xF0, 0xF4, 0xF5, 0xFF};
+  std::string s;
+  const std::size_t len = rng() % (max_len + 1);
+  for (std::size_t i = 0; i < len; ++i) {
+    s += rng() % 3 == 0 ? static_cast<char>(rng() % 256) : static_cast<char>(interesting[rng() % sizeof interesting]);
+  }
+  return s;
+}
+
+}  // namespace
+
+TEST_CASE("utf8: text_error agrees with RFC 3629 on random bytes, with and without reading past the field") {
+  std::mt19937_64 rng(3629);
+  for (int i = 0; i < 40000; ++i) {
+    const std::string s = random_bytes(rng, 20);
+    CAPTURE(s);
+    const bool want = reference_valid_text(s);
+    CHECK((sluice::detail::text_error(s) == nullptr) == want);
+    // The same bytes inside a larger exact buffer, readable past the field: the one-word check.
+    const exact_buffer buf(s + "\xFF\xFF\x00\x00\xC3\xA9\x80\x80" + random_bytes(rng, 8));
+    const std::string_view field = buf.view().substr(0, s.size());
+    const char* const end = buf.view().data() + buf.view().size();
+    CHECK((sluice::detail::text_error(field, end) == nullptr) == want);
+    CHECK(sluice::detail::ascii_without_nul(field, end) == sluice::detail::ascii_without_nul(s));
+  }
+  CHECK(std::string(sluice::detail::text_error(std::string_view("ab\0c", 4))) == "contains a NUL byte");
+  CHECK(std::string(sluice::detail::text_error("caf\xC3")) == "not valid UTF-8");
+  CHECK(sluice::detail::text_error("caf\xC3\xA9 \xF0\x9F\x98\x80") == nullptr);
+}
+
+TEST_CASE("field checks: an unconverted integer column accepts and rejects exactly what parsing would") {
+  std::mt19937_64 rng(18);
+  const std::string alphabet = "0123456789+- x.";
+  for (int i = 0; i < 40000; ++i) {
+    std::string s;
+    const std::size_t len = rng() % 22;
+    for (std::size_t k = 0; k < len; ++k) {
+      s += rng() % 5 == 0 ? alphabet[rng() % alphabet.size()] : static_cast<char>('0' + rng() % 10);
+    }
+    CAPTURE(s);
+    std::int64_t v = 0;
+    const char* parsed = sluice::detail::parse_integer(s, v);
+    const exact_buffer buf(s + "99999999");
+    const char* const end = buf.view().data() + buf.view().size();
+    const std::string_view field = buf.view().substr(0, s.size());
+    const auto same = [&](const char* got) {
+      return (got == nullptr && parsed == nullptr) || (got != nullptr && parsed != nullptr && std::string(got) == parsed);
+    };
+    CHECK(same(sluice::detail::check_integer<std::int64_t>(s, nullptr)));
+    CHECK(same(sluice::detail::check_integer<std::int64_t>(field, end)));
+  }
+}
+
+namespace {
+struct order {
+  sluice::millis ts;
+  std::int64_t id = 0;
+  std::string_view name;
+  std::int64_t cents = 0;
+  std::string note;
+  bool operator==(const order&) const = default;
+};
+auto order_schema() {
+  return sluice::schema<order>(column("ts", &order::ts), column("id", &order::id), column("name", &order::name),
+                               column("price", &order::cents, sluice::fixed_point<2>{}), column("note", &order::note));
+}
+struct owned_order {
+  std::int64_t ts = 0, id = 0, cents = 0;
+  std::string name, note;
+  bool operator==(const owned_order&) const = default;
+};
+owned_order own_order(const order& o) {
+  return {o.ts.count(), o.id, o.cents, std::string(o.name), o.note};
+}
+}  // namespace
+
+TEST_CASE("projection: every projection reads the same rows and rejects the same records as the full schema") {
+  // Random records where any column may be malformed; each subset of the columns as the
+  // projection. Good records, bad records (line, offset, reason) and the converted members must
+  // be those of the full schema; the members outside the projection stay at their defaults.
+  std::mt19937_64 rng(2024);
+  const std::vector<std::vector<std::string>> bad_values = {
+      {"17x", "", "1.5", "-"},                        // ts
+      {"abc", "", "12345678901234567890", "+"},       // id
+      {"\xFF", std::string("a\0b", 3), "\xC0\xAF"},   // name
+      {"1.234", "x", "", "."},                        // price
+      {"\xED\xA0\x80", std::string("\0", 1)},         // note
+  };
+  for (int round = 0; round < 30; ++round) {
+    std::string text = "ts,id,name,price,note\n";
+    for (int i = 0; i < 300; ++i) {
+      std::vector<std::string> f = {std::to_string(1'700'000'000'000 + static_cast<std::int64_t>(rng() % 100000)),
+                                    std::to_string(static_cast<std::int64_t>(rng() % 2'000'000) - 1'000'000),
+                                    std::string("n\xC3\xA9") + std::to_string(rng() % 50),
+                                    std::to_string(rng() % 100) + "." + std::to_string(rng() % 10),
+                                    rng() % 2 == 0 ? "" : "a note, quoted"};
+      if (rng() % 4 == 0) {
+        const std::size_t col = rng() % f.size();
+        f[col] = bad_values[col][rng() % bad_values[col].size()];
+      }
+      for (std::size_t c = 0; c < f.size(); ++c) {
+        text += c == 0 ? "" : ",";
+        text += rng() % 5 == 0 || f[c].find(',') != std::string::npos ? csv_quote(f[c]) : f[c];
+      }
+      text += rng() % 2 == 0 ? "\n" : "\r\n";
+    }
+    const auto full = parse_csv(text, order_schema(), own_order);
+    CHECK(!full.bad.empty());
+    const auto check = [&](const auto& projected_schema, auto keep) {
+      const auto p = parse_csv(text, projected_schema, own_order);
+      check_bad(p.bad, full.bad);
+      REQUIRE(p.good.size() == full.good.size());
+      for (std::size_t i = 0; i < p.good.size(); ++i) {
+        CHECK(p.good[i] == keep(full.good[i]));
+      }
+    };
+    const auto s = order_schema();
+    check(s.project(&order::id), [](owned_order o) { return owned_order{0, o.id, 0, "", ""}; });
+    check(s.project(&order::name, &order::cents), [](owned_order o) { return owned_order{0, 0, o.cents, o.name, ""}; });
+    check(s.project(&order::ts, &order::note), [](owned_order o) { return owned_order{o.ts, 0, 0, "", o.note}; });
+    check(s.project(&order::ts, &order::id, &order::name, &order::cents, &order::note), [](owned_order o) { return o; });
+  }
+  CHECK_THROWS_AS((void)order_schema().project(&order::id, &order::id), std::invalid_argument);
+}
+
+TEST_CASE("schema: a header without a column is an error naming it, unless the column is declared optional") {
+  const std::string text = "ts,id,name,price\n1,2,x,3.00\n";
+  try {
+    (void)parse_csv(text, order_schema().project(&order::id), own_order);
+    FAIL("a missing column must be an error");
+  } catch (const sluice::bad_input_error& e) {
+    CHECK(std::string(e.what()) == "mem.csv:1: header has no column 'note' (header: ts,id,name,price)");
+  }
+  const auto with_optional = sluice::schema<order>(column("ts", &order::ts), column("id", &order::id),
+                                                   column("note", &order::note).optional(),
+                                                   column("price", &order::cents, sluice::fixed_point<2>{}));
+  const auto r = parse_csv(text, with_optional, own_order);
+  REQUIRE(r.good.size() == 1);
+  CHECK(r.good[0] == owned_order{1, 2, 300, "", ""});
+  // When the file has the optional column, its values are checked like any other.
+  const auto bad = parse_csv("ts,id,note,price\n1,2,\xFF,3.00\n", with_optional, own_order);
+  REQUIRE(bad.bad.size() == 1);
+  CHECK(bad.bad[0].reason == "field 'note' (column 3): not valid UTF-8: '\\xff'");
+}
+
+TEST_CASE("text fields: invalid UTF-8 and NUL are bad records with their position; raw_bytes takes any bytes") {
+  struct blob {
+    std::string_view k;
+    std::string_view v;
+  };
+  using namespace std::string_literals;
+  const std::string text = "k,v\nok,caf\xC3\xA9\nbad,\xE2\x82\nnul,a\0b\n\"q\"\"\",\"\xF8\"\n"s;
+  const auto strict = parse_csv(text, sluice::schema<blob>(column("k", &blob::k), column("v", &blob::v)),
+                                [](const blob& b) { return std::string(b.v); });
+  CHECK(strict.good == std::vector<std::string>{"caf\xC3\xA9"});
+  check_bad(strict.bad, {{3, 13, "field 'v' (column 2): not valid UTF-8: '\\xe2\\x82'", "bad,\xE2\x82\n"},
+                         {4, 20, "field 'v' (column 2): contains a NUL byte: 'a\\x00b'", std::string("nul,a\0b\n", 8)},
+                         {5, 28, "field 'v' (column 2): not valid UTF-8: '\\xf8'", "\"q\"\"\",\"\xF8\"\n"}});
+  const auto raw = parse_csv(text, sluice::schema<blob>(column("k", &blob::k), column("v", &blob::v, sluice::raw_bytes{})),
+                             [](const blob& b) { return std::string(b.v); });
+  CHECK(raw.bad.empty());
+  CHECK(raw.good == std::vector<std::string>{"caf\xC3\xA9", "\xE2\x82", std::string("a\0b", 3), "\xF8"});
+}
+
+TEST_CASE("csv output: append_csv_field reads back as the same value through sluice's tokenizer") {
+  std::mt19937_64 rng(4180);
+  for (int i = 0; i < 20000; ++i) {
+    std::vector<std::string> fields(1 + rng() % 4);
+    std::string line;
+    for (auto& f : fields) {
+      const std::size_t len = rng() % 12;
+      for (std::size_t k = 0; k < len; ++k) {
+        f += ",\"\r\n ab;"[rng() % 8];
+      }
+      sluice::append_csv_field(line += (&f == fields.data() ? "" : ","), f);
+    }
+    line += "\r\n";
+    CAPTURE(line);
+    sluice::detail::csv_tokenizer tok(',', 8);
+    const auto r = tok.tokenize(line.data(), line.data() + line.size(), true, line.size());
+    REQUIRE(r.st == sluice::detail::csv_tokenizer::status::ok);
+    CHECK(r.next == line.data() + line.size());
+    REQUIRE(r.fields == fields.size());
+    for (std::size_t k = 0; k < fields.size(); ++k) {
+      CHECK(tok.field(k) == fields[k]);
+    }
+  }
+}
+
+TEST_CASE("json output: strings are always valid UTF-8 JSON, valid text is kept, invalid bytes become U+FFFD") {
+  std::mt19937_64 rng(8259);
+  for (int i = 0; i < 50000; ++i) {
+    const std::string s = random_bytes(rng, 16);
+    std::string out;
+    sluice::detail::append_json_string(out, s);
+    CAPTURE(s);
+    CHECK(sluice::detail::text_error(out) == nullptr);  // no NUL, no invalid byte
+    CHECK(std::none_of(out.begin(), out.end(), [](char c) { return static_cast<unsigned char>(c) < 0x20; }));
+    const auto decoded = parse_json_line("{\"k\":" + out + "}");
+    REQUIRE(decoded.has_value());
+    if (reference_valid_text(s)) {
+      CHECK(decoded->at("k") == s);
+    }
+  }
+  std::string out;
+  sluice::detail::append_json_string(out, "a\xFF\"\\\n\xC3\xA9");
+  CHECK(out == "\"a\xEF\xBF\xBD\\\"\\\\\\n\xC3\xA9\"");
+}

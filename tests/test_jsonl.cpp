@@ -501,3 +501,21 @@ TEST_CASE("the same sales as CSV and as JSON lines give the same by-category res
     std::filesystem::remove(jsonl_path);
   }
 }
+
+TEST_CASE("JSON lines: validity is the schema's (projection still checks), optional keys, no NUL in text") {
+  const std::string text =
+      "{\"k\":\"a\",\"n\":1}\n"
+      "{\"k\":\"b\",\"n\":\"x\"}\n"       // n is not an integer: bad even when only k is converted
+      "{\"k\":\"c\\u0000d\",\"n\":3}\n"  // an escaped NUL is still a NUL in a text field
+      "{\"k\":\"e\"}\n";                 // n missing: bad, unless n is optional
+  const auto projected = parse_text(text, kv_schema().project(&kv::k), own_kv);
+  CHECK(projected.values == std::vector<std::pair<std::string, std::int64_t>>{{"a", 0}});
+  REQUIRE(projected.bad.size() == 3);
+  CHECK(projected.bad[0].reason == "field 'n': not an integer: 'x'");
+  CHECK(projected.bad[1].reason == "field 'k': contains a NUL byte: 'c\\x00d'");
+  CHECK(projected.bad[2].reason == "missing field 'n'");
+  const auto optional = parse_text(
+      text, sluice::schema<kv>(sluice::column("k", &kv::k), sluice::column("n", &kv::n).optional()), own_kv);
+  CHECK(optional.values == std::vector<std::pair<std::string, std::int64_t>>{{"a", 1}, {"e", 0}});
+  CHECK(optional.bad.size() == 2);
+}
