@@ -322,7 +322,9 @@ TEST_CASE("event_log: seal_if_due seals by size and by age (an injected clock), 
   temp_dir dir;
   const std::string payload(84, 'x');  // a 100-byte record
   SUBCASE("by size: once the active segment reaches segment_bytes, buffered records included") {
-    sluice::event_log log(dir.str(), quick(header_bytes + 300));
+    sluice::log_options by_size_only = quick(header_bytes + 300);
+    by_size_only.segment_age = 0ms;  // never by age (the default is a minute)
+    sluice::event_log log(dir.str(), by_size_only);
     const auto far = std::chrono::steady_clock::now() + 24h;
     log.append(millis{1}, payload);
     log.append(millis{2}, payload);

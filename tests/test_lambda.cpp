@@ -405,3 +405,22 @@ TEST_CASE("kappa: a replay serves once it reaches the head, keeps tailing, and a
   }
   CHECK(answer_of(*view.snapshot()) == reference(flow, rows, rows.size(), first_300));
 }
+
+TEST_CASE("lambda: a log that goes quiet seals its active segment by age (1 minute by default) and catches up") {
+  const temp_dir dir;
+  const auto rows = test_data::random_sales(7, 200);
+  const std::vector<std::string> lines = csv_lines(rows);
+  sluice::lambda_options opts;  // the defaults: no segment size is reached by 200 rows
+  CHECK(opts.log.segment_age == std::chrono::minutes(1));
+  sluice::lambda_engine engine(dir.str(), payloads(), opts, sales::by_category());  // a temporary flow: copied
+  const auto start = std::chrono::steady_clock::now();
+  engine.ingest(engine.open_input(), records_of(lines, rows, 0, rows.size()));
+  engine.tick(start + 30s);  // not yet a minute since the first append
+  engine.run_batch_layer();
+  CHECK(engine.status().horizon_offset == 0);
+  engine.tick(start + 61s);  // no more input, but the segment is a minute old: sealed
+  engine.run_batch_layer();
+  CHECK(engine.status().horizon_offset == rows.size());
+  CHECK(engine.status().speed_epochs.empty());
+  CHECK(answer_of(engine.snapshot().store) == reference(sales::by_category(), rows, rows.size()));
+}

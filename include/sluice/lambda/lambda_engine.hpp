@@ -97,10 +97,12 @@ struct lambda_view {
   using store_type = result_store<typename state_type::key_type, typename state_type::monoid_type>;
 
   lambda_view(const Flow& f, std::int64_t lateness_ms)
-      : flow(&f), speed(std::make_unique<epoch_store<Flow>>(f, lateness_ms)),
+      : flow(std::make_unique<const Flow>(f)), speed(std::make_unique<epoch_store<Flow>>(*flow, lateness_ms)),
         view(std::make_shared<const store_type>(store_type(speed->empty_state()))) {}
 
-  const Flow* flow;
+  // The view's own copy of the flow (a flow is a small value), at a stable address the speed
+  // layer refers to: the caller's flow may be a temporary.
+  std::unique_ptr<const Flow> flow;
   std::unique_ptr<epoch_store<Flow>> speed;
   std::shared_ptr<const store_type> view;  // V_E
   std::uint64_t late = 0;                  // events its speed layer dropped

@@ -79,8 +79,9 @@ struct fsync_policy {
 struct log_options {
   /// seal_if_due seals once the active segment reaches this size (header and records)...
   std::uint64_t segment_bytes = std::uint64_t{64} << 20U;
-  /// ... or is this old (0: never by age), counted from this process's first append to it.
-  std::chrono::milliseconds segment_age{0};
+  /// ... or is this old (0: never by age), counted from this process's first append to it. The
+  /// default bounds how long a quiet log keeps its last records out of the batch layer's reach.
+  std::chrono::milliseconds segment_age{std::chrono::minutes(1)};
   fsync_policy fsync{};
   /// append throws std::length_error beyond; readers take a larger length for corruption.
   std::uint32_t max_record_bytes = std::uint32_t{1} << 20U;
