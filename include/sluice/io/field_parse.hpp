@@ -69,7 +69,7 @@ inline bool eight_digits(const char* p) {
 /// overlapping. A shorter run is read as one word when the caller says the 8 bytes at p are
 /// readable (p + 8 <= readable_end, true for every field of a buffer but its last few bytes):
 /// the bytes past the run are masked to '0'. Otherwise byte by byte.
-inline bool all_digits(const char* p, std::size_t n, const char* readable_end = nullptr) {
+[[gnu::always_inline]] inline bool all_digits(const char* p, std::size_t n, const char* readable_end = nullptr) {
   if (n >= 8) {
     for (std::size_t i = 0; i + 8 < n; i += 8) {
       if (!eight_digits(p + i)) {
@@ -183,7 +183,7 @@ const char* parse_integer(std::string_view s, I& out) {
 /// Check what parse_integer<I> would accept, without converting: a column outside the query's
 /// projection. Up to 18 digits fit any 64-bit integer; anything else takes the full parse.
 template <class I>
-const char* check_integer(std::string_view s, const char* readable_end) {
+[[gnu::always_inline]] inline const char* check_integer(std::string_view s, const char* readable_end) {
   const std::size_t sign = (!s.empty() && (s[0] == '-' || s[0] == '+')) ? 1 : 0;
   const std::size_t digits = s.size() - sign;
   if (sizeof(I) == 8 && std::is_signed_v<I> && digits >= 1 && digits <= 18) {
@@ -204,7 +204,7 @@ struct field_parser;
 template <class T>
 requires std::is_integral_v<T> &&(!std::is_same_v<T, bool>)struct field_parser<T> {
   static const char* parse(std::string_view s, T& out) { return detail::parse_integer(s, out); }
-  static const char* validate(std::string_view s, const field_context& ctx) {
+  [[gnu::always_inline]] static const char* validate(std::string_view s, const field_context& ctx) {
     return detail::check_integer<T>(s, ctx.readable_end);
   }
 };
@@ -219,7 +219,7 @@ struct field_parser<millis> {
     out = millis{v};
     return nullptr;
   }
-  static const char* validate(std::string_view s, const field_context& ctx) {
+  [[gnu::always_inline]] static const char* validate(std::string_view s, const field_context& ctx) {
     return detail::check_integer<std::int64_t>(s, ctx.readable_end);
   }
 };
@@ -262,14 +262,15 @@ struct field_parser<bool> {
 /// must be valid UTF-8 without NUL bytes (a column bound with sluice::raw_bytes{} takes any bytes).
 template <>
 struct field_parser<std::string_view> {
-  static const char* parse(std::string_view s, std::string_view& out, const field_context& ctx = {}) {
+  [[gnu::always_inline]] static const char* parse(std::string_view s, std::string_view& out,
+                                                  const field_context& ctx = {}) {
     if (const char* err = validate(s, ctx)) {
       return err;
     }
     out = s;
     return nullptr;
   }
-  static const char* validate(std::string_view s, const field_context& ctx) {
+  [[gnu::always_inline]] static const char* validate(std::string_view s, const field_context& ctx) {
     return ctx.ascii_without_nul ? nullptr : detail::text_error(s, ctx.readable_end);
   }
 };
@@ -284,7 +285,7 @@ struct field_parser<std::string> {
     out.assign(s);
     return nullptr;
   }
-  static const char* validate(std::string_view s, const field_context& ctx) {
+  [[gnu::always_inline]] static const char* validate(std::string_view s, const field_context& ctx) {
     return ctx.ascii_without_nul ? nullptr : detail::text_error(s, ctx.readable_end);
   }
 };
@@ -322,7 +323,7 @@ struct field_parser<std::optional<T>> {
 /// Parse a field with `parser`, telling it what the reader knows about the field's bytes where
 /// it can use that (a parse(text, out, field_context) member).
 template <class M, class Parser>
-const char* parse_field(const Parser& parser, std::string_view text, M& out, const field_context& ctx) {
+[[gnu::always_inline]] inline const char* parse_field(const Parser& parser, std::string_view text, M& out, const field_context& ctx) {
   if constexpr (requires { parser.parse(text, out, ctx); }) {
     return parser.parse(text, out, ctx);
   } else {
@@ -334,7 +335,7 @@ const char* parse_field(const Parser& parser, std::string_view text, M& out, con
 /// cheaper check (a validate(text, field_context) member): a column outside the query's
 /// projection.
 template <class M, class Parser>
-const char* validate_field(const Parser& parser, std::string_view text, const field_context& ctx) {
+[[gnu::always_inline]] inline const char* validate_field(const Parser& parser, std::string_view text, const field_context& ctx) {
   if constexpr (requires { parser.validate(text, ctx); }) {
     return parser.validate(text, ctx);
   } else {

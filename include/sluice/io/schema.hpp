@@ -37,7 +37,7 @@ struct column_binding {
 
   /// Parse `text` into `record.*member` (or only check it, outside the projection): nullptr, or
   /// the reason it was rejected. `ctx`: what the reader knows about the field's bytes.
-  const char* parse_into(std::string_view text, T& record, const field_context& ctx = {}) const {
+  [[gnu::always_inline]] const char* parse_into(std::string_view text, T& record, const field_context& ctx = {}) const {
     return converted ? parse_field(parser, text, record.*member, ctx) : validate_field<M>(parser, text, ctx);
   }
 
