@@ -3,16 +3,21 @@
 // pipelined requests can be sent as they are. The properties: handlers' answers arrive with the
 // right status, headers and exact length; the read-only rules (methods, bodies, limits) hold;
 // keep-alive and close semantics follow HTTP/1.1 and 1.0; concurrent clients are all answered;
-// no input crashes the server or hangs it; stop() returns with clients still connected.
+// no input crashes the server or hangs it; stop() returns with clients still connected; a query
+// is answered while thousands of connections sit idle, slow clients trickle headers, the
+// connection limit is reached or the process runs out of file descriptors.
 #include <doctest/doctest.h>
 
+#include <fcntl.h>
 #include <poll.h>
+#include <sys/resource.h>
 
 #include <utility>  // before Asio: Boost 1.74's awaitable.hpp uses std::exchange
 
 #include <algorithm>
 #include <atomic>
 #include <cctype>
+#include <cerrno>
 #include <chrono>
 #include <cstdint>
 #include <mutex>
@@ -63,12 +68,21 @@ struct reply {
   }
 };
 
+/// The io_context of every raw_client: one for all, so that thousands of clients do not each cost
+/// the descriptors of an epoll instance.
+asio::io_context& client_io() {
+  static asio::io_context io;
+  return io;
+}
+
 /// A blocking HTTP client on one connection that sends raw text and parses what comes back.
 class raw_client {
  public:
-  explicit raw_client(std::uint16_t port) : socket_(io_) {
-    socket_.connect(tcp::endpoint(asio::ip::make_address_v4("127.0.0.1"), port));
-  }
+  /// An open socket, not yet connected: connect() it later.
+  raw_client() : socket_(client_io(), tcp::v4()) {}
+  explicit raw_client(std::uint16_t port) : socket_(client_io()) { connect(port); }
+
+  void connect(std::uint16_t port) { socket_.connect(tcp::endpoint(asio::ip::make_address_v4("127.0.0.1"), port)); }
 
   void send(std::string_view raw) { asio::write(socket_, asio::buffer(raw.data(), raw.size())); }
 
@@ -123,6 +137,12 @@ class raw_client {
     return read_reply(head);
   }
 
+  /// True if the server sends something or closes within `wait`.
+  bool readable_within(std::chrono::milliseconds wait) {
+    pollfd p{socket_.native_handle(), POLLIN, 0};
+    return !buffered_.empty() || ::poll(&p, 1, static_cast<int>(wait.count())) > 0;
+  }
+
   /// True if the server closes the connection (end of stream or reset) without sending more.
   bool closed_by_server() {
     while (fill()) {
@@ -151,7 +171,6 @@ class raw_client {
     return true;
   }
 
-  asio::io_context io_;
   tcp::socket socket_;
   std::string buffered_;
 };
@@ -183,6 +202,44 @@ reply fetch_when_admitted(std::uint16_t port, std::string_view target) {
     std::this_thread::sleep_for(1ms);
   }
 }
+
+/// Raises this process's soft limit on file descriptors to `n` if it is lower; false if the hard
+/// limit is lower.
+bool fd_limit_at_least(rlim_t n) {
+  rlimit limit{};
+  if (::getrlimit(RLIMIT_NOFILE, &limit) != 0 || limit.rlim_max < n) {
+    return false;
+  }
+  if (limit.rlim_cur < n) {
+    limit.rlim_cur = n;
+    return ::setrlimit(RLIMIT_NOFILE, &limit) == 0;
+  }
+  return true;
+}
+
+/// While it lives, this process can open only `spare` more file descriptors: the soft limit is
+/// lowered to just above the spare numbers. It is restored after.
+class fd_limit_override {
+ public:
+  explicit fd_limit_override(int spare) {
+    REQUIRE(::getrlimit(RLIMIT_NOFILE, &saved_) == 0);
+    int fd = 0;
+    for (int free = 0;; ++fd) {
+      if (::fcntl(fd, F_GETFD) == -1 && errno == EBADF && ++free == spare) {
+        break;
+      }
+    }
+    rlimit lowered = saved_;
+    lowered.rlim_cur = static_cast<rlim_t>(fd) + 1;
+    REQUIRE(::setrlimit(RLIMIT_NOFILE, &lowered) == 0);
+  }
+  fd_limit_override(const fd_limit_override&) = delete;
+  fd_limit_override& operator=(const fd_limit_override&) = delete;
+  ~fd_limit_override() { ::setrlimit(RLIMIT_NOFILE, &saved_); }
+
+ private:
+  rlimit saved_{};
+};
 
 /// Answers "PATH\nname=value\n..." for any request: what the server decoded.
 sluice::http_response echo(const sluice::http_request& r) {
@@ -540,18 +597,115 @@ TEST_CASE("a keep-alive connection idle past idle_timeout is closed by the serve
   CHECK(fetch(server.port(), "/echo").status == 200);
 }
 
-TEST_CASE("over max_connections a client gets 503 and is closed; the ones already served go on") {
+TEST_CASE("at max_connections a new client closes the longest-idle connection; the newer ones and it are served") {
+  sluice::http_server server(echo, {.max_connections = 3});
+  raw_client a(server.port());
+  raw_client b(server.port());
+  raw_client c(server.port());
+  CHECK(a.request(get("/echo?a")).status == 200);
+  CHECK(b.request(get("/echo?b")).status == 200);
+  CHECK(c.request(get("/echo?c")).status == 200);
+  CHECK(a.request(get("/echo?a")).status == 200);  // a has waited least now: b longest
+  raw_client d(server.port());
+  const reply admitted = d.request(get("/echo?d"));
+  CHECK(admitted.status == 200);
+  CHECK(admitted.body == "GET /echo\nd=\n");
+  CHECK(b.closed_by_server());  // end of stream: closed to make room
+  CHECK(c.request(get("/echo?c")).body == "GET /echo\nc=\n");
+  CHECK(a.request(get("/echo?a")).body == "GET /echo\na=\n");
+  CHECK(d.request(get("/echo?d")).body == "GET /echo\nd=\n");
+}
+
+TEST_CASE("at max_connections with every connection mid-request a new client gets 503 and is closed") {
   sluice::http_server server(echo, {.max_connections = 2});
   raw_client one(server.port());
   raw_client two(server.port());
-  CHECK(one.request(get("/echo")).status == 200);
-  CHECK(two.request(get("/echo")).status == 200);
+  // A request, then half of the next in the same write: once the answer is here, the server holds
+  // the half request, so neither connection is ever idle again.
+  one.send(get("/echo?one") + "GET /echo?one-more HTTP/1.1\r\n");
+  CHECK(one.read_reply().status == 200);
+  two.send(get("/echo?two") + "GET /echo?two-more HTTP/1.1\r\n");
+  CHECK(two.read_reply().status == 200);
   raw_client three(server.port());
   const reply busy = three.request(get("/echo"));
   CHECK(busy.status == 503);
   CHECK(busy.body == "too many connections; try again later\n");
   CHECK(three.closed_by_server());
-  CHECK(one.request(get("/echo?still")).status == 200);
+  one.send("Host: x\r\n\r\n");
+  CHECK(one.read_reply().body == "GET /echo\none-more=\n");
+}
+
+TEST_CASE("a query is answered while 3000 idle connections are held open, and each of them is served after it") {
+  constexpr std::size_t idle_count = 3000;
+  // Client and server share this process: two descriptors per connection.
+  if (!fd_limit_at_least(2 * idle_count + 256)) {
+    MESSAGE("skipped: the hard limit on open files (ulimit -Hn) is below " << 2 * idle_count + 256);
+    return;
+  }
+  sluice::http_server server(echo);
+  REQUIRE(server.max_connections() > idle_count);
+  std::vector<raw_client> idle;
+  idle.reserve(idle_count);
+  for (std::size_t i = 0; i < idle_count; ++i) {
+    idle.emplace_back(server.port());
+  }
+  // Its connection waits in the backlog behind the idle ones: the server accepts it after them.
+  const reply r = fetch(server.port(), "/echo?while=idle");
+  CHECK(r.status == 200);
+  CHECK(r.body == "GET /echo\nwhile=idle\n");
+  // None was dropped to make room: each answers now (all asked first, then all read).
+  for (auto& c : idle) {
+    c.send(get("/echo?again"));
+  }
+  std::size_t answered = 0;
+  for (auto& c : idle) {
+    answered += c.read_reply().body == "GET /echo\nagain=\n" ? 1 : 0;
+  }
+  CHECK(answered == idle_count);
+}
+
+TEST_CASE("a client trickling its header is closed after header_timeout; other clients are served meanwhile") {
+  // idle_timeout is far beyond give_up_after: only header_timeout can close the slow client in time.
+  sluice::http_server server(echo, {.max_request_bytes = 1 << 20, .idle_timeout = 600s, .header_timeout = 200ms});
+  raw_client patient(server.port());  // connected, silent: idle, which header_timeout does not limit
+  raw_client slow(server.port());
+  const std::string header = get("/echo", "X-Slow: " + std::string(100000, 'a') + "\r\n");
+  const auto give_up = std::chrono::steady_clock::now() + give_up_after;
+  std::size_t sent = 0;
+  bool server_acted = false;
+  while (!server_acted && std::chrono::steady_clock::now() < give_up && sent < header.size()) {
+    try {
+      slow.send(header.substr(sent++, 1));
+    } catch (const std::system_error&) {
+      break;  // reset by the server: it closed
+    }
+    if (sent == 3) {
+      const reply meanwhile = fetch(server.port(), "/echo?meanwhile");
+      CHECK(meanwhile.status == 200);
+      CHECK(meanwhile.body == "GET /echo\nmeanwhile=\n");
+    }
+    server_acted = slow.readable_within(20ms);  // about a byte per 20 ms
+  }
+  INFO("sent " << sent << " header bytes");
+  CHECK(slow.closed_by_server());
+  // patient has been idle longer than header_timeout (the slow client's header took longer):
+  CHECK(patient.request(get("/echo?patient")).body == "GET /echo\npatient=\n");
+}
+
+TEST_CASE("out of file descriptors, the server closes its longest-idle connection to admit a waiting client") {
+  sluice::http_server server(echo);
+  std::vector<raw_client> idle(12);  // sockets opened now, connected once descriptors are scarce
+  raw_client asking;
+  const fd_limit_override scarce(4);  // the server can accept 4 more connections, then gets EMFILE
+  for (auto& c : idle) {
+    c.connect(server.port());  // the kernel completes the handshake: the server accepts when it can
+  }
+  asking.connect(server.port());
+  const reply r = asking.request(get("/echo?asking"));
+  CHECK(r.status == 200);
+  CHECK(r.body == "GET /echo\nasking=\n");
+  CHECK(idle.front().closed_by_server());
+  CHECK(idle.back().request(get("/echo?newest")).body == "GET /echo\nnewest=\n");
 }
 
 TEST_CASE("connections are not leaked: 200 clients one after another through max_connections = 3 are all served") {
@@ -575,6 +729,7 @@ TEST_CASE("listen on 127.0.0.1:0 picks a free port; a bad listen address throws 
   CHECK_THROWS_AS(sluice::http_server(echo, {.listen = "127.0.0.1:65536"}), std::invalid_argument);
   CHECK_THROWS_AS(sluice::http_server(echo, {.listen = "127.0.0.1:http"}), std::invalid_argument);
   CHECK_THROWS_AS(sluice::http_server(echo, {.max_request_bytes = 0}), std::invalid_argument);
+  CHECK_THROWS_AS(sluice::http_server(echo, {.header_timeout = 0ms}), std::invalid_argument);
   CHECK_THROWS_AS(sluice::http_server(sluice::http_handler{}), std::invalid_argument);
   try {
     const sluice::http_server taken(echo, {.listen = a.local_endpoint()});

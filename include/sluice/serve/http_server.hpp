@@ -13,17 +13,36 @@
 // pipelined requests answered in order) unless the client says "Connection: close"; HTTP/1.0
 // ones are closed after the response unless the client asks for keep-alive.
 //
+// Many clients, idle or slow: a monitoring server must keep answering while thousands of
+// connections sit idle, so
+// - an idle connection (accepted or kept alive, waiting for a request) is cheap: a socket and
+//   about 1 KiB, no buffer, parser or response (those exist from a request's first byte until its
+//   answer is written); it is closed after idle_timeout;
+// - at max_connections (10000 by default) a new client closes the longest-idle connection and
+//   takes its place; only when none is idle (every one mid-request) it gets 503 and is closed;
+// - a request's line and headers must arrive within header_timeout of its first byte: a client
+//   trickling header bytes (slowloris) is cut then, whatever idle_timeout says;
+// - out of file descriptors (EMFILE, ENFILE), the accept loop closes the longest-idle connection
+//   to admit the waiting client, or with none idle pauses 50 ms: it neither spins nor stops.
+// Descriptors: if max_connections + 256 do not fit under the process's soft RLIMIT_NOFILE, the
+// constructor raises that soft limit (as far as the hard limit allows: a process-wide change,
+// inherited by child processes); if they still do not fit, it serves fewer connections, leaving
+// min(256, a quarter of the limit) to the rest of the process. max_connections() says how many.
+//
 // Threading: the handler runs on the server's own thread, one request at a time (connections
 // are interleaved between requests, never during one). It is never called concurrently with
 // itself, but it is called concurrently with the host's other threads, so what it reads must be
 // safe to read from another thread (an engine snapshot, an atomic, a mutex).
 //
 // Performance notes: one thread serves every connection; a slow handler delays all of them.
-// Per request: one parse into a buffer reused across a connection's requests, one handler call,
-// one write of header + body.
+// Per request: one parse into a buffer reused across a connection's pipelined requests, one
+// handler call, one write of header + body; an idle timeout costs no timer per connection (one
+// timer watches the longest-idle one).
 #pragma once
 
 #include <utility>  // before Asio: Boost 1.74's awaitable.hpp uses std::exchange
+
+#include <sys/resource.h>
 
 #include <algorithm>
 #include <atomic>
@@ -55,6 +74,7 @@
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/write.hpp>
+#include <boost/intrusive/list.hpp>
 
 #include "sluice/io/bad_record.hpp"
 #include "sluice/io/endpoint.hpp"
@@ -216,6 +236,26 @@ inline void parse_target(std::string_view target, http_request& into) {
   }
 }
 
+/// How many of `wanted` connections fit under the process's descriptor limit, after raising the
+/// soft RLIMIT_NOFILE toward the hard one if they do not (see the top comment).
+inline std::size_t connections_within_fd_limit(std::size_t wanted) {
+  constexpr rlim_t headroom = 256;  // for the rest of the process: its files, log, other sockets
+  rlimit limit{};
+  if (::getrlimit(RLIMIT_NOFILE, &limit) != 0 || limit.rlim_cur == RLIM_INFINITY) {
+    return wanted;
+  }
+  const rlim_t needed = wanted < RLIM_INFINITY - headroom ? static_cast<rlim_t>(wanted) + headroom : RLIM_INFINITY - 1;
+  if (limit.rlim_cur < needed) {
+    rlimit raised = limit;
+    raised.rlim_cur = limit.rlim_max == RLIM_INFINITY ? needed : std::min(needed, limit.rlim_max);
+    if (::setrlimit(RLIMIT_NOFILE, &raised) == 0) {
+      limit = raised;
+    }
+  }
+  const rlim_t left = limit.rlim_cur - std::min(headroom, limit.rlim_cur / 4);
+  return static_cast<std::size_t>(std::clamp<rlim_t>(left, 1, static_cast<rlim_t>(wanted)));
+}
+
 }  // namespace detail
 
 /// Routes by exact path. An unknown path gets 404 "no such path: /x (try /a, /b)"; a handler
@@ -269,12 +309,15 @@ class http_router {
 };
 
 struct http_options {
-  std::string listen = "127.0.0.1:0";             // HOST:PORT; loopback by default; port 0: any free port
-  std::size_t max_connections = 256;              // more are accepted and closed at once (503)
-  std::size_t max_request_bytes = 8192;           // request line + headers; beyond: 431, connection closed
-  std::chrono::milliseconds idle_timeout{30000};  // a keep-alive connection idle this long is closed
-                                                  // (also: a request line + headers, or the client's
-                                                  // reading of a response, taking this long)
+  std::string listen = "127.0.0.1:0";               // HOST:PORT; loopback by default; port 0: any free port
+  std::size_t max_connections = 10000;              // at the limit a new client replaces the longest-idle
+                                                    // connection (503 if none is idle); lowered if the
+                                                    // descriptor limit is too low (see the top comment)
+  std::size_t max_request_bytes = 8192;             // request line + headers; beyond: 431, connection closed
+  std::chrono::milliseconds idle_timeout{30000};    // a connection waiting this long for a request is
+                                                    // closed (also: a client this long reading a response)
+  std::chrono::milliseconds header_timeout{10000};  // from a request's first byte to the end of its
+                                                    // headers; a slower client is closed
 };
 
 /// Serves `handler` on its own thread (an io_context) from construction until stop()/destruction.
@@ -284,13 +327,15 @@ class http_server {
   /// std::invalid_argument for a bad listen address or option, std::system_error if the address
   /// cannot be bound (in use, not local).
   explicit http_server(http_handler handler, http_options opts = {})
-      : handler_(std::move(handler)), opts_(std::move(opts)), acceptor_(io_), accept_retry_(io_) {
+      : handler_(std::move(handler)), opts_(std::move(opts)), acceptor_(io_), accept_retry_(io_), idle_sweep_(io_) {
     namespace ip = boost::asio::ip;
     if (!handler_) {
       throw std::invalid_argument("http_server: empty handler");
     }
-    if (opts_.max_connections == 0 || opts_.max_request_bytes == 0 || opts_.idle_timeout.count() <= 0) {
-      throw std::invalid_argument("http_server: max_connections, max_request_bytes and idle_timeout must be > 0");
+    if (opts_.max_connections == 0 || opts_.max_request_bytes == 0 || opts_.idle_timeout.count() <= 0 ||
+        opts_.header_timeout.count() <= 0) {
+      throw std::invalid_argument(
+          "http_server: max_connections, max_request_bytes, idle_timeout and header_timeout must be > 0");
     }
     ip::tcp::endpoint ep;
     try {
@@ -315,6 +360,7 @@ class http_server {
     const ip::tcp::endpoint local = acceptor_.local_endpoint();
     port_ = local.port();
     local_endpoint_ = format_endpoint(local);
+    max_connections_ = detail::connections_within_fd_limit(opts_.max_connections);
     accept();
     thread_ = std::thread([this] { serve(); });
   }
@@ -342,18 +388,35 @@ class http_server {
   [[nodiscard]] std::string local_endpoint() const { return local_endpoint_; }  // "127.0.0.1:PORT"
   /// Responses sent so far, of every status (the 400s for malformed requests too).
   [[nodiscard]] std::uint64_t requests_served() const { return served_.load(); }
+  /// Connections served at once: opts.max_connections, or fewer under a low descriptor limit.
+  [[nodiscard]] std::size_t max_connections() const { return max_connections_; }
 
  private:
-  struct connection {
-    connection(boost::asio::ip::tcp::socket&& socket, std::size_t max_request_bytes)
-        : stream(std::move(socket)), buffer(max_request_bytes) {}
-    boost::beast::tcp_stream stream;
-    boost::beast::flat_buffer buffer;  // its limit bounds the request line + headers
+  /// What a request needs while it is read and answered. Idle connections hold none, so that
+  /// thousands of them cost little.
+  struct exchange {
+    explicit exchange(std::size_t max_request_bytes) : buffer(max_request_bytes) {}
+    boost::beast::flat_buffer buffer;  // its limit bounds the request line + headers; may hold the
+                                       // next pipelined request
     std::optional<boost::beast::http::request_parser<boost::beast::http::empty_body>> parser;
     boost::beast::http::response<boost::beast::http::string_body> response;
+  };
+
+  using idle_hook = boost::intrusive::list_member_hook<boost::intrusive::link_mode<boost::intrusive::auto_unlink>>;
+
+  struct connection : std::enable_shared_from_this<connection> {
+    explicit connection(boost::asio::ip::tcp::socket&& socket) : stream(std::move(socket)) {}
+    boost::beast::tcp_stream stream;
+    std::unique_ptr<exchange> busy;  // from a request's first byte until the wait for the next one
+    idle_hook idle;                  // in idle_ while waiting for a request
+    std::chrono::steady_clock::time_point idle_since;
     bool rejected = false;  // over max_connections: answered 503 and closed
   };
   using connection_ptr = std::shared_ptr<connection>;
+  // Longest-idle first: connections join at the back when they start waiting for a request.
+  using idle_list =
+      boost::intrusive::list<connection, boost::intrusive::member_hook<connection, idle_hook, &connection::idle>,
+                             boost::intrusive::constant_time_size<false>>;
 
   void serve() {
     for (;;) {
@@ -372,8 +435,14 @@ class http_server {
         return;
       }
       if (ec) {
-        // Out of file descriptors, or a client that reset before the accept: try again, not in
-        // a busy loop.
+        // Out of file descriptors, the client waits in the backlog: closing the longest-idle
+        // connection frees one for it.
+        if ((ec == boost::asio::error::no_descriptors || ec == boost::system::errc::too_many_files_open_in_system) &&
+            close_longest_idle()) {
+          accept();
+          return;
+        }
+        // None idle, or a client that reset before the accept: try again, not in a busy loop.
         accept_retry_.expires_after(std::chrono::milliseconds(50));
         accept_retry_.async_wait([this](const boost::system::error_code& wait_ec) {
           if (!wait_ec && !stopping_) {
@@ -390,32 +459,70 @@ class http_server {
   void open(boost::asio::ip::tcp::socket socket) {
     boost::system::error_code ignored;
     socket.set_option(boost::asio::ip::tcp::no_delay(true), ignored);
+    if (open_.size() - rejecting_ >= max_connections_) {
+      close_longest_idle();  // a client about to ask comes before one with nothing to ask
+    }
     const std::size_t serving = open_.size() - rejecting_;
-    if (serving >= opts_.max_connections && rejecting_ >= opts_.max_connections) {
+    if (serving >= max_connections_ && rejecting_ >= max_connections_) {
       socket.close(ignored);  // a flood: not even a 503
       return;
     }
-    auto conn = std::make_shared<connection>(std::move(socket), opts_.max_request_bytes);
+    auto conn = std::make_shared<connection>(std::move(socket));
     open_.insert(conn);
-    if (serving >= opts_.max_connections) {
+    if (serving >= max_connections_) {
       conn->rejected = true;
       ++rejecting_;
       send(conn, http_response::text(503, "too many connections; try again later"), 11, false, false);
       return;
     }
-    read_request(conn);
+    wait_for_request(conn);
+  }
+
+  exchange& exchange_of(const connection_ptr& conn) {
+    if (!conn->busy) {
+      conn->busy = std::make_unique<exchange>(opts_.max_request_bytes);
+    }
+    return *conn->busy;
+  }
+
+  /// Reads the next request at once if it is already buffered (pipelined); otherwise waits idle,
+  /// holding no buffer, parser or response, until its first byte arrives.
+  void wait_for_request(const connection_ptr& conn) {
+    if (conn->busy && conn->busy->buffer.size() > 0) {
+      read_request(conn);
+      return;
+    }
+    conn->busy.reset();
+    conn->idle_since = std::chrono::steady_clock::now();
+    idle_.push_back(*conn);
+    watch_idle();
+    conn->stream.socket().async_wait(boost::asio::ip::tcp::socket::wait_read,
+                                     [this, conn](const boost::system::error_code& ec) {
+                                       conn->idle.unlink();
+                                       if (ec || stopping_) {
+                                         close(conn);  // closed as the longest idle, or stopping
+                                         return;
+                                       }
+                                       try {
+                                         read_request(conn);
+                                       } catch (...) {
+                                         close(conn);  // out of memory: lose this connection, not the server
+                                       }
+                                     });
   }
 
   void read_request(const connection_ptr& conn) {
     namespace http = boost::beast::http;
-    conn->parser.emplace();
-    conn->parser->header_limit(static_cast<std::uint32_t>(
+    exchange& ex = exchange_of(conn);
+    auto& parser = ex.parser.emplace();
+    parser.header_limit(static_cast<std::uint32_t>(
         std::min<std::size_t>(opts_.max_request_bytes, std::numeric_limits<std::uint32_t>::max())));
     // A body is refused after the header, with its own message. (Not boost::none: Beast 1.74
     // compares the length with the optional limit, and any length is "greater" than none.)
-    conn->parser->body_limit(std::numeric_limits<std::uint64_t>::max());
-    conn->stream.expires_after(opts_.idle_timeout);
-    http::async_read_header(conn->stream, conn->buffer, *conn->parser,
+    parser.body_limit(std::numeric_limits<std::uint64_t>::max());
+    // One deadline for the whole header, not per read: a client trickling bytes is cut too.
+    conn->stream.expires_after(opts_.header_timeout);
+    http::async_read_header(conn->stream, ex.buffer, parser,
                             [this, conn](const boost::system::error_code& ec, std::size_t /*bytes*/) {
                               try {
                                 on_request(conn, ec);
@@ -441,14 +548,15 @@ class http_server {
                  ec != http::error::end_of_stream) {
         send(conn, http_response::text(400, "malformed request: " + ec.message()), 11, false, false);
       } else {
-        close(conn);  // the client closed or reset, or was idle past idle_timeout
+        close(conn);  // the client closed or reset, or was slower than header_timeout
       }
       return;
     }
-    const auto& message = conn->parser->get();
+    const auto& parser = *conn->busy->parser;
+    const auto& message = parser.get();
     const unsigned version = message.version();  // 10 or 11: Beast refuses others (400 bad version)
     // After the header the parser is done unless a body follows (Content-Length > 0, chunked).
-    const bool has_body = !conn->parser->is_done();
+    const bool has_body = !parser.is_done();
     const bool keep_alive = message.keep_alive() && !has_body;
     const bool head = message.method() == http::verb::head;
     if (message.method() != http::verb::get && !head) {
@@ -486,7 +594,7 @@ class http_server {
                            [](char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7f; })) {
       r = http_response::text(500, "internal error: the handler's content type has a control character");
     }
-    auto& res = conn->response;
+    auto& res = exchange_of(conn).response;
     res = {};
     res.version(version);
     res.result(r.status);
@@ -513,7 +621,7 @@ class http_server {
                         if (ec || stopping_) {
                           close(conn);
                         } else if (keep_alive) {
-                          read_request(conn);
+                          wait_for_request(conn);
                         } else {
                           linger(conn);
                         }
@@ -532,8 +640,9 @@ class http_server {
   }
 
   void discard_input(const connection_ptr& conn) {
-    conn->buffer.clear();
-    conn->stream.async_read_some(conn->buffer.prepare(std::min<std::size_t>(conn->buffer.max_size(), 4096)),
+    auto& buffer = conn->busy->buffer;
+    buffer.clear();
+    conn->stream.async_read_some(buffer.prepare(std::min<std::size_t>(buffer.max_size(), 4096)),
                                  [this, conn](const boost::system::error_code& ec, std::size_t /*bytes*/) {
                                    if (ec || stopping_) {
                                      close(conn);
@@ -545,9 +654,40 @@ class http_server {
 
   void close(const connection_ptr& conn) {
     conn->stream.close();
+    conn->idle.unlink();
     if (open_.erase(conn) > 0 && conn->rejected) {
       --rejecting_;
     }
+  }
+
+  bool close_longest_idle() {
+    if (idle_.empty()) {
+      return false;
+    }
+    close(idle_.front().shared_from_this());
+    return true;
+  }
+
+  // One timer for all idle connections, set for the longest-idle one: the others started waiting
+  // later, so they time out later. (It may fire early, for a connection that has since become
+  // busy: it then sets itself for the new longest-idle one.)
+  void watch_idle() {
+    if (idle_watched_ || idle_.empty()) {
+      return;
+    }
+    idle_watched_ = true;
+    idle_sweep_.expires_at(idle_.front().idle_since + opts_.idle_timeout);
+    idle_sweep_.async_wait([this](const boost::system::error_code& ec) {
+      idle_watched_ = false;
+      if (ec || stopping_) {
+        return;
+      }
+      const auto now = std::chrono::steady_clock::now();
+      while (!idle_.empty() && idle_.front().idle_since + opts_.idle_timeout <= now) {
+        close_longest_idle();
+      }
+      watch_idle();
+    });
   }
 
   void shut_down() {
@@ -555,6 +695,8 @@ class http_server {
     boost::system::error_code ignored;
     acceptor_.close(ignored);
     accept_retry_.cancel();
+    idle_sweep_.cancel();
+    idle_.clear();
     // Pending reads and writes complete with operation_aborted; then io_.run() runs out of work.
     const auto closing = std::move(open_);
     open_.clear();
@@ -566,9 +708,15 @@ class http_server {
 
   http_handler handler_;
   http_options opts_;
+  std::size_t max_connections_ = 0;
+  // Of open_, those waiting for a request (the server thread's). Before io_: a connection that io_
+  // destroys with a pending handler unlinks itself from it.
+  idle_list idle_;
   boost::asio::io_context io_{1};  // one thread runs it; before everything that uses it: destroyed last
   boost::asio::ip::tcp::acceptor acceptor_;
   boost::asio::steady_timer accept_retry_;
+  boost::asio::steady_timer idle_sweep_;     // closes connections idle past idle_timeout
+  bool idle_watched_ = false;                // idle_sweep_ is set
   std::unordered_set<connection_ptr> open_;  // accepted, not yet closed (the server thread's)
   std::size_t rejecting_ = 0;                // of open_, those answered 503
   bool stopping_ = false;                    // the server thread's
