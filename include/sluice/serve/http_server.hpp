@@ -54,6 +54,7 @@
 #include <limits>
 #include <memory>
 #include <mutex>
+#include <new>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -451,7 +452,12 @@ class http_server {
         });
         return;
       }
-      open(std::move(socket));
+      try {
+        open(std::move(socket));
+      } catch (const std::bad_alloc&) {
+        // Out of memory for this client: it is dropped (its socket closes), the server goes on
+        // accepting; an exception out of this handler would leave no accept pending.
+      }
       accept();
     });
   }
