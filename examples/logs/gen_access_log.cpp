@@ -24,6 +24,7 @@
 
 #include "../common/cli.hpp"
 #include "../common/splitmix64.hpp"
+#include "sluice/io/csv_text.hpp"
 #include "sluice/io/iso8601.hpp"
 
 namespace {
@@ -48,18 +49,6 @@ struct splitmix64 {
 /// Appends ms since the epoch as 2024-03-01T12:34:56.789Z.
 void append_iso(std::string& out, std::int64_t ms) {
   out += sluice::format_iso8601(sluice::millis{ms}, true);
-}
-
-/// A CSV field, always quoted, with embedded quotes doubled.
-void append_quoted(std::string& out, std::string_view s) {
-  out += '"';
-  for (const char c : s) {
-    out += c;
-    if (c == '"') {
-      out += '"';
-    }
-  }
-  out += '"';
 }
 
 constexpr const char* hosts[] = {"web-01", "web-02", "web-03", "web-04", "web-05", "web-06"};
@@ -197,7 +186,7 @@ int main(int argc, char** argv) {
     append_iso(buf, ts);
     fmt::format_to(std::back_inserter(buf), ",{},{},{},{},{},{},", hosts[host], method, rt.path, status, bytes,
                    latency);
-    append_quoted(buf, agent);
+    sluice::append_quoted_csv_field(buf, agent);
     buf += '\n';
     target.write_if_full(buf);
   }
