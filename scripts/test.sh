@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # The test command: installs what is missing, builds, and runs every test, then the suite again
-# under AddressSanitizer + UndefinedBehaviorSanitizer and under ThreadSanitizer.  Usage: scripts/test.sh [--no-sanitize]
+# under AddressSanitizer + UndefinedBehaviorSanitizer and under ThreadSanitizer, then the fuzz
+# targets (corpus replay + SLUICE_FUZZ_SECONDS, default 15, of fuzzing each).
+# Usage: scripts/test.sh [--no-sanitize]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/deps.sh
@@ -27,5 +29,8 @@ if [ "${1:-}" != "--no-sanitize" ]; then
   UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 ASAN_OPTIONS=detect_leaks=1 \
     sanitized build-asan address,undefined 0
   TSAN_OPTIONS=halt_on_error=1 sanitized build-tsan thread 1 -Wno-tsan
+  # The parsers under libFuzzer (clang, ASan+UBSan): replay the seed corpus and every saved
+  # regression, then fuzz each target for a bounded time.
+  scripts/fuzz.sh "${SLUICE_FUZZ_SECONDS:-15}"
 fi
 echo "test.sh: all tests passed"

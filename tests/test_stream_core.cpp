@@ -1510,6 +1510,106 @@ TEST_CASE("csv_lines: a line over max_record_bytes is reported once with its pos
   CHECK(split.records.size() == 3);
 }
 
+TEST_CASE("csv_lines: an over-long record's dead-letter text is its first max_record_bytes, however cut") {
+  // Found by tests/fuzz/fuzz_stream_format: when the record's first bytes had to be carried to
+  // the next piece, the text reported was only those carried bytes.
+  constexpr std::size_t max = 16;
+  const auto fmt = note_format(max);
+  const std::string long_line = "2,2," + std::string(40, 'x') + "\n";
+  const std::string bytes = note_header + "\n" + long_line + "3,3,b\n";
+  for (const cut_mode mode : all_cut_modes) {
+    for (std::uint64_t seed = 1; seed <= 5; ++seed) {
+      CAPTURE(static_cast<int>(mode));
+      CAPTURE(seed);
+      auto in = fmt.new_input("cut");
+      std::vector<std::string> texts;
+      std::vector<note_rec> records;
+      auto emit = [&](const note_rec& r, std::string_view /*raw*/, std::uint64_t /*offset*/) { records.push_back(r); };
+      auto report = [&](const sluice::bad_record& b) {
+        texts.emplace_back(b.text);
+        return true;
+      };
+      for (const std::string& piece : cut(bytes, mode, seed)) {
+        fmt.feed(in, piece, emit, report);
+      }
+      fmt.close(in, true, emit, report);
+      CHECK(texts == std::vector<std::string>{long_line.substr(0, max)});
+      CHECK(records == std::vector<note_rec>{{3, 3, "b"}});
+    }
+  }
+}
+
+TEST_CASE("csv_lines: an over-long first line is one bad record, a long header is skipped, however cut") {
+  // Found by tests/fuzz/fuzz_stream_format: a first line without its newline was carried whole
+  // when it came in one piece (and reported at close as cut off), but reported as too long when
+  // it came in several; and a header longer than the max record size was skipped or reported
+  // depending on the pieces.
+  const auto fmt = note_format(8);  // the header, "id,amount,note", is 14 bytes
+  for (const cut_mode mode : all_cut_modes) {
+    for (std::uint64_t seed = 1; seed <= 3; ++seed) {
+      CAPTURE(static_cast<int>(mode));
+      CAPTURE(seed);
+      const parsed headed = feed_pieces(fmt, cut(note_header + "\r\n1,2,a\n", mode, seed), true);
+      CHECK(headed.records == std::vector<note_rec>{{1, 2, "a"}});
+      CHECK(headed.bad.empty());
+      const parsed unended = feed_pieces(fmt, cut(std::string(30, 'z'), mode, seed), true);
+      CHECK(unended.records.empty());
+      CHECK(unended.bad == std::vector<seen_bad>{{1, 0, "record exceeds the max record size (8 bytes)"}});
+    }
+  }
+}
+
+TEST_CASE("csv_lines: however cut, a stream gives the records and dead-letter texts of the stream in one piece") {
+  // Found by tests/fuzz/fuzz_stream_format: a broken line cut by a piece boundary was
+  // dead-lettered without its rest; an over-long quoted record with newlines, carried, was
+  // dropped to the end of the piece instead of to its first newline (as in one piece), which
+  // changed the records and bad records after it.
+  const auto fmt = note_format(64);
+  const std::string bytes = note_header + "\n1,1,a\n1,\"2\"x,3 and the rest of the broken line\n2,2,\"x\n" +
+                            std::string(100, 'y') + "\n5,5,\"\n\"\n6,6,f\n" + std::string(100, 'z') + "\n7,7,g\n" +
+                            "8,8,\"two\nlines\"\n9,\"9\"x, a broken line after a record with a newline\n";
+  const auto run = [&](const std::vector<std::string>& pieces) {
+    std::vector<std::string> seen;
+    auto in = fmt.new_input("cut");
+    auto emit = [&](const note_rec& r, std::string_view raw, std::uint64_t offset) {
+      seen.push_back("record @" + std::to_string(offset) + " " + std::to_string(r.id) + " [" + std::string(raw) + "]");
+    };
+    auto report = [&](const sluice::bad_record& b) {
+      seen.push_back("bad " + std::to_string(b.line) + " @" + std::to_string(b.offset) + " " + std::string(b.reason) +
+                     " [" + std::string(b.text) + "]");
+      return true;
+    };
+    for (const std::string& piece : pieces) {
+      fmt.feed(in, piece, emit, report);
+    }
+    fmt.close(in, true, emit, report);
+    return seen;
+  };
+  const std::vector<std::string> whole = run({bytes});
+  // a, the broken line, the long record to its first newline, the line of y's, 5, f, the z's, g, 8, 9
+  CHECK(whole.size() == 10);
+  for (const cut_mode mode : all_cut_modes) {
+    for (std::uint64_t seed = 1; seed <= 5; ++seed) {
+      CAPTURE(static_cast<int>(mode));
+      CAPTURE(seed);
+      CHECK(run(cut(bytes, mode, seed)) == whole);
+    }
+  }
+}
+
+TEST_CASE("csv_lines: a carried record over the limit is judged on its own bytes, not on what the carry held before") {
+  // Found by tests/fuzz/fuzz_stream_format: the carry, refilled to the same size at the same
+  // address, was parsed with a parser that remembered where the previous contents had a quote.
+  const auto fmt = note_format(32);
+  const std::string second = "5,6,\"qqq" + std::string(22, 'Q') + "b\"c,4\n";  // its closing quote is its 32nd byte
+  const std::vector<std::string> pieces = {"\"c,4\n5,", second.substr(2) + "7,7,g\n"};
+  const parsed got = feed_pieces(fmt, pieces, true);
+  CHECK(got.records == std::vector<note_rec>{{7, 7, "g"}});
+  CHECK(got.bad == std::vector<seen_bad>{{1, 0, "unexpected character after a closing quote"},
+                                         {2, 5, "record exceeds the max record size (32 bytes)"}});
+  CHECK(feed_pieces(fmt, {pieces[0] + pieces[1]}, true) == got);
+}
+
 TEST_CASE("csv_lines: after a too-long record with embedded newlines, later records keep their line numbers") {
   // A quoted field with newlines that runs past the max record size. Wherever the pieces fall,
   // a malformed line after it is reported at its true line and offset, and good records after

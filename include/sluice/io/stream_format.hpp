@@ -8,7 +8,8 @@
 //
 // Bad records (malformed, over-long, cut off by a disconnect) go to the dead-letter sink with
 // the input's name, line (or frame) number and byte offset; the input goes on with the next
-// record. Memory per input is bounded by the max record size.
+// record. Memory per input is bounded by the max record size (on an input's first line, which
+// may be the header, by the header's size if that is larger).
 #pragma once
 
 #include <algorithm>
@@ -74,43 +75,62 @@ class csv_lines {
 
   /// Parse the bytes that arrived on `in`. emit(value, raw_text, offset) for each record (offset:
   /// of its first byte in the input); report(bad_record) returns false to stop (policy fail).
-  /// Returns false once stopped.
+  /// Returns false once stopped. However the input is cut into pieces, the records and bad
+  /// records (positions, reasons, texts) are those of the whole input in one piece.
   template <class Emit, class Report>
   bool feed(input& in, std::string_view bytes, Emit&& emit, Report&& report) const {
     typename csv_format<Schema>::parser parser(format_);
     bool keep_going = true;
-    if (in.skipping) {
-      const std::size_t nl = bytes.find('\n');
-      const std::size_t skipped = nl == std::string_view::npos ? bytes.size() : nl + 1;
-      in.at.offset += skipped;
-      if (nl == std::string_view::npos) {
-        return true;
-      }
-      ++in.at.line;
-      in.skipping = false;
-      bytes.remove_prefix(skipped);
-    }
-    // Complete the carried record a line at a time (a quoted field may span lines).
-    while (!in.carry.empty() && keep_going) {
-      const std::size_t nl = bytes.find('\n');
-      if (nl == std::string_view::npos) {
-        if (in.carry.size() + bytes.size() > options_.max_record_bytes) {
-          too_long(in, bytes.size(), keep_going, report);
-        } else {
-          in.carry.append(bytes);
+    while (keep_going) {
+      if (in.skipping) {
+        const std::size_t nl = bytes.find('\n');
+        const std::size_t skipped = nl == std::string_view::npos ? bytes.size() : nl + 1;
+        in.at.offset += skipped;
+        bytes.remove_prefix(skipped);
+        if (nl == std::string_view::npos) {
+          return true;
         }
-        return keep_going;
+        ++in.at.line;
+        in.skipping = false;
       }
-      in.carry.append(bytes.substr(0, nl + 1));
-      bytes.remove_prefix(nl + 1);
-      const std::size_t used = parse(parser, in, in.carry, false, keep_going, emit, report);
-      in.carry.erase(0, used);
+      if (!in.carry.empty()) {
+        // Complete the carried record a line at a time (a quoted field may span lines), carrying
+        // at most one byte past the carry limit.
+        const std::size_t limit = carry_limit(in);
+        if (in.carry.size() <= limit) {
+          const std::size_t nl = bytes.find('\n');
+          const std::size_t line = nl == std::string_view::npos ? bytes.size() : nl + 1;
+          const std::size_t take = std::min(line, limit + 1 - in.carry.size());
+          in.carry.append(bytes.substr(0, take));
+          bytes.remove_prefix(take);
+          if (nl == std::string_view::npos && in.carry.size() <= limit) {
+            return true;  // the record's end has not arrived yet
+          }
+        }
+        // Only whole lines are parsed: a broken record is then dropped to its newline, whole.
+        const std::size_t last_nl = in.carry.rfind('\n');
+        const std::string_view lines(in.carry.data(), last_nl == std::string_view::npos ? 0 : last_nl + 1);
+        std::size_t used = parse(parser, in, lines, false, keep_going, emit, report);
+        if (used == 0 && in.carry.size() > limit) {
+          // Over the limit, its end not in sight: the record is rejected (up to its first
+          // newline, or the rest of its line is dropped as it arrives), as it is in one piece.
+          used = parse(parser, in, in.carry, false, keep_going, emit, report, true);
+        }
+        in.carry.erase(0, used);
+        continue;
+      }
+      if (bytes.empty()) {
+        break;
+      }
+      // The complete lines are parsed in place; from the first record they do not finish, up to
+      // a byte past the carry limit is carried (the loop goes on with the rest).
+      const std::size_t last_nl = bytes.rfind('\n');
+      const std::size_t complete = last_nl == std::string_view::npos ? 0 : last_nl + 1;
+      const std::size_t used = parse(parser, in, bytes.substr(0, complete), false, keep_going, emit, report);
+      const std::size_t take = std::min(bytes.size() - used, carry_limit(in) + 1);
+      in.carry.assign(bytes.substr(used, take));
+      bytes.remove_prefix(used + take);
     }
-    if (!keep_going) {
-      return false;
-    }
-    const std::size_t used = parse(parser, in, bytes, false, keep_going, emit, report);
-    in.carry.assign(bytes.substr(used));
     return keep_going;
   }
 
@@ -134,15 +154,16 @@ class csv_lines {
   }
 
  private:
-  // Parse the complete records at the start of `text`; returns the bytes consumed.
+  // Parse the complete records at the start of `text` (with `first_only`, the first record
+  // alone); returns the bytes consumed.
   template <class Parser, class Emit, class Report>
   std::size_t parse(Parser& parser, input& in, std::string_view text, bool eof, bool& keep_going, Emit& emit,
-                    Report& report) const {
+                    Report& report, bool first_only = false) const {
     std::size_t header_bytes = 0;
     if (in.at_start) {
       const std::size_t nl = text.find('\n');
-      if (nl == std::string_view::npos && !eof) {
-        return 0;  // wait for the whole first line
+      if (nl == std::string_view::npos && !eof && text.size() <= header_.size() + 4) {
+        return 0;  // wait for the whole first line while it may be the header
       }
       in.at_start = false;
       std::string_view first = text.substr(0, nl == std::string_view::npos ? text.size() : nl);
@@ -171,8 +192,9 @@ class csv_lines {
     auto emit_here = [&](const auto& value, std::string_view raw) {
       emit(value, raw, base_offset + static_cast<std::uint64_t>(raw.data() - begin));
     };
+    const char* stop = first_only && begin < end ? begin + 1 : end;
     const chunk_outcome out =
-        parser.parse(begin, begin, end, end, eof, options_.max_record_bytes, emit_here, report_here);
+        parser.parse(begin, begin, stop, end, eof, options_.max_record_bytes, emit_here, report_here);
     in.at.offset += out.next;
     in.at.line += out.lines;
     // Without eof the parser stops before a record it cannot finish; it only consumes a piece
@@ -183,17 +205,11 @@ class csv_lines {
     return header_bytes + out.next;
   }
 
-  template <class Report>
-  void too_long(input& in, std::size_t more, bool& keep_going, Report& report) const {
-    detail::report_bad(options_, keep_going, in.at, in.at.offset, in.at.line,
-                       "record exceeds the max record size (" + std::to_string(options_.max_record_bytes) + " bytes)",
-                       in.carry, report);
-    in.at.offset += in.carry.size() + more;
-    // Lines inside the dropped piece (newlines of quoted fields) still count.
-    in.at.line += static_cast<std::uint64_t>(std::count(in.carry.begin(), in.carry.end(), '\n'));
-    in.carry.clear();
-    in.skipping = true;
-    in.at_start = false;  // the over-long line was the input's first: no header can follow it
+  // How much of a record may be carried while its end has not arrived: the max record size, or
+  // on the first line of an input, which may be the header, at least the header (with a UTF-8
+  // byte-order mark and a CR), whatever the max record size.
+  [[nodiscard]] std::size_t carry_limit(const input& in) const {
+    return in.at_start ? std::max(options_.max_record_bytes, header_.size() + 4) : options_.max_record_bytes;
   }
 
   static csv_options with_header(csv_options csv, bool header) {

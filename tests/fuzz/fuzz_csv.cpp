@@ -1,0 +1,198 @@
+// Fuzz target: the CSV tokenizer and schema binding (sluice/io/csv.hpp). The header is bound,
+// then the rest is parsed three ways: as one bounded input, in two chunks as the batch runner
+// cuts a file, and as a stream cut at a point the fuzzer picks (eof=false, then resumed). All
+// three must see the same records and bad records; every byte after the header must belong to a
+// record, a bad record or a blank line; and the line count must be the input's newlines.
+//
+// Input: [config byte][u16 stream split][u16 chunk stop][CSV text]. Config: bits 0-1 the
+// delimiter (, ; TAB |), bit 2 no header (columns by position), bits 3-5 the max record size.
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "fuzz_support.hpp"
+#include "sluice/io/csv.hpp"
+
+namespace {
+
+struct sale {
+  std::int64_t id = 0;
+  std::int32_t qty = 0;
+  std::int64_t price_cents = 0;
+  std::string_view name;
+  sluice::millis ts;
+};
+
+auto sale_schema() {
+  using sluice::column;
+  return sluice::schema<sale>(column("id", &sale::id), column("qty", &sale::qty),
+                              column("price", &sale::price_cents, sluice::fixed_point<2>{}),
+                              column("name", &sale::name), column("ts", &sale::ts));
+}
+using format = sluice::csv_format<decltype(sale_schema())>;
+
+/// A record or a bad record, as a parse reported it, in input order.
+struct event {
+  bool good = false;
+  std::uint64_t offset = 0;
+  std::uint64_t length = 0;
+  std::uint64_t line = 0;  // bad records only (a record's line is not reported)
+  std::string text;        // the record's values, or the bad record's reason
+  bool operator==(const event&) const = default;
+};
+
+struct parse_log {
+  std::vector<event> events;
+  std::uint64_t lines = 0;
+};
+
+/// Parses [begin, stop) of the input ending at `end`, appending to `log`; returns the outcome.
+sluice::chunk_outcome parse(format::parser& parser, const char* origin, const char* begin, const char* stop,
+                            const char* end, bool eof, std::size_t max_record_bytes, parse_log& log) {
+  const std::uint64_t line_base = log.lines;
+  std::uint64_t good = 0;
+  std::uint64_t bad = 0;
+  const auto out = parser.parse(
+      origin, begin, stop, end, eof, max_record_bytes,
+      [&](const sale& s, std::string_view raw) {
+        FUZZ_CHECK(raw.data() >= begin && raw.data() + raw.size() <= end && !raw.empty());
+        // Touch every byte of the string field: a view into freed or foreign memory is caught.
+        std::string text = std::to_string(s.id) + '|' + std::to_string(s.qty) + '|' + std::to_string(s.price_cents) +
+                           '|' + std::string(s.name) + '|' + std::to_string(s.ts.count());
+        log.events.push_back({true, static_cast<std::uint64_t>(raw.data() - origin), raw.size(), 0, std::move(text)});
+        ++good;
+      },
+      [&](sluice::chunk_bad_record b) {
+        FUZZ_CHECK(b.offset >= static_cast<std::uint64_t>(begin - origin));
+        FUZZ_CHECK(b.offset + b.length <= static_cast<std::uint64_t>(end - origin) && b.length > 0);
+        FUZZ_CHECK(!b.reason.empty());
+        log.events.push_back({false, b.offset, b.length, line_base + b.local_line, std::move(b.reason)});
+        ++bad;
+        return true;
+      });
+  FUZZ_CHECK(out.records == good && out.bad == bad && !out.stopped);
+  FUZZ_CHECK(out.next >= static_cast<std::size_t>(begin - origin) &&
+             out.next <= static_cast<std::size_t>(end - origin));
+  log.lines += out.lines;
+  return out;
+}
+
+/// Bytes between records: only blank lines ("\n", "\r\n", a lone "\r" at the end).
+bool only_blank_lines(std::string_view gap, bool at_end) {
+  for (std::size_t i = 0; i < gap.size(); ++i) {
+    if (gap[i] == '\n') {
+      continue;
+    }
+    if (gap[i] == '\r' && (i + 1 < gap.size() ? gap[i + 1] == '\n' : at_end)) {
+      continue;
+    }
+    return false;
+  }
+  return true;
+}
+
+/// Aborts, printing both logs, unless `got` (parsed as `how`) is `want`.
+void check_same(const parse_log& got, const parse_log& want, const char* how) {
+  if (got.events == want.events && got.lines == want.lines) {
+    return;
+  }
+  const auto print = [](const char* name, const parse_log& log) {
+    std::fprintf(stderr, "%s: %llu lines\n", name, static_cast<unsigned long long>(log.lines));
+    for (const event& e : log.events) {
+      std::fprintf(stderr, "  %s @%llu+%llu line %llu: %s\n", e.good ? "record" : "bad",
+                   static_cast<unsigned long long>(e.offset), static_cast<unsigned long long>(e.length),
+                   static_cast<unsigned long long>(e.line), fuzz::printable(e.text).c_str());
+    }
+  };
+  print("whole input", want);
+  print(how, got);
+  FUZZ_CHECK(!"the same records and bad records however the input is cut");
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  fuzz::input in(data, size);
+  const std::uint8_t config = in.byte();
+  const std::uint16_t split_choice = in.u16();
+  const std::uint16_t stop_choice = in.u16();
+  static constexpr char delimiters[] = {',', ';', '\t', '|'};
+  static constexpr std::size_t max_sizes[] = {std::size_t{1} << 20U, 1, 8, 16, 32, 64, 256, 4096};
+  sluice::csv_options options;
+  options.delimiter = delimiters[config & 3U];
+  options.header = (config & 4U) == 0;
+  const std::size_t max_record_bytes = max_sizes[(config >> 3U) & 7U];
+
+  const std::string_view text = in.rest();
+  format fmt(sale_schema(), options);
+  format::header_info header;
+  try {
+    header = fmt.bind_header(text, "fuzz.csv");
+  } catch (const sluice::bad_input_error& e) {
+    FUZZ_CHECK(std::strlen(e.what()) > 0);
+    return 0;
+  }
+  FUZZ_CHECK(header.bytes <= text.size());
+  const char* origin = text.data();
+  const char* begin = origin + header.bytes;
+  const char* end = origin + text.size();
+  const std::size_t body = text.size() - header.bytes;
+
+  // 1. The whole input at once.
+  parse_log whole;
+  {
+    format::parser parser(fmt);
+    const auto out = parse(parser, origin, begin, end, end, true, max_record_bytes, whole);
+    FUZZ_CHECK(out.next == text.size());
+  }
+  FUZZ_CHECK(whole.lines == static_cast<std::uint64_t>(std::count(begin, end, '\n')));
+  std::uint64_t covered = header.bytes;
+  for (const event& e : whole.events) {
+    FUZZ_CHECK(e.offset >= covered);
+    FUZZ_CHECK(only_blank_lines(text.substr(covered, e.offset - covered), false));
+    covered = e.offset + e.length;
+  }
+  FUZZ_CHECK(only_blank_lines(text.substr(covered), true));
+
+  // 2. Two chunks, as the batch runner cuts a file: records starting before `stop`, then the rest.
+  {
+    parse_log chunks;
+    format::parser parser(fmt);
+    const char* stop = begin + stop_choice % (body + 1);
+    const auto first = parse(parser, origin, begin, stop, end, true, max_record_bytes, chunks);
+    FUZZ_CHECK(origin + first.next >= stop);
+    format::parser second(fmt);
+    const auto out = parse(second, origin, origin + first.next, end, end, true, max_record_bytes, chunks);
+    FUZZ_CHECK(out.next == text.size());
+    check_same(chunks, whole, "two chunks");
+  }
+
+  // 3. A stream: the bytes up to `split` arrive first (eof=false), then the rest (eof=true), with
+  // the same parser. A stream that gave up on a broken line at the split drops the rest of that
+  // line when it arrives (as csv_lines does): that bad record then spans to the line's end.
+  {
+    parse_log stream;
+    format::parser parser(fmt);
+    const char* split = begin + split_choice % (body + 1);
+    const auto first = parse(parser, origin, begin, split, split, false, max_record_bytes, stream);
+    const char* resume = origin + first.next;
+    if (resume == split && split > begin && split[-1] != '\n') {
+      FUZZ_CHECK(!stream.events.empty() && !stream.events.back().good);
+      event& broken = stream.events.back();
+      FUZZ_CHECK(origin + broken.offset + broken.length == split);
+      const void* nl = std::memchr(split, '\n', static_cast<std::size_t>(end - split));
+      resume = nl == nullptr ? end : static_cast<const char*>(nl) + 1;
+      broken.length = static_cast<std::uint64_t>(resume - origin) - broken.offset;
+      stream.lines += nl == nullptr ? 0 : 1;
+    }
+    const auto out = parse(parser, origin, resume, end, end, true, max_record_bytes, stream);
+    FUZZ_CHECK(out.next == text.size());
+    check_same(stream, whole, "stream");
+  }
+  return 0;
+}

@@ -1,0 +1,170 @@
+// Fuzz target: JSON lines (sluice/io/jsonl.hpp, simdjson On Demand). The input is parsed as one
+// bounded input, in two chunks, and as a stream cut where the fuzzer says (eof=false, then
+// resumed): all three must agree (a line parsed in place and the same line parsed from the
+// padded copy near the end of the available bytes must give the same result), every byte must
+// belong to a record, a bad record or a blank line, and the line count must be the newlines.
+//
+// Input: [config byte][u16 stream split][u16 chunk stop][JSON lines]. Config bits 0-2: the max
+// record size. (simdjson itself is Debian's shared library: not instrumented.)
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "fuzz_support.hpp"
+#include "sluice/io/jsonl.hpp"
+
+namespace {
+
+struct sale {
+  std::int64_t id = 0;
+  std::int32_t qty = 0;
+  std::int64_t price_cents = 0;
+  std::string_view name;
+  sluice::millis ts;
+  std::optional<std::string> note;
+  bool flag = false;
+  std::string_view long_key;           // a name over 15 bytes: the other key comparison
+  std::optional<std::int64_t> quoted;  // a name with a quote: only ever written escaped
+};
+
+auto sale_schema() {
+  using sluice::column;
+  return sluice::schema<sale>(
+      column("id", &sale::id), column("qty", &sale::qty), column("price", &sale::price_cents, sluice::fixed_point<2>{}),
+      column("name", &sale::name), column("ts", &sale::ts), column("note", &sale::note).optional(),
+      column("flag", &sale::flag).optional(), column("customer_reference", &sale::long_key).optional(),
+      column("we\"ird", &sale::quoted).optional());
+}
+using format = sluice::jsonl_format<decltype(sale_schema())>;
+
+struct event {
+  bool good = false;
+  std::uint64_t offset = 0;
+  std::uint64_t length = 0;  // bad records only (emit gives no raw text)
+  std::uint64_t line = 0;    // bad records only
+  std::string text;          // the record's values, or the bad record's reason
+  bool operator==(const event&) const = default;
+};
+
+struct parse_log {
+  std::vector<event> events;
+  std::uint64_t lines = 0;
+};
+
+sluice::chunk_outcome parse(format::parser& parser, const char* origin, const char* begin, const char* stop,
+                            const char* end, bool eof, std::size_t max_record_bytes, parse_log& log) {
+  const std::uint64_t line_base = log.lines;
+  std::uint64_t good = 0;
+  std::uint64_t bad = 0;
+  const auto out = parser.parse(
+      origin, begin, stop, end, eof, max_record_bytes,
+      [&](const sale& s) {
+        std::string text = std::to_string(s.id) + '|' + std::to_string(s.qty) + '|' + std::to_string(s.price_cents) +
+                           '|' + std::string(s.name) + '|' + std::to_string(s.ts.count()) + '|' +
+                           (s.note ? "+" + *s.note : "-") + '|' + (s.flag ? "t" : "f") + '|' + std::string(s.long_key) +
+                           '|' + (s.quoted ? std::to_string(*s.quoted) : "-");
+        log.events.push_back({true, 0, 0, 0, std::move(text)});
+        ++good;
+      },
+      [&](sluice::chunk_bad_record b) {
+        FUZZ_CHECK(b.offset >= static_cast<std::uint64_t>(begin - origin));
+        FUZZ_CHECK(b.offset + b.length <= static_cast<std::uint64_t>(end - origin) && b.length > 0);
+        FUZZ_CHECK(!b.reason.empty());
+        log.events.push_back({false, b.offset, b.length, line_base + b.local_line, std::move(b.reason)});
+        ++bad;
+        return true;
+      });
+  FUZZ_CHECK(out.records == good && out.bad == bad && !out.stopped);
+  FUZZ_CHECK(out.next >= static_cast<std::size_t>(begin - origin) &&
+             out.next <= static_cast<std::size_t>(end - origin));
+  log.lines += out.lines;
+  return out;
+}
+
+/// Aborts, printing both logs, unless `got` (parsed as `how`) is `want`.
+void check_same(const parse_log& got, const parse_log& want, const char* how) {
+  if (got.events == want.events && got.lines == want.lines) {
+    return;
+  }
+  const auto print = [](const char* name, const parse_log& log) {
+    std::fprintf(stderr, "%s: %llu lines\n", name, static_cast<unsigned long long>(log.lines));
+    for (const event& e : log.events) {
+      std::fprintf(stderr, "  %s @%llu+%llu line %llu: %s\n", e.good ? "record" : "bad",
+                   static_cast<unsigned long long>(e.offset), static_cast<unsigned long long>(e.length),
+                   static_cast<unsigned long long>(e.line), fuzz::printable(e.text).c_str());
+    }
+  };
+  print("whole input", want);
+  print(how, got);
+  FUZZ_CHECK(!"the same records and bad records however the input is cut");
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  fuzz::input in(data, size);
+  const std::uint8_t config = in.byte();
+  const std::uint16_t split_choice = in.u16();
+  const std::uint16_t stop_choice = in.u16();
+  static constexpr std::size_t max_sizes[] = {std::size_t{1} << 20U, 1, 8, 16, 32, 64, 100, 4096};
+  const std::size_t max_record_bytes = max_sizes[config & 7U];
+
+  const std::string_view text = in.rest();
+  format fmt(sale_schema());
+  const auto header = fmt.bind_header(text, "fuzz.jsonl");
+  FUZZ_CHECK(header.bytes <= text.size() && header.lines == 0);
+  const char* origin = text.data();
+  const char* begin = origin + header.bytes;
+  const char* end = origin + text.size();
+  const std::size_t body = text.size() - header.bytes;
+
+  // 1. The whole input at once.
+  parse_log whole;
+  {
+    format::parser parser(fmt);
+    const auto out = parse(parser, origin, begin, end, end, true, max_record_bytes, whole);
+    FUZZ_CHECK(out.next == text.size());
+  }
+  FUZZ_CHECK(whole.lines == static_cast<std::uint64_t>(std::count(begin, end, '\n')));
+
+  // 2. Two chunks: the records starting before `stop`, then the rest.
+  {
+    parse_log chunks;
+    format::parser parser(fmt);
+    const char* stop = begin + stop_choice % (body + 1);
+    const auto first = parse(parser, origin, begin, stop, end, true, max_record_bytes, chunks);
+    FUZZ_CHECK(origin + first.next >= stop);
+    const auto out = parse(parser, origin, origin + first.next, end, end, true, max_record_bytes, chunks);
+    FUZZ_CHECK(out.next == text.size());
+    check_same(chunks, whole, "two chunks");
+  }
+
+  // 3. A stream: the bytes up to `split` first (eof=false), then all (eof=true). An over-long
+  // line given up on at the split is dropped to its end when the rest arrives.
+  {
+    parse_log stream;
+    format::parser parser(fmt);
+    const char* split = begin + split_choice % (body + 1);
+    const auto first = parse(parser, origin, begin, split, split, false, max_record_bytes, stream);
+    const char* resume = origin + first.next;
+    if (resume == split && split > begin && split[-1] != '\n') {
+      FUZZ_CHECK(!stream.events.empty() && !stream.events.back().good);
+      event& broken = stream.events.back();
+      FUZZ_CHECK(origin + broken.offset + broken.length == split);
+      const void* nl = std::memchr(split, '\n', static_cast<std::size_t>(end - split));
+      resume = nl == nullptr ? end : static_cast<const char*>(nl) + 1;
+      broken.length = static_cast<std::uint64_t>(resume - origin) - broken.offset;
+      stream.lines += nl == nullptr ? 0 : 1;
+    }
+    const auto out = parse(parser, origin, resume, end, end, true, max_record_bytes, stream);
+    FUZZ_CHECK(out.next == text.size());
+    check_same(stream, whole, "stream");
+  }
+  return 0;
+}

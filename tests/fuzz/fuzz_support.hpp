@@ -1,0 +1,79 @@
+// What every fuzz target shares: reading the fuzzer's bytes as a few choices (a config byte,
+// split points) followed by the payload, and FUZZ_CHECK, which aborts with the broken invariant
+// so that libFuzzer saves the input as a crash.
+#pragma once
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+#include <string_view>
+
+#define FUZZ_CHECK(cond)                                                                      \
+  do {                                                                                        \
+    if (!(cond)) {                                                                            \
+      std::fprintf(stderr, "fuzz invariant failed: %s (%s:%d)\n", #cond, __FILE__, __LINE__); \
+      std::abort();                                                                           \
+    }                                                                                         \
+  } while (false)
+
+namespace fuzz {
+
+/// The fuzzer's input, consumed from the front: choices first, then the rest as the payload.
+/// Past the end a choice reads as 0, so a short input is still a valid one.
+class input {
+ public:
+  input(const std::uint8_t* data, std::size_t size) : p_(reinterpret_cast<const char*>(data)), left_(size) {}
+
+  std::uint8_t byte() {
+    if (left_ == 0) {
+      return 0;
+    }
+    --left_;
+    return static_cast<std::uint8_t>(*p_++);
+  }
+  std::uint16_t u16() {
+    const std::uint16_t lo = byte();
+    return static_cast<std::uint16_t>(lo | (byte() << 8U));
+  }
+  std::uint32_t u32() {
+    const std::uint32_t lo = u16();
+    return lo | (static_cast<std::uint32_t>(u16()) << 16U);
+  }
+  /// The next `n` bytes (fewer at the end).
+  std::string_view take(std::size_t n) {
+    n = std::min(n, left_);
+    const std::string_view s(p_, n);
+    p_ += n;
+    left_ -= n;
+    return s;
+  }
+  /// Everything not consumed yet: it ends where the fuzzer's buffer ends, so AddressSanitizer
+  /// catches any read past it.
+  [[nodiscard]] std::string_view rest() const { return {p_, left_}; }
+
+ private:
+  const char* p_;
+  std::size_t left_;
+};
+
+/// `s` with every byte that is not printable ASCII (and the backslash) written as \xNN.
+inline std::string printable(std::string_view s) {
+  std::string out;
+  for (const char ch : s) {
+    const auto c = static_cast<unsigned char>(ch);
+    if (c >= 0x20 && c < 0x7F && c != '\\') {
+      out += ch;
+    } else {
+      constexpr const char* hex = "0123456789abcdef";
+      out += "\\x";
+      out += hex[c >> 4U];
+      out += hex[c & 0xFU];
+    }
+  }
+  return out;
+}
+
+}  // namespace fuzz
