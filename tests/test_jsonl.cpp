@@ -519,3 +519,18 @@ TEST_CASE("JSON lines: validity is the schema's (projection still checks), optio
   CHECK(optional.values == std::vector<std::pair<std::string, std::int64_t>>{{"a", 1}, {"e", 0}});
   CHECK(optional.bad.size() == 2);
 }
+
+TEST_CASE("JSON lines: a malformed line near the end stays bad whatever longer line came before it (fuzz_jsonl)") {
+  // The last lines are parsed from a copy; the copy once kept the previous line's bytes past the
+  // current one, and `{"k":"a","n":}` followed by that line's stale '}' parsed as an object.
+  const std::string bad = R"({"k":"a","n":2,"x":,"y":3})";
+  for (const char stale : {'}', ']', ',', '0'}) {
+    CAPTURE(stale);
+    std::string longer = R"({"k":"bb","n":1,"pad":"xxxxxxxxxxxxxxxxxxxxxxxxxxx"})";
+    longer[bad.size()] = stale;  // inside the "pad" string: what the copy holds right after the bad line
+    const auto r = parse_text(longer + "\n" + bad + "\n", kv_schema(), own_kv);
+    CHECK(r.values == std::vector<std::pair<std::string, std::int64_t>>{{"bb", 1}});
+    REQUIRE(r.bad.size() == 1);
+    CHECK(r.bad[0].local_line == 1);
+  }
+}

@@ -74,6 +74,14 @@ class csv_tokenizer {
   [[nodiscard]] std::size_t max_fields() const {
     return spans_.size();
   }
+  /// Forget where the last quote search ended: the bytes of a buffer may change between calls
+  /// (a stream's carry rewritten at the same address), and the remembered answer with them.
+  void new_input() {
+    quote_search_from_ = nullptr;
+    quote_search_end_ = nullptr;
+    quote_found_ = nullptr;
+  }
+
   /// True if some field of the last record was unescaped into the scratch buffer (it is then
   /// not a view into the input).
   [[nodiscard]] bool unescaped() const { return used_scratch_ > 0; }
@@ -351,6 +359,7 @@ class csv_format {
     chunk_outcome parse(const char* origin, const char* begin, const char* stop, const char* end, bool eof,
                         std::size_t max_record_bytes, Emit&& emit, Report&& report) {
       using status = detail::csv_tokenizer::status;
+      tok_.new_input();  // [begin, end) may hold other bytes than at the last call, at the same address
       chunk_outcome out;
       const char* p = begin;
       while (p < stop) {

@@ -243,6 +243,10 @@ class jsonl_format {
           padded_.resize(len + simdjson::SIMDJSON_PADDING);  // value-initialised: padding is never garbage
         }
         std::memcpy(padded_.data(), line, len);
+        // Clear what an earlier, longer line left past this one: on a malformed line simdjson
+        // may look at the byte after the document, and a stale '}' there made `{"r":}` whole
+        // (found by fuzz_jsonl; in place, that byte is this line's newline).
+        std::memset(padded_.data() + len, 0, simdjson::SIMDJSON_PADDING);
         json = padded_.data();
         capacity = padded_.size();
       }
