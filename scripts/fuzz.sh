@@ -4,9 +4,14 @@
 # then fuzzes each target for SECONDS (default 15; 0: replay only), as many at a time as there
 # are cores. Fails if any input crashes a target or breaks one of its properties. New corpus
 # entries and crash inputs go to build-fuzz/fuzz-run/, never into the repository.
-# Usage: scripts/fuzz.sh [SECONDS] [TARGET...]
+# Usage: scripts/fuzz.sh [SECONDS] [TARGET...]   or   scripts/fuzz.sh --build-only
 set -euo pipefail
 cd "$(dirname "$0")/.."
+build_only=false
+if [ "${1:-}" = "--build-only" ]; then
+  build_only=true
+  shift
+fi
 seconds=${1:-15}
 shift || true
 
@@ -29,6 +34,9 @@ if [ ! -f build-fuzz/build.ninja ]; then
 fi
 jobs=$(nproc)
 ninja -C build-fuzz -j"$jobs" fuzz
+if $build_only; then
+  exit 0
+fi
 
 if [ $# -gt 0 ]; then
   targets=("$@")

@@ -57,16 +57,16 @@ nasty_file make_nasty(std::uint64_t seed) {
                                                "\xE6\x97\xA5\xE6\x9C\xAC"};
   const std::vector<std::string> regions = {"eu-west", "us \"east\"", "ap,south", "z\xC3\xBCrich"};
   const std::vector<std::string> broken = {
-      "17000x0000000,1,2,eu-west,books,3,1,1.00",             // ts not a number (by-category does not read ts)
-      "1700000000000,1,2,eu-west,books,abc,1,1.00",           // product_id (only top-products reads it)
-      "1700000000000,1,,eu-west,books,3,1,1.00",              // user_id empty (no query reads it)
-      "1700000000000,1.5,2,eu-west,books,3,1,1.00",           // order_id not an integer
-      "1700000000000,1,2,eu-\xFF\xFE,books,3,1,1.00",         // region not UTF-8
+      "17000x0000000,1,2,eu-west,books,3,1,1.00",                    // ts not a number (by-category does not read ts)
+      "1700000000000,1,2,eu-west,books,abc,1,1.00",                  // product_id (only top-products reads it)
+      "1700000000000,1,,eu-west,books,3,1,1.00",                     // user_id empty (no query reads it)
+      "1700000000000,1.5,2,eu-west,books,3,1,1.00",                  // order_id not an integer
+      "1700000000000,1,2,eu-\xFF\xFE,books,3,1,1.00",                // region not UTF-8
       std::string("1700000000000,1,2,eu-west,bo\0ks,3,1,1.00", 41),  // a NUL byte in a text field
-      "1700000000000,1,2,eu-west,\xC0\xAF,3,1,1.00",          // an overlong UTF-8 form
-      "1700000000000,1,2,eu-west,books,3,1",                  // 7 fields
-      "1700000000000,1,2,eu-west,books,3,x,1.00",             // qty
-      "1700000000000,1,2,eu-west,books,3,1,1.234",            // price: more decimals than cents
+      "1700000000000,1,2,eu-west,\xC0\xAF,3,1,1.00",                 // an overlong UTF-8 form
+      "1700000000000,1,2,eu-west,books,3,1",                         // 7 fields
+      "1700000000000,1,2,eu-west,books,3,x,1.00",                    // qty
+      "1700000000000,1,2,eu-west,books,3,1,1.234",                   // price: more decimals than cents
   };
   std::mt19937_64 rng(seed);
   nasty_file f;
@@ -155,8 +155,9 @@ table expected(const std::string& query, const std::vector<good_row>& rows) {
       acc[r.product] += r.qty * r.cents;
     }
     std::vector<std::pair<std::int64_t, std::int64_t>> ranked(acc.begin(), acc.end());
-    std::sort(ranked.begin(), ranked.end(),
-              [](const auto& a, const auto& b) { return a.second != b.second ? a.second > b.second : a.first < b.first; });
+    std::sort(ranked.begin(), ranked.end(), [](const auto& a, const auto& b) {
+      return a.second != b.second ? a.second > b.second : a.first < b.first;
+    });
     ranked.resize(std::min<std::size_t>(ranked.size(), 10));
     t.push_back({"product_id", "revenue"});
     for (const auto& [product, revenue] : ranked) {
@@ -222,12 +223,14 @@ std::vector<std::uint64_t> dead_letter_lines(const std::string& jsonl) {
 
 }  // namespace
 
-TEST_CASE("sales over a hostile CSV: every query reads the same rows, rejects the same lines, and writes CSV that reads back") {
+TEST_CASE(
+    "sales over a hostile CSV: every query reads the same rows, rejects the same lines, and writes CSV that reads "
+    "back") {
   const nasty_file f = make_nasty(11);
   const auto input = tmp("nasty.csv");
   write_file(input, f.text);
-  const std::string counts = std::to_string(f.good.size()) + " rows read, " + std::to_string(f.bad_lines.size()) +
-                             " bad records";
+  const std::string counts =
+      std::to_string(f.good.size()) + " rows read, " + std::to_string(f.bad_lines.size()) + " bad records";
   for (const std::string query : {"by-category", "region-minute", "top-products"}) {
     CAPTURE(query);
     const auto dead = tmp("nasty-dead-" + query + ".jsonl");

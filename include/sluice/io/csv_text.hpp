@@ -23,8 +23,7 @@ inline void append_quoted_csv_field(std::string& out, std::string_view s) {
 /// Append `s` to `out` as one CSV field: as it is, or, when it holds the delimiter, a quote, CR
 /// or LF, quoted ("toys, games ""kids""").
 inline void append_csv_field(std::string& out, std::string_view s, char delimiter = ',') {
-  const bool plain = s.find_first_of("\"\r\n") == std::string_view::npos &&
-                     s.find(delimiter) == std::string_view::npos;
+  const bool plain = s.find_first_of("\"\r\n") == std::string_view::npos && s.find(delimiter) == std::string_view::npos;
   if (plain) {
     out += s;
   } else {

@@ -180,6 +180,7 @@ const char* parse_integer(std::string_view s, I& out) {
   out = static_cast<I>(acc);
   return nullptr;
 }
+
 /// Check what parse_integer<I> would accept, without converting: a column outside the query's
 /// projection. Up to 18 digits fit any 64-bit integer; anything else takes the full parse.
 template <class I>
@@ -323,7 +324,8 @@ struct field_parser<std::optional<T>> {
 /// Parse a field with `parser`, telling it what the reader knows about the field's bytes where
 /// it can use that (a parse(text, out, field_context) member).
 template <class M, class Parser>
-[[gnu::always_inline]] inline const char* parse_field(const Parser& parser, std::string_view text, M& out, const field_context& ctx) {
+[[gnu::always_inline]] inline const char* parse_field(const Parser& parser, std::string_view text, M& out,
+                                                      const field_context& ctx) {
   if constexpr (requires { parser.parse(text, out, ctx); }) {
     return parser.parse(text, out, ctx);
   } else {
@@ -335,7 +337,8 @@ template <class M, class Parser>
 /// cheaper check (a validate(text, field_context) member): a column outside the query's
 /// projection.
 template <class M, class Parser>
-[[gnu::always_inline]] inline const char* validate_field(const Parser& parser, std::string_view text, const field_context& ctx) {
+[[gnu::always_inline]] inline const char* validate_field(const Parser& parser, std::string_view text,
+                                                         const field_context& ctx) {
   if constexpr (requires { parser.validate(text, ctx); }) {
     return parser.validate(text, ctx);
   } else {

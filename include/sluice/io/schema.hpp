@@ -10,8 +10,8 @@
 // A record's validity belongs to the schema, never to the query: every column the schema names
 // is checked in every record, whatever the query reads, so rows read, bad records and the
 // dead-letter output are the same for every query over the same input. A projection only skips
-// storing what the query does not read (the check still parses it: for the types sluice reads,
-// checking a field costs what converting it does, minus the store).
+// converting what the query does not read; the check is the parser's cheap `validate` where it
+// has one (digits for integers, UTF-8 for text), else a parse into a scratch value.
 #pragma once
 
 #include <cstddef>
