@@ -20,6 +20,10 @@
 
 namespace {
 
+using fuzz::check_same;
+using fuzz::event;
+using fuzz::parse_log;
+
 struct sale {
   std::int64_t id = 0;
   std::int32_t qty = 0;
@@ -35,21 +39,6 @@ auto sale_schema() {
                               column("name", &sale::name), column("ts", &sale::ts));
 }
 using format = sluice::csv_format<decltype(sale_schema())>;
-
-/// A record or a bad record, as a parse reported it, in input order.
-struct event {
-  bool good = false;
-  std::uint64_t offset = 0;
-  std::uint64_t length = 0;
-  std::uint64_t line = 0;  // bad records only (a record's line is not reported)
-  std::string text;        // the record's values, or the bad record's reason
-  bool operator==(const event&) const = default;
-};
-
-struct parse_log {
-  std::vector<event> events;
-  std::uint64_t lines = 0;
-};
 
 /// Parses [begin, stop) of the input ending at `end`, appending to `log`; returns the outcome.
 sluice::chunk_outcome parse(format::parser& parser, const char* origin, const char* begin, const char* stop,
@@ -94,24 +83,6 @@ bool only_blank_lines(std::string_view gap, bool at_end) {
     return false;
   }
   return true;
-}
-
-/// Aborts, printing both logs, unless `got` (parsed as `how`) is `want`.
-void check_same(const parse_log& got, const parse_log& want, const char* how) {
-  if (got.events == want.events && got.lines == want.lines) {
-    return;
-  }
-  const auto print = [](const char* name, const parse_log& log) {
-    std::fprintf(stderr, "%s: %llu lines\n", name, static_cast<unsigned long long>(log.lines));
-    for (const event& e : log.events) {
-      std::fprintf(stderr, "  %s @%llu+%llu line %llu: %s\n", e.good ? "record" : "bad",
-                   static_cast<unsigned long long>(e.offset), static_cast<unsigned long long>(e.length),
-                   static_cast<unsigned long long>(e.line), fuzz::printable(e.text).c_str());
-    }
-  };
-  print("whole input", want);
-  print(how, got);
-  FUZZ_CHECK(!"the same records and bad records however the input is cut");
 }
 
 }  // namespace

@@ -21,6 +21,10 @@
 
 namespace {
 
+using fuzz::check_same;
+using fuzz::event;
+using fuzz::parse_log;
+
 struct sale {
   std::int64_t id = 0;
   std::int32_t qty = 0;
@@ -42,20 +46,6 @@ auto sale_schema() {
       column("we\"ird", &sale::quoted).optional());
 }
 using format = sluice::jsonl_format<decltype(sale_schema())>;
-
-struct event {
-  bool good = false;
-  std::uint64_t offset = 0;
-  std::uint64_t length = 0;  // bad records only (emit gives no raw text)
-  std::uint64_t line = 0;    // bad records only
-  std::string text;          // the record's values, or the bad record's reason
-  bool operator==(const event&) const = default;
-};
-
-struct parse_log {
-  std::vector<event> events;
-  std::uint64_t lines = 0;
-};
 
 sluice::chunk_outcome parse(format::parser& parser, const char* origin, const char* begin, const char* stop,
                             const char* end, bool eof, std::size_t max_record_bytes, parse_log& log) {
@@ -85,24 +75,6 @@ sluice::chunk_outcome parse(format::parser& parser, const char* origin, const ch
              out.next <= static_cast<std::size_t>(end - origin));
   log.lines += out.lines;
   return out;
-}
-
-/// Aborts, printing both logs, unless `got` (parsed as `how`) is `want`.
-void check_same(const parse_log& got, const parse_log& want, const char* how) {
-  if (got.events == want.events && got.lines == want.lines) {
-    return;
-  }
-  const auto print = [](const char* name, const parse_log& log) {
-    std::fprintf(stderr, "%s: %llu lines\n", name, static_cast<unsigned long long>(log.lines));
-    for (const event& e : log.events) {
-      std::fprintf(stderr, "  %s @%llu+%llu line %llu: %s\n", e.good ? "record" : "bad",
-                   static_cast<unsigned long long>(e.offset), static_cast<unsigned long long>(e.length),
-                   static_cast<unsigned long long>(e.line), fuzz::printable(e.text).c_str());
-    }
-  };
-  print("whole input", want);
-  print(how, got);
-  FUZZ_CHECK(!"the same records and bad records however the input is cut");
 }
 
 }  // namespace

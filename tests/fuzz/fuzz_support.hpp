@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #define FUZZ_CHECK(cond)                                                                      \
   do {                                                                                        \
@@ -74,6 +75,40 @@ inline std::string printable(std::string_view s) {
     }
   }
   return out;
+}
+
+/// A record or a bad record, as a parse reported it, in input order.
+struct event {
+  bool good = false;
+  std::uint64_t offset = 0;
+  std::uint64_t length = 0;  // the record's raw length where the parse gives it, the bad record's
+  std::uint64_t line = 0;    // bad records only (a record's line is not reported)
+  std::string text;          // the record's values, or the bad record's reason
+  bool operator==(const event&) const = default;
+};
+
+/// What one way of parsing an input reported.
+struct parse_log {
+  std::vector<event> events;
+  std::uint64_t lines = 0;
+};
+
+/// Aborts, printing both logs, unless `got` (parsed as `how`) is `want` (the whole input at once).
+inline void check_same(const parse_log& got, const parse_log& want, const char* how) {
+  if (got.events == want.events && got.lines == want.lines) {
+    return;
+  }
+  const auto print = [](const char* name, const parse_log& log) {
+    std::fprintf(stderr, "%s: %llu lines\n", name, static_cast<unsigned long long>(log.lines));
+    for (const event& e : log.events) {
+      std::fprintf(stderr, "  %s @%llu+%llu line %llu: %s\n", e.good ? "record" : "bad",
+                   static_cast<unsigned long long>(e.offset), static_cast<unsigned long long>(e.length),
+                   static_cast<unsigned long long>(e.line), printable(e.text).c_str());
+    }
+  };
+  print("whole input", want);
+  print(how, got);
+  FUZZ_CHECK(!"the same records and bad records however the input is cut");
 }
 
 }  // namespace fuzz
