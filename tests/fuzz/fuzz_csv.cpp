@@ -15,29 +15,17 @@
 #include <string_view>
 #include <vector>
 
+#include "fuzz_sale.hpp"
 #include "fuzz_support.hpp"
 #include "sluice/io/csv.hpp"
 
 namespace {
 
-using fuzz::check_same;
 using fuzz::event;
 using fuzz::parse_log;
 
-struct sale {
-  std::int64_t id = 0;
-  std::int32_t qty = 0;
-  std::int64_t price_cents = 0;
-  std::string_view name;
-  sluice::millis ts;
-};
-
-auto sale_schema() {
-  using sluice::column;
-  return sluice::schema<sale>(column("id", &sale::id), column("qty", &sale::qty),
-                              column("price", &sale::price_cents, sluice::fixed_point<2>{}),
-                              column("name", &sale::name), column("ts", &sale::ts));
-}
+using fuzz::sale;
+using fuzz::sale_schema;
 using format = sluice::csv_format<decltype(sale_schema())>;
 
 /// Parses [begin, stop) of the input ending at `end`, appending to `log`; returns the outcome.
@@ -112,7 +100,6 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const char* origin = text.data();
   const char* begin = origin + header.bytes;
   const char* end = origin + text.size();
-  const std::size_t body = text.size() - header.bytes;
 
   // 1. The whole input at once.
   parse_log whole;
@@ -130,40 +117,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   }
   FUZZ_CHECK(only_blank_lines(text.substr(covered), true));
 
-  // 2. Two chunks, as the batch runner cuts a file: records starting before `stop`, then the rest.
-  {
-    parse_log chunks;
-    format::parser parser(fmt);
-    const char* stop = begin + stop_choice % (body + 1);
-    const auto first = parse(parser, origin, begin, stop, end, true, max_record_bytes, chunks);
-    FUZZ_CHECK(origin + first.next >= stop);
-    format::parser second(fmt);
-    const auto out = parse(second, origin, origin + first.next, end, end, true, max_record_bytes, chunks);
-    FUZZ_CHECK(out.next == text.size());
-    check_same(chunks, whole, "two chunks");
-  }
-
-  // 3. A stream: the bytes up to `split` arrive first (eof=false), then the rest (eof=true), with
-  // the same parser. A stream that gave up on a broken line at the split drops the rest of that
-  // line when it arrives (as csv_lines does): that bad record then spans to the line's end.
-  {
-    parse_log stream;
-    format::parser parser(fmt);
-    const char* split = begin + split_choice % (body + 1);
-    const auto first = parse(parser, origin, begin, split, split, false, max_record_bytes, stream);
-    const char* resume = origin + first.next;
-    if (resume == split && split > begin && split[-1] != '\n') {
-      FUZZ_CHECK(!stream.events.empty() && !stream.events.back().good);
-      event& broken = stream.events.back();
-      FUZZ_CHECK(origin + broken.offset + broken.length == split);
-      const void* nl = std::memchr(split, '\n', static_cast<std::size_t>(end - split));
-      resume = nl == nullptr ? end : static_cast<const char*>(nl) + 1;
-      broken.length = static_cast<std::uint64_t>(resume - origin) - broken.offset;
-      stream.lines += nl == nullptr ? 0 : 1;
-    }
-    const auto out = parse(parser, origin, resume, end, end, true, max_record_bytes, stream);
-    FUZZ_CHECK(out.next == text.size());
-    check_same(stream, whole, "stream");
-  }
+  // 2 and 3: the same records and bad records however the input is cut.
+  fuzz::check_cuts([&] { return format::parser(fmt); },
+                   [&](format::parser& parser, const char* from, const char* stop, const char* to, bool eof,
+                       parse_log& log) { return parse(parser, origin, from, stop, to, eof, max_record_bytes, log); },
+                   whole, origin, begin, end, stop_choice, split_choice);
   return 0;
 }

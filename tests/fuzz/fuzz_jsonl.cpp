@@ -21,7 +21,6 @@
 
 namespace {
 
-using fuzz::check_same;
 using fuzz::event;
 using fuzz::parse_log;
 
@@ -94,7 +93,6 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const char* origin = text.data();
   const char* begin = origin + header.bytes;
   const char* end = origin + text.size();
-  const std::size_t body = text.size() - header.bytes;
 
   // 1. The whole input at once.
   parse_log whole;
@@ -105,38 +103,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   }
   FUZZ_CHECK(whole.lines == static_cast<std::uint64_t>(std::count(begin, end, '\n')));
 
-  // 2. Two chunks: the records starting before `stop`, then the rest.
-  {
-    parse_log chunks;
-    format::parser parser(fmt);
-    const char* stop = begin + stop_choice % (body + 1);
-    const auto first = parse(parser, origin, begin, stop, end, true, max_record_bytes, chunks);
-    FUZZ_CHECK(origin + first.next >= stop);
-    const auto out = parse(parser, origin, origin + first.next, end, end, true, max_record_bytes, chunks);
-    FUZZ_CHECK(out.next == text.size());
-    check_same(chunks, whole, "two chunks");
-  }
-
-  // 3. A stream: the bytes up to `split` first (eof=false), then all (eof=true). An over-long
-  // line given up on at the split is dropped to its end when the rest arrives.
-  {
-    parse_log stream;
-    format::parser parser(fmt);
-    const char* split = begin + split_choice % (body + 1);
-    const auto first = parse(parser, origin, begin, split, split, false, max_record_bytes, stream);
-    const char* resume = origin + first.next;
-    if (resume == split && split > begin && split[-1] != '\n') {
-      FUZZ_CHECK(!stream.events.empty() && !stream.events.back().good);
-      event& broken = stream.events.back();
-      FUZZ_CHECK(origin + broken.offset + broken.length == split);
-      const void* nl = std::memchr(split, '\n', static_cast<std::size_t>(end - split));
-      resume = nl == nullptr ? end : static_cast<const char*>(nl) + 1;
-      broken.length = static_cast<std::uint64_t>(resume - origin) - broken.offset;
-      stream.lines += nl == nullptr ? 0 : 1;
-    }
-    const auto out = parse(parser, origin, resume, end, end, true, max_record_bytes, stream);
-    FUZZ_CHECK(out.next == text.size());
-    check_same(stream, whole, "stream");
-  }
+  // 2 and 3: the same records and bad records however the input is cut.
+  fuzz::check_cuts([&] { return format::parser(fmt); },
+                   [&](format::parser& parser, const char* from, const char* stop, const char* to, bool eof,
+                       parse_log& log) { return parse(parser, origin, from, stop, to, eof, max_record_bytes, log); },
+                   whole, origin, begin, end, stop_choice, split_choice);
   return 0;
 }

@@ -16,25 +16,14 @@
 #include <string_view>
 #include <vector>
 
+#include "fuzz_sale.hpp"
 #include "fuzz_support.hpp"
 #include "sluice/io/stream_format.hpp"
 
 namespace {
 
-struct sale {
-  std::int64_t id = 0;
-  std::int32_t qty = 0;
-  std::int64_t price_cents = 0;
-  std::string_view name;
-  sluice::millis ts;
-};
-
-auto sale_schema() {
-  using sluice::column;
-  return sluice::schema<sale>(column("id", &sale::id), column("qty", &sale::qty),
-                              column("price", &sale::price_cents, sluice::fixed_point<2>{}),
-                              column("name", &sale::name), column("ts", &sale::ts));
-}
+using fuzz::sale;
+using fuzz::sale_schema;
 
 struct frame {
   std::string text;

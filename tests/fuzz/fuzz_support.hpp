@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -109,6 +110,51 @@ inline void check_same(const parse_log& got, const parse_log& want, const char* 
   print("whole input", want);
   print(how, got);
   FUZZ_CHECK(!"the same records and bad records however the input is cut");
+}
+
+/// The cuts every text-format target compares with the whole input parsed at once (`whole`):
+/// 2. two chunks, as the batch runner cuts a file: the records starting before `stop`, then the
+///    rest, each with a parser of its own;
+/// 3. a stream: the bytes up to `split` arrive first (eof=false), then the rest (eof=true), with
+///    one parser. A stream that gave up on a broken line at the split drops the rest of that line
+///    when it arrives (as csv_lines does): that bad record then spans to the line's end.
+/// `new_parser()` makes a parser; `parse(parser, begin, stop, end, eof, log)` parses [begin, stop)
+/// of the input ending at `end` into `log` and returns the chunk outcome (offsets from `origin`).
+template <class NewParser, class Parse>
+void check_cuts(NewParser new_parser, Parse parse, const parse_log& whole, const char* origin, const char* begin,
+                const char* end, std::size_t stop_choice, std::size_t split_choice) {
+  const auto body = static_cast<std::size_t>(end - begin);
+  const auto input_size = static_cast<std::size_t>(end - origin);
+  {
+    parse_log chunks;
+    auto parser = new_parser();
+    const char* stop = begin + stop_choice % (body + 1);
+    const auto first = parse(parser, begin, stop, end, true, chunks);
+    FUZZ_CHECK(origin + first.next >= stop);
+    auto second = new_parser();
+    const auto out = parse(second, origin + first.next, end, end, true, chunks);
+    FUZZ_CHECK(out.next == input_size);
+    check_same(chunks, whole, "two chunks");
+  }
+  {
+    parse_log stream;
+    auto parser = new_parser();
+    const char* split = begin + split_choice % (body + 1);
+    const auto first = parse(parser, begin, split, split, false, stream);
+    const char* resume = origin + first.next;
+    if (resume == split && split > begin && split[-1] != '\n') {
+      FUZZ_CHECK(!stream.events.empty() && !stream.events.back().good);
+      event& broken = stream.events.back();
+      FUZZ_CHECK(origin + broken.offset + broken.length == split);
+      const void* nl = std::memchr(split, '\n', static_cast<std::size_t>(end - split));
+      resume = nl == nullptr ? end : static_cast<const char*>(nl) + 1;
+      broken.length = static_cast<std::uint64_t>(resume - origin) - broken.offset;
+      stream.lines += nl == nullptr ? 0 : 1;
+    }
+    const auto out = parse(parser, resume, end, end, true, stream);
+    FUZZ_CHECK(out.next == input_size);
+    check_same(stream, whole, "stream");
+  }
 }
 
 }  // namespace fuzz
