@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Installs the Debian packages sluice builds with, if any is missing (needs root on a fresh machine).
+# Installs the Debian packages sluice builds with, and any named as arguments, if any is missing
+# (needs root on a fresh machine).  Usage: scripts/deps.sh [EXTRA-PACKAGE...]
 set -euo pipefail
 packages=(meson ninja-build pkg-config cmake g++ libboost-dev libfmt-dev doctest-dev libbenchmark-dev
-          libsimdjson-dev)
+          libsimdjson-dev "$@")
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

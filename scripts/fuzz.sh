@@ -15,18 +15,7 @@ fi
 seconds=${1:-15}
 shift || true
 
-packages=(meson ninja-build pkg-config clang-14 libclang-rt-14-dev libboost-dev libsimdjson-dev)
-missing=()
-for p in "${packages[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-  echo "fuzz: installing ${missing[*]}"
-  SUDO=""
-  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-fi
+scripts/deps.sh clang-14 libclang-rt-14-dev  # the build packages, and clang with its fuzzer runtime
 
 if [ ! -f build-fuzz/build.ninja ]; then
   CXX=clang++-14 meson setup build-fuzz -Dfuzz=true -Dbench=disabled -Dbuildtype=debug -Doptimization=1 \
