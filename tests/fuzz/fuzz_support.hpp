@@ -13,6 +13,8 @@
 #include <string_view>
 #include <vector>
 
+#include "sluice/io/bad_record.hpp"
+
 #define FUZZ_CHECK(cond)                                                                      \
   do {                                                                                        \
     if (!(cond)) {                                                                            \
@@ -64,17 +66,7 @@ class input {
 /// `s` with every byte that is not printable ASCII (and the backslash) written as \xNN.
 inline std::string printable(std::string_view s) {
   std::string out;
-  for (const char ch : s) {
-    const auto c = static_cast<unsigned char>(ch);
-    if (c >= 0x20 && c < 0x7F && c != '\\') {
-      out += ch;
-    } else {
-      constexpr const char* hex = "0123456789abcdef";
-      out += "\\x";
-      out += hex[c >> 4U];
-      out += hex[c & 0xFU];
-    }
-  }
+  sluice::append_printable(out, s);
   return out;
 }
 

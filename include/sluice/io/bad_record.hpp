@@ -36,9 +36,24 @@ inline std::string describe(const bad_record& r) {
   return s;
 }
 
+/// Append `s` to `out` with every byte that is not printable ASCII (and the backslash) written
+/// as \xNN: what a message shows of input bytes, whatever they are.
+inline void append_printable(std::string& out, std::string_view s) {
+  for (const char ch : s) {
+    const auto c = static_cast<unsigned char>(ch);
+    if (c >= 0x20 && c < 0x7F && c != '\\') {
+      out += ch;
+    } else {
+      constexpr const char* hex = "0123456789abcdef";
+      out += "\\x";
+      out += hex[c >> 4U];
+      out += hex[c & 0xFU];
+    }
+  }
+}
+
 /// The reason a field was rejected: "field 'qty' (column 7): not an integer: 'x'" (the column
-/// when the format has one). The field's text is shown up to 64 bytes, with any byte that is not
-/// printable ASCII written as \xNN: a reason is always printable, whatever the input held.
+/// when the format has one). The field's text is shown up to 64 bytes, printable (append_printable).
 inline std::string field_rejected(std::string_view name, std::size_t column, std::string_view why,
                                   std::string_view text) {
   std::string r = "field '";
@@ -51,17 +66,7 @@ inline std::string field_rejected(std::string_view name, std::size_t column, std
   r += why;
   r += ": '";
   constexpr std::size_t shown = 64;
-  for (const char ch : text.substr(0, shown)) {
-    const auto c = static_cast<unsigned char>(ch);
-    if (c >= 0x20 && c < 0x7F && c != '\\') {
-      r += ch;
-    } else {
-      constexpr const char* hex = "0123456789abcdef";
-      r += "\\x";
-      r += hex[c >> 4U];
-      r += hex[c & 0xFU];
-    }
-  }
+  append_printable(r, text.substr(0, shown));
   r += text.size() > shown ? "...'" : "'";
   return r;
 }
