@@ -31,32 +31,14 @@ using format = sluice::csv_format<decltype(sale_schema())>;
 /// Parses [begin, stop) of the input ending at `end`, appending to `log`; returns the outcome.
 sluice::chunk_outcome parse(format::parser& parser, const char* origin, const char* begin, const char* stop,
                             const char* end, bool eof, std::size_t max_record_bytes, parse_log& log) {
-  const std::uint64_t line_base = log.lines;
-  std::uint64_t good = 0;
-  std::uint64_t bad = 0;
-  const auto out = parser.parse(
-      origin, begin, stop, end, eof, max_record_bytes,
-      [&](const sale& s, std::string_view raw) {
+  return fuzz::logged_parse(
+      parser, origin, begin, stop, end, eof, max_record_bytes, log, [&](const sale& s, std::string_view raw) {
         FUZZ_CHECK(raw.data() >= begin && raw.data() + raw.size() <= end && !raw.empty());
         // Touch every byte of the string field: a view into freed or foreign memory is caught.
         std::string text = std::to_string(s.id) + '|' + std::to_string(s.qty) + '|' + std::to_string(s.price_cents) +
                            '|' + std::string(s.name) + '|' + std::to_string(s.ts.count());
         log.events.push_back({true, static_cast<std::uint64_t>(raw.data() - origin), raw.size(), 0, std::move(text)});
-        ++good;
-      },
-      [&](sluice::chunk_bad_record b) {
-        FUZZ_CHECK(b.offset >= static_cast<std::uint64_t>(begin - origin));
-        FUZZ_CHECK(b.offset + b.length <= static_cast<std::uint64_t>(end - origin) && b.length > 0);
-        FUZZ_CHECK(!b.reason.empty());
-        log.events.push_back({false, b.offset, b.length, line_base + b.local_line, std::move(b.reason)});
-        ++bad;
-        return true;
       });
-  FUZZ_CHECK(out.records == good && out.bad == bad && !out.stopped);
-  FUZZ_CHECK(out.next >= static_cast<std::size_t>(begin - origin) &&
-             out.next <= static_cast<std::size_t>(end - origin));
-  log.lines += out.lines;
-  return out;
 }
 
 /// Bytes between records: only blank lines ("\n", "\r\n", a lone "\r" at the end).

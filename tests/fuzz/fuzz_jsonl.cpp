@@ -48,32 +48,13 @@ using format = sluice::jsonl_format<decltype(sale_schema())>;
 
 sluice::chunk_outcome parse(format::parser& parser, const char* origin, const char* begin, const char* stop,
                             const char* end, bool eof, std::size_t max_record_bytes, parse_log& log) {
-  const std::uint64_t line_base = log.lines;
-  std::uint64_t good = 0;
-  std::uint64_t bad = 0;
-  const auto out = parser.parse(
-      origin, begin, stop, end, eof, max_record_bytes,
-      [&](const sale& s) {
-        std::string text = std::to_string(s.id) + '|' + std::to_string(s.qty) + '|' + std::to_string(s.price_cents) +
-                           '|' + std::string(s.name) + '|' + std::to_string(s.ts.count()) + '|' +
-                           (s.note ? "+" + *s.note : "-") + '|' + (s.flag ? "t" : "f") + '|' + std::string(s.long_key) +
-                           '|' + (s.quoted ? std::to_string(*s.quoted) : "-");
-        log.events.push_back({true, 0, 0, 0, std::move(text)});
-        ++good;
-      },
-      [&](sluice::chunk_bad_record b) {
-        FUZZ_CHECK(b.offset >= static_cast<std::uint64_t>(begin - origin));
-        FUZZ_CHECK(b.offset + b.length <= static_cast<std::uint64_t>(end - origin) && b.length > 0);
-        FUZZ_CHECK(!b.reason.empty());
-        log.events.push_back({false, b.offset, b.length, line_base + b.local_line, std::move(b.reason)});
-        ++bad;
-        return true;
-      });
-  FUZZ_CHECK(out.records == good && out.bad == bad && !out.stopped);
-  FUZZ_CHECK(out.next >= static_cast<std::size_t>(begin - origin) &&
-             out.next <= static_cast<std::size_t>(end - origin));
-  log.lines += out.lines;
-  return out;
+  return fuzz::logged_parse(parser, origin, begin, stop, end, eof, max_record_bytes, log, [&](const sale& s) {
+    std::string text = std::to_string(s.id) + '|' + std::to_string(s.qty) + '|' + std::to_string(s.price_cents) + '|' +
+                       std::string(s.name) + '|' + std::to_string(s.ts.count()) + '|' + (s.note ? "+" + *s.note : "-") +
+                       '|' + (s.flag ? "t" : "f") + '|' + std::string(s.long_key) + '|' +
+                       (s.quoted ? std::to_string(*s.quoted) : "-");
+    log.events.push_back({true, 0, 0, 0, std::move(text)});
+  });
 }
 
 }  // namespace

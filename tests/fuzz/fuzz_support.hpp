@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "sluice/io/bad_record.hpp"
+#include "sluice/io/bounded_input.hpp"
 
 #define FUZZ_CHECK(cond)                                                                      \
   do {                                                                                        \
@@ -102,6 +103,34 @@ inline void check_same(const parse_log& got, const parse_log& want, const char* 
   print("whole input", want);
   print(how, got);
   FUZZ_CHECK(!"the same records and bad records however the input is cut");
+}
+
+/// Parses [begin, stop) of the input that ends at `end` (offsets from `origin`) with `parser`,
+/// appending to `log`: `emit`, the target's own, logs each record; each bad record is checked
+/// (inside the input, not empty, with a reason) and logged here. Checks the outcome against the
+/// log and returns it.
+template <class Parser, class Emit>
+sluice::chunk_outcome logged_parse(Parser& parser, const char* origin, const char* begin, const char* stop,
+                                   const char* end, bool eof, std::size_t max_record_bytes, parse_log& log,
+                                   Emit&& emit) {
+  const std::uint64_t line_base = log.lines;
+  const std::size_t logged_before = log.events.size();
+  const auto out = parser.parse(origin, begin, stop, end, eof, max_record_bytes, emit, [&](sluice::chunk_bad_record b) {
+    FUZZ_CHECK(b.offset >= static_cast<std::uint64_t>(begin - origin));
+    FUZZ_CHECK(b.offset + b.length <= static_cast<std::uint64_t>(end - origin) && b.length > 0);
+    FUZZ_CHECK(!b.reason.empty());
+    log.events.push_back({false, b.offset, b.length, line_base + b.local_line, std::move(b.reason)});
+    return true;
+  });
+  const auto added = log.events.begin() + static_cast<std::ptrdiff_t>(logged_before);
+  const auto good =
+      static_cast<std::uint64_t>(std::count_if(added, log.events.end(), [](const event& e) { return e.good; }));
+  const auto bad = static_cast<std::uint64_t>(log.events.end() - added) - good;
+  FUZZ_CHECK(out.records == good && out.bad == bad && !out.stopped);
+  FUZZ_CHECK(out.next >= static_cast<std::size_t>(begin - origin) &&
+             out.next <= static_cast<std::size_t>(end - origin));
+  log.lines += out.lines;
+  return out;
 }
 
 /// The cuts every text-format target compares with the whole input parsed at once (`whole`):
