@@ -144,13 +144,32 @@ std::string reference(const std::string& query, const std::vector<sale_row>& row
       const auto& revenue = item.second;
       out << product << ',' << cents(revenue) << '\n';
     }
+  } else if (query == "popular") {
+    // Every 5-minute window sliding by 1 minute that holds the row: starts in (ts - 5min, ts].
+    std::map<std::int64_t, std::map<std::int64_t, std::int64_t>> qty;  // window start -> product -> qty
+    for (const auto& r : rows) {
+      for (std::int64_t start = floor_to(r.ts, 60'000); start > r.ts - 300'000; start -= 60'000) {
+        qty[start][r.product] += r.qty;
+      }
+    }
+    out << "window_start,product_id,qty\n";
+    for (const auto& [start, products] : qty) {
+      std::vector<std::pair<std::int64_t, std::int64_t>> ranked(products.begin(), products.end());
+      std::sort(ranked.begin(), ranked.end(), [](const auto& a, const auto& b) {
+        return a.second != b.second ? a.second > b.second : a.first < b.first;
+      });
+      ranked.resize(std::min<std::size_t>(ranked.size(), 10));
+      for (const auto& [product, q] : ranked) {
+        out << start << ',' << product << ',' << q << '\n';
+      }
+    }
   } else {
     FAIL("no reference for query " << query);
   }
   return out.str();
 }
 
-const std::vector<std::string> queries = {"by-category", "region-minute", "top-products"};
+const std::vector<std::string> queries = {"by-category", "region-minute", "top-products", "popular"};
 
 /// A gen_sales file big enough that --threads 3 really cuts it into 3 chunks (the batch runner
 /// gives each thread at least 1 MiB), generated once per process.
@@ -246,7 +265,8 @@ TEST_CASE("sales: each query equals the reference, identically on 1, 2 and 3 thr
 TEST_CASE("sales: exact headers, revenue with exactly two decimals") {
   const std::map<std::string, std::string> headers = {{"by-category", "category,cnt,revenue"},
                                                       {"region-minute", "region,window_start,cnt,revenue"},
-                                                      {"top-products", "product_id,revenue"}};
+                                                      {"top-products", "product_id,revenue"},
+                                                      {"popular", "window_start,product_id,qty"}};
   const std::regex two_decimals(R"(-?[0-9]+\.[0-9]{2})");
   for (const auto& q : queries) {
     CAPTURE(q);
@@ -259,7 +279,9 @@ TEST_CASE("sales: exact headers, revenue with exactly two decimals") {
     for (std::size_t i = 1; i < lines.size(); ++i) {
       const auto f = split(lines[i]);
       REQUIRE(f.size() == columns);
-      CHECK_MESSAGE(std::regex_match(f.back(), two_decimals), lines[i]);
+      if (q != "popular") {  // quantities are whole numbers
+        CHECK_MESSAGE(std::regex_match(f.back(), two_decimals), lines[i]);
+      }
     }
     if (q == "top-products") {
       CHECK(lines.size() == 11);

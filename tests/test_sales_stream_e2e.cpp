@@ -80,7 +80,7 @@ std::string batch_answer(const std::string& query, const std::string& file) {
 
 TEST_CASE("sales --listen: every query over 1..4 connections, interleaved or in chunks, equals batch mode") {
   const std::string& file = sales_file();
-  for (const std::string q : {"by-category", "region-minute", "top-products"}) {
+  for (const std::string q : {"by-category", "region-minute", "top-products", "popular"}) {
     const std::string expected = batch_answer(q, file);
     for (const auto& run_case : std::vector<std::pair<int, std::string>>{
              {1, "interleaved"}, {3, "chunks"}, {4, "interleaved"}, {2, "chunks"}}) {

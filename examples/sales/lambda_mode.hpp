@@ -11,6 +11,8 @@
 #include <chrono>
 #include <condition_variable>
 #include <algorithm>
+#include <charconv>
+#include <type_traits>
 #include <cstdint>
 #include <cstdio>
 #include <memory>
@@ -109,20 +111,37 @@ inline std::string csv_to_json(std::string_view csv) {
   return out;
 }
 
-/// GET /QUERY[?format=csv|json]: the answer `rows_csv()` gives now, in the asked format.
+/// GET /QUERY[?format=csv|json][&window_start=MS]: the answer `rows_csv()` gives now, in the
+/// asked format. When rows_csv takes a row_filter, window_start (ms since the epoch) picks one
+/// window's rows.
 template <class RowsCsv>
 sluice::http_response query_response(const sluice::http_request& request, RowsCsv&& rows_csv) {
+  constexpr bool filters = std::is_invocable_v<RowsCsv&, const row_filter&>;
   bool json = false;
+  row_filter filter;
   for (const auto& [name, value] : request.params) {
-    if (name != "format") {
-      throw sluice::http_error(400, "unknown parameter '" + name + "' (known: format)");
+    if (name == "format") {
+      if (value != "csv" && value != "json") {
+        throw sluice::http_error(400, "format is csv or json, not '" + value + "'");
+      }
+      json = value == "json";
+    } else if (name == "window_start" && filters) {
+      std::int64_t ms = 0;
+      const auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), ms);
+      if (ec != std::errc{} || end != value.data() + value.size()) {
+        throw sluice::http_error(400, "window_start takes milliseconds since the epoch, not '" + value + "'");
+      }
+      filter.window_start = sluice::millis{ms};
+    } else {
+      throw sluice::http_error(400, "unknown parameter '" + name + (filters ? "' (known: format, window_start)" : "' (known: format)"));
     }
-    if (value != "csv" && value != "json") {
-      throw sluice::http_error(400, "format is csv or json, not '" + value + "'");
-    }
-    json = value == "json";
   }
-  std::string csv = rows_csv();
+  std::string csv;
+  if constexpr (filters) {
+    csv = rows_csv(filter);
+  } else {
+    csv = rows_csv();
+  }
   return json ? sluice::http_response::json(csv_to_json(csv)) : sluice::http_response::csv(std::move(csv));
 }
 
@@ -145,6 +164,10 @@ inline std::string status_json(std::string_view query, const sluice::lambda_stat
   // Before the first event: no watermark yet.
   const std::string watermark =
       s.watermark == sluice::millis::min().count() ? std::string("null") : std::to_string(s.watermark);
+  // Null when nothing is dropped (no --retain, or no watermark yet).
+  const std::string retention = s.retention_horizon == sluice::millis::min().count()
+                                    ? std::string("null")
+                                    : std::to_string(s.retention_horizon);
   std::string error = "null";
   if (batch_error) {
     error.clear();
@@ -155,10 +178,12 @@ inline std::string status_json(std::string_view query, const sluice::lambda_stat
       "\"batch_horizon\":{{\"epoch\":{},\"offset\":{}}},\"caught_up\":{},\"speed_epochs\":[{}],"
       "\"ingested\":{},\"late\":{},\"late_not_covered\":{},\"partly_late\":{},\"dead_lettered\":{},"
       "\"batch_runs\":{},\"last_batch_seconds\":{:.6f},\"last_batch_records\":{},\"watermark\":{},"
-      "\"recovery\":{},\"batch_error\":{}}}\n",
+      "\"retention_horizon\":{},\"batch_view\":{{\"entries\":{},\"table_bytes\":{}}},"
+      "\"speed_layer\":{{\"entries\":{},\"table_bytes\":{}}},\"recovery\":{},\"batch_error\":{}}}\n",
       query, s.log_head, s.sealed_epochs, s.horizon_epoch, s.horizon_offset,
       s.horizon_offset == s.log_head ? "true" : "false", epochs, s.ingested, s.late, s.late_not_covered,
-      s.partly_late, s.bad_records, s.batch_runs, s.last_batch_seconds, s.last_batch_records, watermark, recovery, error);
+      s.partly_late, s.bad_records, s.batch_runs, s.last_batch_seconds, s.last_batch_records, watermark, retention, s.batch_entries,
+      s.batch_table_bytes, s.speed_entries, s.speed_table_bytes, recovery, error);
 }
 
 inline std::string status_json(std::string_view query, const sluice::kappa_status& s) {
@@ -213,10 +238,10 @@ std::string lambda_mode(const lambda_settings& s, const sluice::input_options& i
 
   sluice::http_router router;
   router.add("/" + s.query, [&](const sluice::http_request& request) {
-    return query_response(request, [&] {
+    return query_response(request, [&](const row_filter& filter) {
       const auto snap = engine.snapshot();
       std::string out = q.header;
-      q.rows(snap.store, out);
+      q.rows(snap.store, out, filter);
       return out;
     });
   });
@@ -257,7 +282,7 @@ std::string replay_mode(const lambda_settings& s, const Query& q, std::stop_toke
     sluice::kappa_status status;
     const auto store = sluice::replay_to_head(q.flow, payloads, s.log_dir, from, &status);
     std::string out = q.header;
-    q.rows(store, out);
+    q.rows(store, out, row_filter{});
     std::fwrite(out.data(), 1, out.size(), stdout);
     return fmt::format("replayed {} records from offset {}", status.events, from);
   }
@@ -273,9 +298,9 @@ std::string replay_mode(const lambda_settings& s, const Query& q, std::stop_toke
       throw sluice::http_error(503, fmt::format("replay in progress: offset {} of {}", st.replay_position,
                                                 st.replay_target));
     }
-    return query_response(request, [&] {
+    return query_response(request, [&](const row_filter& filter) {
       std::string out = q.header;
-      q.rows(*snap, out);
+      q.rows(*snap, out, filter);
       return out;
     });
   });

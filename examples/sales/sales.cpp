@@ -39,6 +39,7 @@
 #include "sluice/run/periodic.hpp"
 #include "sluice/run/batch.hpp"
 #include "sluice/run/stream.hpp"
+#include "sluice/store/window_top_k.hpp"
 
 namespace {
 
@@ -51,12 +52,14 @@ constexpr const char* usage =
     "       sales QUERY --log DIR [--threads N]\n"
     "       sales QUERY --lambda --log DIR --listen HOST:PORT --serve HOST:PORT [--connections N]\n"
     "             [--segment-bytes N] [--segment-age D] [--batch-every D] [--fsync POLICY]\n"
-    "             [--max-delay D] [--late-output FILE]\n"
+    "             [--max-delay D] [--late-output FILE] [--retain D]\n"
     "       sales QUERY --replay DIR [--serve HOST:PORT] [--from-time MS] [--max-delay D]\n"
     "QUERY:\n"
     "  by-category     per category: rows and revenue        -> category,cnt,revenue\n"
     "  region-minute   per region and 1-minute window         -> region,window_start,cnt,revenue\n"
     "  top-products    the 10 products with the most revenue  -> product_id,revenue\n"
+    "  popular         per 5-minute window sliding by 1 minute, the 10 products with the largest\n"
+    "                  quantity (ties: smaller id)            -> window_start,product_id,qty\n"
     "Batch mode:\n"
     "  --input FILE          sales CSV (header ts,order_id,user_id,region,category,product_id,qty,price)\n"
     "  --format FORMAT       csv (default) or jsonl: one JSON object per line with the same field names\n"
@@ -75,12 +78,15 @@ constexpr const char* usage =
     "Lambda mode (--lambda --log DIR): rows received on --listen are appended to the log, then\n"
     "  counted by the speed layer; a batch layer recomputes over sealed segments; the answer\n"
     "  (batch view + speed layer, open windows included) is served until SIGINT/SIGTERM:\n"
-    "  --serve HOST:PORT     HTTP: GET /QUERY (CSV; ?format=json for JSON) and GET /status (JSON)\n"
+    "  --serve HOST:PORT     HTTP: GET /QUERY (CSV; ?format=json for JSON; windowed queries take\n"
+    "                        ?window_start=MS for one window's rows) and GET /status (JSON)\n"
     "  --segment-bytes N     seal a log segment (an epoch) at this size (default 64 MiB)\n"
     "  --segment-age D       ... or at this age, so that a quiet log still reaches the batch layer\n"
     "                        (default 1m; 0: never by age)\n"
     "  --batch-every D       run the batch layer at most this often (default: when a segment seals)\n"
     "  --fsync POLICY        always (every commit), interval:MS (default interval:100) or never\n"
+    "  --retain D            windowed queries: drop windows that ended more than D before the\n"
+    "                        watermark, e.g. 1h (default: keep every window)\n"
     "Kappa mode (--replay DIR): the stream path replayed over the log; without --serve it prints\n"
     "  the answer at the log's head and exits; with --serve it serves it and keeps tailing:\n"
     "  --from-time MS        start at the first record whose event time is at least MS\n"
@@ -110,6 +116,7 @@ struct options {
   std::string serve;
   sluice::log_options log_options;
   std::chrono::milliseconds batch_every{0};
+  std::chrono::milliseconds retain{0};
   std::optional<std::int64_t> from_time;
 };
 
@@ -155,6 +162,8 @@ options parse_args(int argc, char** argv) {
       // --segment-bytes, --segment-age, --fsync
     } else if (a == "--batch-every") {
       o.batch_every = args.duration();
+    } else if (a == "--retain") {
+      o.retain = args.duration();
     } else if (a == "--from-time") {
       const std::string v = args.value();
       char* end = nullptr;
@@ -171,7 +180,7 @@ options parse_args(int argc, char** argv) {
   if (o.query.empty()) {
     args.fail("no QUERY given");
   }
-  if (o.query != "by-category" && o.query != "region-minute" && o.query != "top-products") {
+  if (o.query != "by-category" && o.query != "region-minute" && o.query != "top-products" && o.query != "popular") {
     args.fail("unknown query '" + o.query + "'");
   }
   if (o.lambda) {
@@ -189,6 +198,9 @@ options parse_args(int argc, char** argv) {
   } else if (!o.serve.empty()) {
     args.fail("--serve is for --lambda and --replay");
   }
+  if (o.retain.count() > 0 && !o.lambda) {
+    args.fail("--retain is for --lambda");
+  }
   if (!o.listen.empty() && o.format != "csv") {
     args.fail("stream mode reads CSV rows");
   }
@@ -201,7 +213,7 @@ struct query {
   Schema schema;
   Flow flow;
   const char* header;
-  Rows rows;  // rows(store, out): append the store's rows as CSV
+  Rows rows;  // rows(store, out, filter): append the store's rows as CSV
 };
 template <class Schema, class Flow, class Rows>
 query(Schema, Flow, const char*, Rows) -> query<Schema, Flow, Rows>;
@@ -212,7 +224,7 @@ std::string batch_mode(const options& o, const sluice::input_options& input, con
   std::string out = q.header;
   auto run_over = [&](const auto& source) {
     const auto store = sluice::run_batch(source, q.flow, sluice::batch_options{.threads = o.threads}, &stats);
-    q.rows(store, out);
+    q.rows(store, out, sales::row_filter{});
   };
   if (!o.log.empty()) {
     run_over(sluice::log_source<decltype(sluice::csv_payloads(q.schema, sales::csv_header))>::whole(
@@ -269,7 +281,7 @@ std::string stream_mode(const options& o, const sluice::input_options& input, co
   std::string out;
   auto print = [&](const auto& rows) {
     out.clear();
-    q.rows(rows, out);
+    q.rows(rows, out, sales::row_filter{});
     std::fwrite(out.data(), 1, out.size(), stdout);
     std::fflush(stdout);  // a fired window is visible at once
   };
@@ -286,24 +298,33 @@ std::string stream_mode(const options& o, const sluice::input_options& input, co
                      stats.events, stats.inputs, stats.bytes, stats.bad_records, stats.late_events, stats.seconds);
 }
 
-auto by_category_rows = [](const auto& store, std::string& out) {
+auto by_category_rows = [](const auto& store, std::string& out, const sales::row_filter& /*all*/) {
   for (const auto& row : store.scan()) {
     const auto& [cnt, revenue] = row.value;
     sluice::append_csv_field(out, row.key);
     fmt::format_to(std::back_inserter(out), ",{},{}\n", cnt, sales::format_cents(revenue));
   }
 };
-auto region_minute_rows = [](const auto& store, std::string& out) {
+auto region_minute_rows = [](const auto& store, std::string& out, const sales::row_filter& filter) {
   for (const auto& row : store.scan()) {
+    if (filter.window_start && row.key.window.start != *filter.window_start) {
+      continue;
+    }
     const auto& [cnt, revenue] = row.value;
     sluice::append_csv_field(out, row.key.key);
     fmt::format_to(std::back_inserter(out), ",{},{},{}\n", row.key.window.start.count(), cnt,
                    sales::format_cents(revenue));
   }
 };
-auto top_products_rows = [](const auto& store, std::string& out) {
+auto top_products_rows = [](const auto& store, std::string& out, const sales::row_filter& /*all*/) {
   for (const auto& row : store.top_k(10, [](std::int64_t revenue) { return revenue; })) {
     fmt::format_to(std::back_inserter(out), "{},{}\n", row.key, sales::format_cents(row.value));
+  }
+};
+auto popular_rows = [](const auto& store, std::string& out, const sales::row_filter& filter) {
+  const auto by_qty = [](std::int64_t qty) { return qty; };
+  for (const auto& row : sluice::top_k_by_window(store, sales::popular_top, by_qty, filter.window_start)) {
+    fmt::format_to(std::back_inserter(out), "{},{},{}\n", row.key.window.start.count(), row.key.key, row.value);
   }
 };
 
@@ -347,6 +368,7 @@ int main(int argc, char** argv) {
     lambda.engine.idle_timeout = o.idle_timeout;
     lambda.engine.batch_every = o.batch_every;
     lambda.engine.batch_threads = o.threads;
+    lambda.engine.retain = o.retain;
     auto run = [&](const auto& q) {
       if (o.lambda) {
         return sales::lambda_mode(lambda, input, q, stop.get_token());
@@ -363,9 +385,11 @@ int main(int argc, char** argv) {
     } else if (o.query == "region-minute") {
       summary = run(query{sales::region_minute_schema(), sales::region_minute(), "region,window_start,cnt,revenue\n",
                           region_minute_rows});
-    } else {
+    } else if (o.query == "top-products") {
       summary = run(query{sales::top_products_schema(), sales::product_revenue(), "product_id,revenue\n",
                           top_products_rows});
+    } else {
+      summary = run(query{sales::popular_schema(), sales::popular(), "window_start,product_id,qty\n", popular_rows});
     }
     if (dead_letters) {
       dead_letters->close();

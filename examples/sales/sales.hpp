@@ -4,7 +4,9 @@
 #pragma once
 
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -47,6 +49,7 @@ inline auto region_minute_schema() {
 inline auto top_products_schema() {
   return csv_schema().project(&sale::product_id, &sale::qty, &sale::price_cents);
 }
+inline auto popular_schema() { return csv_schema().project(&sale::ts, &sale::product_id, &sale::qty); }
 
 /// Revenue of one sale in cents: exact integer arithmetic, never floating point.
 inline constexpr auto revenue_cents = [](const sale& s) { return s.qty * s.price_cents; };
@@ -68,6 +71,21 @@ inline auto region_minute() {
 inline auto product_revenue() {
   return sluice::flow<sale>() | sluice::key_by(&sale::product_id) | sluice::aggregate(sluice::sum(revenue_cents));
 }
+
+/// "Popular right now": quantity per product in 5-minute event-time windows sliding by 1 minute
+/// (the 10 largest of each window are read from the store). Its state is one entry per
+/// (product, window): the size of history, which is what the Lambda engine has to hold.
+inline auto popular() {
+  using namespace std::chrono_literals;
+  return sluice::flow<sale>() | sluice::event_time(&sale::ts) | sluice::key_by(&sale::product_id) |
+         sluice::window(sluice::sliding(5min, 1min)) | sluice::aggregate(sluice::sum(&sale::qty));
+}
+inline constexpr std::size_t popular_top = 10;
+
+/// Which rows of a windowed answer to print: all, or one window's (by its start).
+struct row_filter {
+  std::optional<sluice::millis> window_start;
+};
 
 /// Cents as a decimal with exactly two places: 123456 -> "1234.56", -5 -> "-0.05".
 inline std::string format_cents(std::int64_t cents) {

@@ -60,6 +60,7 @@
 #include "sluice/io/signals.hpp"
 #include "sluice/serve/http_client.hpp"
 #include "sluice/run/batch.hpp"
+#include "sluice/store/window_top_k.hpp"
 
 namespace {
 
@@ -187,55 +188,41 @@ template <class Store>
 std::string popular_csv(const Store& store) {
   constexpr std::int64_t size = std::chrono::milliseconds(popular_window).count();
   constexpr std::int64_t slide = std::chrono::milliseconds(popular_slide).count();
-  const auto& state = store.state();
   std::optional<std::int64_t> latest_start;
-  for (const auto& e : state) {
-    latest_start = std::max(latest_start.value_or(e.key.window.start.count()), e.key.window.start.count());
-  }
+  store.for_each([&](const auto& key, const auto& /*qty*/) {
+    latest_start = std::max(latest_start.value_or(key.window.start.count()), key.window.start.count());
+  });
   std::string out = popular_header;
   if (!latest_start) {
     return out;
   }
-  sluice::time_window chosen{sluice::millis{*latest_start - size}, sluice::millis{*latest_start}};
-  if (std::none_of(state.begin(), state.end(), [&](const auto& e) { return e.key.window == chosen; })) {
-    chosen = {sluice::millis{*latest_start - size + slide}, sluice::millis{*latest_start + slide}};
+  const auto by_qty = [](std::int64_t qty) { return qty; };
+  auto top = sluice::top_k_by_window(store, 10, by_qty, sluice::millis{*latest_start - size});
+  if (top.empty()) {
+    top = sluice::top_k_by_window(store, 10, by_qty, sluice::millis{*latest_start - size + slide});
   }
-  struct ranked {
-    std::int64_t qty;
-    std::int64_t product;
-  };
-  std::vector<ranked> rows;
-  for (const auto& e : state) {
-    if (e.key.window == chosen) {
-      rows.push_back({state.monoid().result(e.value), e.key.key});
-    }
-  }
-  const auto top = rows.begin() + static_cast<std::ptrdiff_t>(std::min<std::size_t>(10, rows.size()));
-  std::partial_sort(rows.begin(), top, rows.end(), [](const ranked& a, const ranked& b) {
-    return a.qty != b.qty ? a.qty > b.qty : a.product < b.product;
-  });
-  for (auto it = rows.begin(); it != top; ++it) {
-    fmt::format_to(std::back_inserter(out), "{},{},{},{}\n", sluice::format_iso8601(chosen.start),
-                   sluice::format_iso8601(chosen.end), it->product, it->qty);
+  for (const auto& row : top) {
+    fmt::format_to(std::back_inserter(out), "{},{},{},{}\n", sluice::format_iso8601(row.key.window.start),
+                   sluice::format_iso8601(row.key.window.end), row.key.key, row.value);
   }
   return out;
 }
 
-/// "" when two stores of the same flow hold the same keys with the same answers; else how many
-/// keys differ.
-template <class Store>
-std::string store_diff(const Store& served, const Store& expected) {
-  const auto& a = served.state();
-  const auto& b = expected.state();
-  const auto differs = std::count_if(b.begin(), b.end(), [&](const auto& e) {
-    const auto* other = a.find(e.key);
-    return other == nullptr || a.monoid().result(*other) != b.monoid().result(e.value);
+/// "" when the served view and the expected store hold the same keys with the same answers;
+/// else how many keys differ.
+template <class Served, class Expected>
+std::string store_diff(const Served& served, const Expected& expected) {
+  std::size_t differs = 0;
+  expected.for_each([&](const auto& key, const auto& value) {
+    const auto other = served.get(key);
+    differs += !other || *other != value ? 1 : 0;
   });
-  if (differs == 0 && a.size() == b.size()) {
+  const std::size_t served_size = served.size();
+  if (differs == 0 && served_size == expected.size()) {
     return "";
   }
-  return fmt::format("{} keys served, {} expected; {} expected keys missing or with another answer", a.size(), b.size(),
-                     differs);
+  return fmt::format("{} keys served, {} expected; {} expected keys missing or with another answer", served_size,
+                     expected.size(), differs);
 }
 
 /// "" when the two CSV texts are equal; else how they differ: counts and the first few lines

@@ -11,6 +11,7 @@
 // Not thread-safe: its owner serialises access.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <map>
 #include <type_traits>
@@ -102,6 +103,22 @@ class epoch_store {
       out.push_back(e.info);
     }
     return out;
+  }
+
+  /// Entries held over all epochs (open and fired), and the bytes of their tables.
+  [[nodiscard]] std::size_t entries() const {
+    std::size_t n = 0;
+    for (const auto& [epoch, e] : epochs_) {
+      n += e.open.held().size() + e.fired.size();
+    }
+    return n;
+  }
+  [[nodiscard]] std::size_t table_bytes() const {
+    std::size_t n = 0;
+    for (const auto& [epoch, e] : epochs_) {
+      n += e.open.held().table_bytes() + e.fired.table_bytes();
+    }
+    return n;
   }
 
   /// An empty state of the flow's result type (with its monoid).

@@ -43,7 +43,9 @@
 #include <vector>
 
 #include "sluice/io/log_source.hpp"
+#include "sluice/lambda/batch_view.hpp"
 #include "sluice/lambda/epoch_store.hpp"
+#include "sluice/lambda/view_snapshot.hpp"
 #include "sluice/run/batch.hpp"
 #include "sluice/run/periodic.hpp"
 #include "sluice/run/stream.hpp"
@@ -61,6 +63,9 @@ struct lambda_options {
   std::chrono::milliseconds batch_every{0};       // batch layer: at most this often; 0: whenever an epoch seals
   bool incremental = true;                        // V_E' = V_E (+) batch([E, E')); false: recompute from offset 0
   unsigned batch_threads = 0;                     // 0: all cores
+  // Windowed views: windows that ended more than this before the watermark are dropped from
+  // both layers and no longer served (0: keep every window). The windows kept stay exact.
+  std::chrono::milliseconds retain{0};
   late_sink on_late{};                            // events the speed layer dropped (offset: their log offset)
 };
 
@@ -86,6 +91,11 @@ struct lambda_status {
   double last_batch_seconds = 0;
   std::uint64_t last_batch_records = 0;
   std::int64_t watermark = millis::min().count();
+  std::int64_t retention_horizon = millis::min().count();  // windows ending at or before it are dropped
+  std::uint64_t batch_entries = 0;      // (key[, window]) entries of the batch view
+  std::uint64_t batch_table_bytes = 0;  // ... and the bytes of their tables
+  std::uint64_t speed_entries = 0;      // entries the speed layer holds (all its epochs, open and fired)
+  std::uint64_t speed_table_bytes = 0;
   std::optional<log_recovery> recovery;  // what opening the log cut from a torn tail
 };
 
@@ -94,17 +104,18 @@ namespace detail {
 template <class Flow>
 struct lambda_view {
   using state_type = typename epoch_store<Flow>::state_type;
-  using store_type = result_store<typename state_type::key_type, typename state_type::monoid_type>;
+  using view_type = batch_view<typename state_type::key_type, typename state_type::monoid_type>;
+  using snapshot_type = view_snapshot<typename state_type::key_type, typename state_type::monoid_type>;
 
   lambda_view(const Flow& f, std::int64_t lateness_ms)
       : flow(std::make_unique<const Flow>(f)), speed(std::make_unique<epoch_store<Flow>>(*flow, lateness_ms)),
-        view(std::make_shared<const store_type>(store_type(speed->empty_state()))) {}
+        view(std::make_shared<const view_type>(speed->empty_state().monoid())) {}
 
   // The view's own copy of the flow (a flow is a small value), at a stable address the speed
   // layer refers to: the caller's flow may be a temporary.
   std::unique_ptr<const Flow> flow;
   std::unique_ptr<epoch_store<Flow>> speed;
-  std::shared_ptr<const store_type> view;  // V_E
+  std::shared_ptr<const view_type> view;   // V_E: published versions share what did not change
   std::uint64_t late = 0;                  // events its speed layer dropped
   std::uint64_t partly_late = 0;           // sliding-window events that missed some windows there
 };
@@ -118,7 +129,7 @@ class lambda_engine {
   template <std::size_t I>
   using view_type = detail::lambda_view<std::tuple_element_t<I, std::tuple<Flows...>>>;
   template <std::size_t I = 0>
-  using store_type = typename view_type<I>::store_type;
+  using snapshot_type = typename view_type<I>::snapshot_type;
 
   /// An answer and the batch horizon it was read at.
   template <class Store>
@@ -233,9 +244,21 @@ class lambda_engine {
     const std::uint64_t from = opts_.incremental ? horizon_offset_.load() : 0;
     const log_source<Payloads> source(std::move(segments), from, to, payloads_);
     batch_stats stats;
-    auto next = std::apply([&](auto&... v) { return std::make_tuple(next_view(v, source, stats)...); }, views_);
+    millis horizon = millis::min();
     {
       std::lock_guard state(state_mutex_);
+      horizon = retention_horizon_;
+    }
+    auto next =
+        std::apply([&](auto&... v) { return std::make_tuple(next_view(v, source, stats, horizon)...); }, views_);
+    if (opts_.retain.count() > 0) {
+      horizon = std::max(horizon, std::apply([&](auto&... n) { return std::max({horizon_from(*n)...}); }, next));
+      std::apply([&](auto&... n) { ((n = std::make_shared<std::remove_cvref_t<decltype(*n)>>(n->retained(horizon))), ...); },
+                 next);
+    }
+    {
+      std::lock_guard state(state_mutex_);
+      retention_horizon_ = std::max(retention_horizon_, horizon);
       publish(next, std::index_sequence_for<Flows...>{});
       horizon_epoch_ = sealed;
       horizon_offset_ = to;
@@ -287,23 +310,25 @@ class lambda_engine {
   // ---- serving ---------------------------------------------------------------------------
 
   /// View I's merged answer now: V_E (+) every speed epoch >= E, open windows included. Safe
-  /// from any thread, while ingest and batch runs go on.
+  /// from any thread, while ingest and batch runs go on. Takes the published batch version by
+  /// reference (never copies it) and a copy of the speed epochs (what came since the horizon).
   template <std::size_t I = 0>
-  [[nodiscard]] snapshot_of<store_type<I>> snapshot() const {
+  [[nodiscard]] snapshot_of<snapshot_type<I>> snapshot() const {
     const auto& v = std::get<I>(views_);
     auto speed = v.speed->empty_state();
-    std::shared_ptr<const store_type<I>> view;
-    snapshot_of<store_type<I>> out{store_type<I>(v.speed->empty_state()), 0, 0};
+    std::shared_ptr<const typename view_type<I>::view_type> view;
+    std::uint64_t epoch = 0;
+    std::uint64_t offset = 0;
+    millis retention = millis::min();
     {
       std::lock_guard state(state_mutex_);
       view = v.view;
-      out.horizon_epoch = horizon_epoch_;
-      out.horizon_offset = horizon_offset_;
-      v.speed->merge_into(speed, out.horizon_epoch);
+      epoch = horizon_epoch_;
+      offset = horizon_offset_;
+      retention = std::max(retention_horizon_, watermark_retention());
+      v.speed->merge_into(speed, epoch);
     }
-    out.store.merge(*view);  // copying the batch view happens outside the lock
-    out.store.merge(store_type<I>(std::move(speed)));
-    return out;
+    return snapshot_of<snapshot_type<I>>{snapshot_type<I>(std::move(view), speed, retention), epoch, offset};
   }
 
   /// The engine's counters; `late` and `late_not_covered` are view I's.
@@ -321,6 +346,12 @@ class lambda_engine {
       s.late = std::get<I>(views_).late;
       s.partly_late = std::get<I>(views_).partly_late;
       s.batch_runs = batch_runs_;
+      s.retention_horizon = std::max(retention_horizon_, watermark_retention()).count();
+      const auto& v = std::get<I>(views_);
+      s.batch_entries = v.view->size();
+      s.batch_table_bytes = v.view->table_bytes();
+      s.speed_entries = v.speed->entries();
+      s.speed_table_bytes = v.speed->table_bytes();
       s.last_batch_seconds = last_batch_seconds_;
       s.last_batch_records = last_batch_records_;
     }
@@ -395,22 +426,41 @@ class lambda_engine {
     }
   }
 
-  /// View v's next batch view: V_E (+) batch over the new epochs, or batch over everything.
+  /// View v's next batch view: V_E (+) batch over the new epochs (sharing what they do not
+  /// touch), or batch over everything; windows ending at or before `horizon` left out.
   template <class View>
-  auto next_view(const View& v, const log_source<Payloads>& source, batch_stats& stats) {
-    using store = typename View::store_type;
+  auto next_view(const View& v, const log_source<Payloads>& source, batch_stats& stats, millis horizon) {
+    using view = typename View::view_type;
     const auto fresh = sluice::run_batch(source, *v.flow, batch_options{.threads = opts_.batch_threads}, &stats);
-    auto next = std::make_shared<store>(store(v.speed->empty_state()));
+    std::shared_ptr<const view> current;
     if (opts_.incremental) {
-      std::shared_ptr<const store> current;
-      {
-        std::lock_guard state(state_mutex_);
-        current = v.view;
-      }
-      next->merge(*current);
+      std::lock_guard state(state_mutex_);
+      current = v.view;
+    } else {
+      current = std::make_shared<const view>(fresh.state().monoid());
     }
-    next->merge(fresh);
-    return std::shared_ptr<const store>(std::move(next));
+    return std::shared_ptr<const view>(std::make_shared<const view>(current->merged(fresh.state(), horizon)));
+  }
+
+  /// Under state_mutex_: the retention horizon the speed layer's watermark gives.
+  [[nodiscard]] millis watermark_retention() const {
+    if (opts_.retain.count() <= 0 || watermark_ == millis::min()) {
+      return millis::min();
+    }
+    return watermark_ - opts_.retain;
+  }
+
+  /// The retention horizon a batch view vouches for by itself (after a restart the speed layer
+  /// has no watermark yet): its latest window starts at or before the latest event time, so
+  /// the watermark is at least that start minus max_delay.
+  template <class View>
+  [[nodiscard]] millis horizon_from(const View& v) const {
+    if constexpr (View::by_window) {
+      if (!v.shards().empty()) {
+        return v.shards().back().id.start - opts_.max_delay - opts_.retain;
+      }
+    }
+    return millis::min();
   }
 
   template <class Next, std::size_t... I>
@@ -458,6 +508,7 @@ class lambda_engine {
   mutable std::mutex state_mutex_;  // the speed stores, the published views and their horizon
   std::tuple<detail::lambda_view<Flows>...> views_;
   millis watermark_ = millis::min();
+  millis retention_horizon_ = millis::min();  // windows ending at or before it are gone from the batch views
   std::atomic<std::uint64_t> horizon_epoch_{0};
   std::atomic<std::uint64_t> horizon_offset_{0};
   std::uint64_t batch_runs_ = 0;

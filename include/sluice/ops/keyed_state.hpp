@@ -65,6 +65,8 @@ class keyed_state {
   }
 
   [[nodiscard]] std::size_t size() const { return table_.size(); }
+  /// Bytes of the table itself (its slots and control bytes; not what owned keys or states allocate).
+  [[nodiscard]] std::size_t table_bytes() const { return table_.table_bytes(); }
   [[nodiscard]] const Monoid& monoid() const { return monoid_; }
 
   // Entries (key, state) in slot order: arbitrary, but the same for the same insertions.

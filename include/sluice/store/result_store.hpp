@@ -16,6 +16,64 @@
 
 namespace sluice {
 
+namespace detail {
+/// The k best rows offered: the largest rank(value) first, ties to the smaller key, so the
+/// answer never depends on the order rows come in. Row is {const Key& key; value}; the keys
+/// offered must outlive the rows taken.
+template <class Row, class Rank>
+class top_k_heap {
+ public:
+  using value_type = decltype(std::declval<Row&>().value);
+  using key_type = std::remove_cvref_t<decltype(std::declval<Row&>().key)>;
+
+  top_k_heap(std::size_t k, Rank rank) : k_(k), rank_(std::move(rank)) { best_.reserve(std::min<std::size_t>(k, 1024) + 1); }
+
+  void offer(const key_type& key, value_type v) {
+    ranked c{std::invoke(rank_, std::as_const(v)), &key, std::move(v)};
+    if (best_.size() < k_) {
+      best_.push_back(std::move(c));
+      std::push_heap(best_.begin(), best_.end(), better);
+    } else if (k_ > 0 && better(c, best_.front())) {
+      std::pop_heap(best_.begin(), best_.end(), better);
+      best_.back() = std::move(c);
+      std::push_heap(best_.begin(), best_.end(), better);
+    }
+  }
+
+  /// The rows, best first.
+  std::vector<Row> take() && {
+    std::sort(best_.begin(), best_.end(), better);
+    std::vector<Row> out;
+    out.reserve(best_.size());
+    for (auto& b : best_) {
+      out.push_back(Row{*b.key, std::move(b.value)});
+    }
+    return out;
+  }
+
+ private:
+  using rank_t = std::remove_cvref_t<std::invoke_result_t<Rank&, const value_type&>>;
+  struct ranked {
+    rank_t r;
+    const key_type* key;
+    value_type value;
+  };
+  static bool better(const ranked& a, const ranked& b) { return a.r != b.r ? a.r > b.r : *a.key < *b.key; }
+
+  std::size_t k_;
+  Rank rank_;
+  std::vector<ranked> best_;  // a min-heap of the k best so far
+};
+
+/// top_k over `rows(emit)`, which calls emit(key, value) for every row.
+template <class Row, class Rank, class Rows>
+std::vector<Row> top_k_rows(std::size_t k, Rank rank, Rows&& rows) {
+  top_k_heap<Row, Rank> heap(k, std::move(rank));
+  rows([&](const auto& key, auto value) { heap.offer(key, std::move(value)); });
+  return std::move(heap).take();
+}
+}  // namespace detail
+
 template <class Key, class Monoid>
 class result_store {
  public:
@@ -64,34 +122,15 @@ class result_store {
   /// the answer never depends on insertion order.
   template <class Rank>
   [[nodiscard]] std::vector<row> top_k(std::size_t k, Rank rank) const& {
-    using rank_t = std::remove_cvref_t<std::invoke_result_t<Rank&, const value_type&>>;
-    struct ranked {
-      rank_t r;
-      const Key* key;
-      value_type value;
-    };
-    auto better = [](const ranked& a, const ranked& b) { return a.r != b.r ? a.r > b.r : *a.key < *b.key; };
-    std::vector<ranked> best;  // a min-heap of the k best seen so far
-    best.reserve(k + 1);
+    return detail::top_k_rows<row>(k, rank, [&](auto&& emit) { for_each(emit); });
+  }
+
+  /// fn(key, value) for every row, in no particular order.
+  template <class Fn>
+  void for_each(Fn&& fn) const {
     for (const auto& e : state_) {
-      value_type v = state_.monoid().result(e.value);
-      ranked c{std::invoke(rank, v), &e.key, std::move(v)};
-      if (best.size() < k) {
-        best.push_back(std::move(c));
-        std::push_heap(best.begin(), best.end(), better);
-      } else if (k > 0 && better(c, best.front())) {
-        std::pop_heap(best.begin(), best.end(), better);
-        best.back() = std::move(c);
-        std::push_heap(best.begin(), best.end(), better);
-      }
+      fn(static_cast<const Key&>(e.key), state_.monoid().result(e.value));
     }
-    std::sort(best.begin(), best.end(), better);
-    std::vector<row> rows;
-    rows.reserve(best.size());
-    for (auto& b : best) {
-      rows.push_back(row{*b.key, std::move(b.value)});
-    }
-    return rows;
   }
 
   // Rows refer to keys inside the store: reading them from a temporary store would dangle, so

@@ -158,6 +158,7 @@ class flat_table {
     }
   }
   [[nodiscard]] std::size_t slot_count() const { return slots_.size(); }
+  [[nodiscard]] std::size_t table_bytes() const { return slots_.size() * (sizeof(entry) + 1); }
 
   void clear() {
     ctrl_.clear();

@@ -1,0 +1,201 @@
+// batch_view: the Lambda batch layer's published view V_E, as immutable versions that share
+// what did not change. Publishing V_E' = V_E (+) batch([E, E')) costs in proportion to what the
+// new epochs touch, not to |V|; a reader holds a version by a shared_ptr (O(1)) and never copies it.
+//
+//   V = sorted shards, each an immutable keyed_state behind a shared_ptr:
+//     windowed views (key, time window): one shard per window; new epochs touch the few
+//       windows around the present, so a publish rebuilds those and shares every other one;
+//     other views: shards by bits of the key's hash, split in two when they grow past
+//       `max_shard_entries`, so a publish copies the shards the delta's keys fall in.
+//   merged(delta, horizon): a new version; touched shards are copied and merged, the others
+//     shared; windows that ended before the retention horizon are left out.
+//
+// A shard is copied whole when touched (copy-on-write), so the cost of a publish is the size
+// of the touched shards: for windowed views, the windows the new events fall in; for the
+// others, at most min(|V|, touched keys x shard size).
+#pragma once
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "sluice/core/time.hpp"
+#include "sluice/core/window.hpp"
+#include "sluice/ops/keyed_state.hpp"
+
+namespace sluice {
+
+namespace detail {
+template <class Key>
+struct time_windowed : std::false_type {};
+template <class K>
+struct time_windowed<windowed_key<K, time_window>> : std::true_type {};
+}  // namespace detail
+
+/// Whether results under `Key` belong to event-time windows (and so can be retained by time).
+template <class Key>
+inline constexpr bool is_time_windowed = detail::time_windowed<Key>::value;
+
+template <class Key, class Monoid>
+class batch_view {
+ public:
+  using state_type = keyed_state<Key, Monoid>;
+  static constexpr bool by_window = is_time_windowed<Key>;
+  /// A shard's id: its window (windowed views) or its keys' hash bits (the others).
+  using shard_id = std::conditional_t<by_window, time_window, std::uint64_t>;
+  using shard_ptr = std::shared_ptr<const state_type>;
+  struct shard {
+    shard_id id;
+    shard_ptr entries;
+  };
+
+  /// A hash shard splits in two past this many entries (windowed views keep one shard a window).
+  static constexpr std::size_t max_shard_entries = std::size_t{1} << 15;
+
+  explicit batch_view(Monoid m = Monoid{}) : monoid_(std::move(m)) {}
+
+  /// The shard `key` belongs in.
+  template <class BorrowedKey>
+  [[nodiscard]] shard_id shard_of(const BorrowedKey& key) const {
+    if constexpr (by_window) {
+      return key.window;
+    } else {
+      return hash_bits(hash_value(key), depth_);
+    }
+  }
+
+  /// The shard with this id, or null.
+  [[nodiscard]] const state_type* find_shard(const shard_id& id) const {
+    const auto it = std::lower_bound(shards_.begin(), shards_.end(), id, [](const shard& s, const shard_id& i) {
+      return s.id < i;
+    });
+    return it != shards_.end() && it->id == id ? it->entries.get() : nullptr;
+  }
+
+  template <class BorrowedKey>
+  [[nodiscard]] const typename state_type::state_type* find(const BorrowedKey& key) const {
+    const state_type* s = find_shard(shard_of(key));
+    return s == nullptr ? nullptr : s->find(key);
+  }
+
+  /// The shards, ordered by id (windows by start, then end).
+  [[nodiscard]] const std::vector<shard>& shards() const { return shards_; }
+  [[nodiscard]] std::size_t size() const { return size_; }
+  [[nodiscard]] const Monoid& monoid() const { return monoid_; }
+  /// Bytes the shards' tables take (slots and control bytes; not what owned keys allocate).
+  [[nodiscard]] std::size_t table_bytes() const {
+    std::size_t bytes = 0;
+    for (const shard& s : shards_) {
+      bytes += s.entries->table_bytes();
+    }
+    return bytes;
+  }
+
+  /// This version (+) `delta`, leaving out windows that end at or before `horizon`: a new
+  /// version that shares every shard `delta` does not touch (and this one stays as it was).
+  [[nodiscard]] batch_view merged(const state_type& delta, millis horizon = millis::min()) const {
+    std::map<shard_id, state_type> parts;  // delta by shard: the only entries copied besides touched shards
+    for (const auto& e : delta) {
+      if (!kept(e.key, horizon)) {
+        continue;
+      }
+      auto [it, fresh] = parts.try_emplace(shard_of(e.key), monoid_);
+      monoid_.merge(it->second.slot(e.key), e.value);
+    }
+    batch_view next(monoid_);
+    next.depth_ = depth_;
+    next.shards_.reserve(shards_.size() + parts.size());
+    auto part = parts.begin();
+    auto add_new = [&](const shard_id& id, state_type&& entries) {
+      next.size_ += entries.size();
+      next.shards_.push_back(shard{id, std::make_shared<const state_type>(std::move(entries))});
+    };
+    for (const shard& s : shards_) {
+      for (; part != parts.end() && part->first < s.id; ++part) {
+        add_new(part->first, std::move(part->second));
+      }
+      if (!window_kept(s.id, horizon)) {
+        if (part != parts.end() && part->first == s.id) {
+          ++part;
+        }
+        continue;
+      }
+      if (part != parts.end() && part->first == s.id) {
+        state_type copy = *s.entries;  // copy on write: readers of this version keep theirs
+        copy.merge(part->second);
+        add_new(s.id, std::move(copy));
+        ++part;
+      } else {
+        next.size_ += s.entries->size();
+        next.shards_.push_back(s);
+      }
+    }
+    for (; part != parts.end(); ++part) {
+      add_new(part->first, std::move(part->second));
+    }
+    if constexpr (!by_window) {
+      next.split_while_too_big();
+    }
+    return next;
+  }
+
+  /// This version without the windows that end at or before `horizon` (shares the others).
+  [[nodiscard]] batch_view retained(millis horizon) const { return merged(state_type(monoid_), horizon); }
+
+  /// Whether a result under `key` is still served with the retention horizon at `horizon`: a
+  /// window is dropped once it ended at or before the horizon; keys without a window always stay.
+  template <class K>
+  static bool kept(const K& key, millis horizon) {
+    if constexpr (by_window) {
+      return key.window.end > horizon;
+    } else {
+      return true;
+    }
+  }
+
+ private:
+  static bool window_kept(const shard_id& id, millis horizon) {
+    if constexpr (by_window) {
+      return id.end > horizon;
+    } else {
+      return true;
+    }
+  }
+
+  // Bits 32.. of the hash: the table inside a shard indexes by the low bits and files control
+  // bytes by the top 7, so a shard's keys still spread over both.
+  static std::uint64_t hash_bits(std::uint64_t h, unsigned depth) {
+    return depth == 0 ? 0 : (h >> 32U) & ((std::uint64_t{1} << depth) - 1);
+  }
+
+  // Amortised like a hash table's growth: each doubling rehashes every entry once.
+  void split_while_too_big() {
+    constexpr unsigned max_depth = 20;
+    while (depth_ < max_depth && size_ > max_shard_entries * (std::size_t{1} << depth_)) {
+      ++depth_;
+      std::map<shard_id, state_type> split;
+      for (const shard& s : shards_) {
+        for (const auto& e : *s.entries) {
+          auto [it, fresh] = split.try_emplace(shard_of(e.key), monoid_);
+          it->second.slot(e.key) = e.value;
+        }
+      }
+      shards_.clear();
+      for (auto& [id, entries] : split) {
+        shards_.push_back(shard{id, std::make_shared<const state_type>(std::move(entries))});
+      }
+    }
+  }
+
+  Monoid monoid_;
+  std::vector<shard> shards_;  // sorted by id
+  std::size_t size_ = 0;
+  unsigned depth_ = 0;  // hash shards: 2^depth of them
+};
+
+}  // namespace sluice
