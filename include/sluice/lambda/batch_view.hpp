@@ -10,7 +10,7 @@
 //   merged(delta, horizon): a new version; touched shards are copied and merged, the others
 //     shared; windows that ended before the retention horizon are left out.
 //
-// A shard is copied whole when touched (copy-on-write), so the cost of a publish is the size
+// A shard is copied whole when touched (copy-on-write, into a table sized for it), so the cost of a publish is the size
 // of the touched shards: for windowed views, the windows the new events fall in; for the
 // others, at most min(|V|, touched keys x shard size).
 #pragma once
@@ -62,11 +62,7 @@ class batch_view {
   /// The shard `key` belongs in.
   template <class BorrowedKey>
   [[nodiscard]] shard_id shard_of(const BorrowedKey& key) const {
-    if constexpr (by_window) {
-      return key.window;
-    } else {
-      return hash_bits(hash_value(key), depth_);
-    }
+    return shard_id_at(key, depth_);
   }
 
   /// The shard with this id, or null.
@@ -99,14 +95,8 @@ class batch_view {
   /// This version (+) `delta`, leaving out windows that end at or before `horizon`: a new
   /// version that shares every shard `delta` does not touch (and this one stays as it was).
   [[nodiscard]] batch_view merged(const state_type& delta, millis horizon = millis::min()) const {
-    std::map<shard_id, state_type> parts;  // delta by shard: the only entries copied besides touched shards
-    for (const auto& e : delta) {
-      if (!kept(e.key, horizon)) {
-        continue;
-      }
-      auto [it, fresh] = parts.try_emplace(shard_of(e.key), monoid_);
-      monoid_.merge(it->second.slot(e.key), e.value);
-    }
+    // The delta by shard: the only entries copied besides the touched shards.
+    std::map<shard_id, state_type> parts = split(std::vector<const state_type*>{&delta}, depth_, horizon);
     batch_view next(monoid_);
     next.depth_ = depth_;
     next.shards_.reserve(shards_.size() + parts.size());
@@ -126,9 +116,7 @@ class batch_view {
         continue;
       }
       if (part != parts.end() && part->first == s.id) {
-        state_type copy = *s.entries;  // copy on write: readers of this version keep theirs
-        copy.merge(part->second);
-        add_new(s.id, std::move(copy));
+        add_new(s.id, with_part(*s.entries, part->second));  // copy on write: readers keep this version's
         ++part;
       } else {
         next.size_ += s.entries->size();
@@ -173,20 +161,72 @@ class batch_view {
     return depth == 0 ? 0 : (h >> 32U) & ((std::uint64_t{1} << depth) - 1);
   }
 
+  /// The entries of `states` (windows kept at `horizon`) by shard at `depth`. Each shard's
+  /// table is sized before it is filled: entries come in their source's slot order, which piles
+  /// up in a table that grows as they come (see flat_table).
+  std::map<shard_id, state_type> split(const std::vector<const state_type*>& states, unsigned depth,
+                                       millis horizon) const {
+    std::map<shard_id, std::size_t> counts;
+    for (const state_type* s : states) {
+      for (const auto& e : *s) {
+        if (kept(e.key, horizon)) {
+          ++counts[shard_id_at(e.key, depth)];
+        }
+      }
+    }
+    std::map<shard_id, state_type> parts;
+    for (const auto& [id, n] : counts) {
+      parts.try_emplace(id, monoid_).first->second.reserve(n);
+    }
+    for (const state_type* s : states) {
+      for (const auto& e : *s) {
+        if (kept(e.key, horizon)) {
+          monoid_.merge(parts.find(shard_id_at(e.key, depth))->second.slot(e.key), e.value);
+        }
+      }
+    }
+    return parts;
+  }
+
+  /// A copy of `shard` with `part` merged in, its table sized for exactly the entries it gets
+  /// (a copy would keep the old table's slack, and a merge grows it by doubling).
+  state_type with_part(const state_type& shard, const state_type& part) const {
+    std::size_t added = 0;
+    for (const auto& e : part) {
+      added += shard.find(e.key) == nullptr ? 1 : 0;
+    }
+    state_type out(monoid_);
+    out.reserve(shard.size() + added);
+    for (const auto& e : shard) {
+      out.slot(e.key) = e.value;
+    }
+    for (const auto& e : part) {
+      monoid_.merge(out.slot(e.key), e.value);
+    }
+    return out;
+  }
+
+  template <class BorrowedKey>
+  static shard_id shard_id_at(const BorrowedKey& key, unsigned depth) {
+    if constexpr (by_window) {
+      return key.window;
+    } else {
+      return hash_bits(hash_value(key), depth);
+    }
+  }
+
   // Amortised like a hash table's growth: each doubling rehashes every entry once.
   void split_while_too_big() {
     constexpr unsigned max_depth = 20;
     while (depth_ < max_depth && size_ > max_shard_entries * (std::size_t{1} << depth_)) {
       ++depth_;
-      std::map<shard_id, state_type> split;
+      std::vector<const state_type*> all;
       for (const shard& s : shards_) {
-        for (const auto& e : *s.entries) {
-          auto [it, fresh] = split.try_emplace(shard_of(e.key), monoid_);
-          it->second.slot(e.key) = e.value;
-        }
+        all.push_back(s.entries.get());
       }
+      std::map<shard_id, state_type> parts = split(all, depth_, millis::min());
       shards_.clear();
-      for (auto& [id, entries] : split) {
+      for (auto& [id, entries] : parts) {
         shards_.push_back(shard{id, std::make_shared<const state_type>(std::move(entries))});
       }
     }

@@ -87,10 +87,7 @@ class flat_table {
   /// `Borrowed` must hash like `Key` and compare equal to it with key_equal.
   template <class Borrowed, class MakeValue>
   Value& find_or_insert(const Borrowed& borrowed, MakeValue&& make_value) {
-    // Small tables (all in cache anyway) grow at half full, for the shortest probes; large ones
-    // at 4/5 full, so that 100k keys keep 128k slots and more of them stay in cache.
-    const bool small = slots_.size() <= 4096;
-    if ((size_ + 1) * (small ? 2 : 5) > slots_.size() * (small ? 1 : 4)) {
+    if (too_full(size_ + 1, slots_.size())) {
       grow();
     }
     const std::uint64_t h = hash_value(borrowed);
@@ -157,6 +154,14 @@ class flat_table {
       grow();
     }
   }
+  /// Grow so that `entries` entries fit without growing: before inserting a subset of another
+  /// table's entries in its slot order (splitting a table), which, inserted into a table that
+  /// grows as they come, would pile up like a merge into a smaller one.
+  void reserve(std::size_t entries) {
+    while (too_full(entries, slots_.size())) {
+      grow();
+    }
+  }
   [[nodiscard]] std::size_t slot_count() const { return slots_.size(); }
   [[nodiscard]] std::size_t table_bytes() const { return slots_.size() * (sizeof(entry) + 1); }
 
@@ -168,6 +173,13 @@ class flat_table {
   }
 
  private:
+  // Small tables (all in cache anyway) grow at half full, for the shortest probes; large ones
+  // at 4/5 full, so that 100k keys keep 128k slots and more of them stay in cache.
+  static bool too_full(std::size_t entries, std::size_t slots) {
+    const bool small = slots <= 4096;
+    return entries * (small ? 2 : 5) > slots * (small ? 1 : 4);
+  }
+
   // Occupied flag (high bit) and 7 hash bits that rarely match a different key's: most probes
   // of other keys' slots are rejected without touching the slot.
   static std::uint8_t control_of(std::uint64_t h) { return static_cast<std::uint8_t>(0x80U | (h >> 57U)); }
