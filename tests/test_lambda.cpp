@@ -367,6 +367,47 @@ TEST_CASE("lambda: a restart rebuilds the view from the log; nothing that reache
   CHECK(answer_of(engine.snapshot().store) == reference(flow, rows, rows.size()));
 }
 
+TEST_CASE("lambda: --retain drops windows that ended before watermark - retain from both layers; the rest stay exact") {
+  const temp_dir dir;
+  const auto rows = test_data::random_sales(21, 3000);
+  const std::vector<std::string> lines = csv_lines(rows);
+  const auto flow = sales::region_minute();
+  sluice::lambda_options opts = small_segments(16384, "never");
+  opts.retain = 2min;
+  sluice::lambda_engine engine(dir.str(), payloads(), opts, flow);
+  const sluice::input_id input = engine.open_input();  // left open: the watermark is the latest event time
+  for (std::size_t i = 0; i < rows.size(); i += 100) {
+    engine.ingest(input, records_of(lines, rows, i, std::min(rows.size(), i + 100)));
+    if (i == 1500) {
+      engine.seal();
+      engine.run_batch_layer();  // half of it published, the rest in the speed layer
+    }
+  }
+  // Before the batch layer covers everything, the speed layer (which drops late rows) fills in:
+  // no window that ended at or before the horizon is served.
+  const auto first = engine.status();
+  REQUIRE(first.watermark != sluice::millis::min().count());
+  CHECK(first.retention_horizon == first.watermark - 120'000);
+  for (const auto& [key, value] : answer_of(engine.snapshot().store)) {
+    CHECK(std::stoll(key.substr(key.find('@') + 1)) + 60'000 > first.retention_horizon);
+  }
+  // Once it does, the windows kept are exactly batch mode's.
+  engine.seal();
+  engine.run_batch_layer();
+  const auto status = engine.status();
+  answer all = reference(flow, rows, rows.size());
+  answer expected;
+  for (const auto& [key, value] : all) {
+    if (std::stoll(key.substr(key.find('@') + 1)) + 60'000 > status.retention_horizon) {
+      expected[key] = value;
+    }
+  }
+  CHECK(expected.size() < all.size());  // something was dropped
+  CHECK(answer_of(engine.snapshot().store) == expected);
+  const std::size_t kept = expected.size();
+  CHECK(engine.status().batch_entries == kept);  // and gone from the batch view once it publishes
+}
+
 TEST_CASE("kappa: a replay serves once it reaches the head, keeps tailing, and a new replay swaps in when caught up") {
   const temp_dir dir;
   const auto rows = test_data::random_sales(5, 1200);
