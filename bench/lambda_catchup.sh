@@ -73,7 +73,7 @@ BYTES=$(echo "$S" | sed -n 's/.*"batch_view":{"entries":\([0-9]*\),"table_bytes"
 awk -v rows="$ROWS" -v t0="$T0" -v t1="$T1" -v t2="$T2" -v rss="$(cat "$WORK/rss")" -v e="$ENTRIES" -v b="$BYTES" \
   'BEGIN {
      printf "rows %d\ningest %.2f s, %.0f rows/s\ncatch-up after the last row %.2f s\npeak RSS %.0f MB\n", rows, t1 - t0, rows / (t1 - t0), t2 - t1, rss / 1024;
-     printf "batch view %d entries, %.1f table bytes per entry\n", e, e > 0 ? b / e : 0 }'
+     printf "batch view %d entries, %.1f table bytes per entry\n", e, (e > 0 ? b / e : 0) }'
 if cmp -s "$WORK/served.csv" "$WORK/expected.csv"; then
   echo "answer: equal to batch mode ($(($(wc -l < "$WORK/served.csv") - 1)) rows)"
 else
