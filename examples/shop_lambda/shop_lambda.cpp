@@ -405,6 +405,7 @@ int run(const options& o, std::stop_source& stop) {
   sluice::lambda_options opts;
   opts.log = o.log_options;
   opts.max_delay = o.max_delay;
+  sales::return_freed_tables_to_the_os();
   sluice::lambda_engine engine(dir.path, payloads, opts, revenue, popular);
   const std::uint64_t head_before = engine.status().log_head;
   say(fmt::format("shop_lambda: event log {}{} ({} records before this run; segments of {} bytes or {} ms, fsync {})",

@@ -175,7 +175,13 @@ class assigned_window_partial : public window_firing {
       return fired;
     }
     earliest_end_ = millis::max();
-    fired.reserve_like(state_);  // fired windows arrive in state_'s slot order
+    // Fired windows arrive in state_'s slot order: size the table for them first (not like
+    // state_, most of which stays open: a Lambda speed epoch keeps what fired for a while).
+    std::size_t firing = 0;
+    for (const auto& e : state_) {
+      firing += e.key.window.end <= w ? 1 : 0;
+    }
+    fired.reserve(firing);
     state_.retain_if([&](const auto& key, auto& st) {
       if (key.window.end <= w) {
         fired.monoid().merge(fired.slot(key), st);
