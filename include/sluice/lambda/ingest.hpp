@@ -1,17 +1,23 @@
 // run_ingest: a byte source (TCP connections, stdin, a tailed file) into a lambda_engine.
 //
-//   source (calling thread) --chunks--> [bounded queue] --> ingest thread: frame and validate
-//   each record with the source's format, then engine.ingest(the chunk's accepted records)
+//   source (calling thread) --chunks of input i--> [bounded queue i % T] --> ingest thread:
+//   frame and validate each record with the source's format, then engine.ingest(the chunk's
+//   accepted records)
 //
-// One ingest thread: the log is one ordered sequence, and a chunk's records are appended and
-// committed together (one write, one fsync under policy `always`: group commit). Bad records
-// go to the format's dead-letter sink and never reach the log. A full queue stops the source
-// reading (TCP flow control slows the sender), as in stream mode.
+// T ingest threads (default: one per core), each input on one of them, as stream mode spreads
+// inputs over its workers: an input's records reach the log in the order it sent them, and the
+// threads' parsing, encoding and checksumming run side by side; the engine orders the writes
+// and lets one fdatasync cover what every thread wrote (group commit). A chunk's records are
+// written together (one write). Bad records go to the format's dead-letter sink (one at a time)
+// and never reach the log. A full queue stops the source reading (TCP flow control slows the
+// sender), as in stream mode.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <exception>
 #include <memory>
+#include <mutex>
 #include <stop_token>
 #include <string>
 #include <string_view>
@@ -66,23 +72,12 @@ class ingest_batch {
   std::vector<span> spans_;
 };
 
-template <class Engine, class Format, class TimeOf>
+template <class Engine, class Format, class TimeOf, class Report>
 void ingest_loop(Engine& engine, event_queue<stream_chunk>& queue, const Format& format, bool needs_final_newline,
-                 const TimeOf& time_of) {
+                 const TimeOf& time_of, const Report& report) {
   std::unordered_map<input_id, typename Format::input> inputs;
   std::vector<stream_chunk> chunks;
   ingest_batch accepted;
-  const input_options& input_opts = format.options();
-  auto report = [&](const bad_record& bad) {
-    engine.count_bad_record();
-    if (input_opts.on_bad_record == bad_record_policy::fail) {
-      throw bad_input_error(describe(bad));
-    }
-    if (input_opts.dead_letters) {
-      input_opts.dead_letters(bad);
-    }
-    return true;
-  };
   auto keep = [&](const auto& value, std::string_view raw, std::uint64_t /*offset*/) {
     accepted.add(raw, time_of(value));
   };
@@ -126,26 +121,52 @@ void ingest_loop(Engine& engine, event_queue<stream_chunk>& queue, const Format&
 /// Feed `engine` from the byte `source` (its format frames and validates records; time_of(value)
 /// is a record's event time in the log) until the source ends or `stop` is requested. Throws
 /// what stopped it: a bad record under policy fail, a log that cannot be written.
+/// `threads`: ingest threads (0: one per core).
 template <class Source, class Engine, class TimeOf>
 void run_ingest(Source& source, Engine& engine, TimeOf time_of, std::stop_token stop = {},
-                std::size_t queue_chunks = 16) {
+                std::size_t queue_chunks = 16, unsigned threads = 0) {
+  const unsigned workers = std::max(1U, threads != 0 ? threads : std::thread::hardware_concurrency());
   std::vector<std::unique_ptr<event_queue<detail::stream_chunk>>> queues;
-  queues.push_back(std::make_unique<event_queue<detail::stream_chunk>>(std::max<std::size_t>(1, queue_chunks)));
+  for (unsigned i = 0; i < workers; ++i) {
+    queues.push_back(std::make_unique<event_queue<detail::stream_chunk>>(std::max<std::size_t>(1, queue_chunks)));
+  }
   std::stop_source stopper;
   const std::stop_callback forward(stop, [&stopper] { stopper.request_stop(); });
+  std::mutex mutex;  // the first error, the dead-letter sink
   std::exception_ptr error;
-  std::vector<std::thread> threads;
+  const input_options& input_opts = source.format().options();
+  auto report = [&](const bad_record& bad) {
+    engine.count_bad_record();
+    if (input_opts.on_bad_record == bad_record_policy::fail) {
+      throw bad_input_error(describe(bad));
+    }
+    if (input_opts.dead_letters) {
+      const std::lock_guard lock(mutex);
+      input_opts.dead_letters(bad);
+    }
+    return true;
+  };
+  std::vector<std::thread> pool;
   {
-    const detail::worker_shutdown shutdown{queues, threads};
-    threads.emplace_back([&] {
-      try {
-        detail::ingest_loop(engine, *queues[0], source.format(), source.needs_final_newline(), time_of);
-      } catch (...) {
-        error = std::current_exception();
-        stopper.request_stop();
-        queues[0]->close();  // the source must not wait on a queue nobody pops
-      }
-    });
+    const detail::worker_shutdown shutdown{queues, pool};
+    for (unsigned i = 0; i < workers; ++i) {
+      pool.emplace_back([&, i] {
+        try {
+          detail::ingest_loop(engine, *queues[i], source.format(), source.needs_final_newline(), time_of, report);
+        } catch (...) {
+          {
+            const std::lock_guard lock(mutex);
+            if (!error) {
+              error = std::current_exception();
+            }
+          }
+          stopper.request_stop();
+          for (auto& q : queues) {
+            q->close();  // the source must not wait on a queue nobody pops
+          }
+        }
+      });
+    }
     detail::worker_feed<Engine> feed(engine, queues);
     source.run(feed, stopper.get_token());
   }

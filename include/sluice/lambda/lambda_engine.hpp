@@ -160,46 +160,65 @@ class lambda_engine {
 
   /// A new input (a connection): it holds the speed layer's watermark back until it closes.
   input_id open_input() {
-    std::lock_guard lock(ingest_mutex_);
+    std::lock_guard state(state_mutex_);
     metrics_.inputs_opened.fetch_add(1, std::memory_order_relaxed);
     metrics_.inputs_open.fetch_add(1, std::memory_order_relaxed);
     return tracker_.open(std::chrono::steady_clock::now());
   }
   void close_input(input_id input) {
-    std::lock_guard lock(ingest_mutex_);
+    std::lock_guard state(state_mutex_);
     tracker_.close(input);
     metrics_.inputs_open.fetch_sub(1, std::memory_order_relaxed);
-    std::lock_guard state(state_mutex_);
     advance_watermark();
   }
 
   /// Append `records` to the log and commit them (fsync as the policy says), then add them to
   /// the speed layers: from the moment this returns they count in every answer. Then seal the
   /// segment if it is due (which wakes the batch layer).
+  ///
+  /// Any number of threads may ingest at once (one per group of inputs, say). Each encodes and
+  /// checksums its records before taking a lock, writes them in one step under the writer's
+  /// lock, and syncs outside every lock: one fdatasync covers the records every thread wrote
+  /// before it began (group commit); under the policy always, before the records reach the
+  /// speed layer. Readers and the speed layer never wait for a disk. A segment seals only once
+  /// every record written to it has reached the speed layer.
   template <class Records>
   void ingest(input_id input, const Records& records) {
-    std::vector<late_event> late;
+    log_batch batch;
+    for (const ingest_record& r : records) {
+      log_.encode(batch, r.event_time, r.payload);
+    }
+    std::uint64_t epoch = 0;
+    std::uint64_t first = 0;
     {
       std::lock_guard lock(ingest_mutex_);
-      const std::uint64_t epoch = log_.active_segment();
-      const std::uint64_t first = log_.head();
+      epoch = log_.active_segment();
+      first = log_.write(batch);
+      take_off();
+    }
+    std::vector<late_event> late;
+    {
+      const landing land(*this);  // also if a sync throws: a waiting seal must not wait forever
+      if (opts_.log.fsync.what == fsync_policy::kind::always) {
+        log_.sync_if_due();  // on disk before the records count anywhere
+      }
+      std::lock_guard state(state_mutex_);
+      std::uint64_t offset = first;
       for (const ingest_record& r : records) {
-        log_.append(r.event_time, r.payload);
+        add_to_speed(epoch, offset, r, late);
+        ++offset;
       }
-      log_.commit();
-      {
-        std::lock_guard state(state_mutex_);
-        std::uint64_t offset = first;
-        for (const ingest_record& r : records) {
-          add_to_speed(epoch, offset, r, late);
-          ++offset;
-        }
-        metrics_.events.fetch_add(offset - first, std::memory_order_relaxed);
-        millis latest = millis::min();
-        for_each_view([&](auto& v) { latest = std::max(latest, v.speed->take_latest()); });
-        tracker_.observe(input, latest, std::chrono::steady_clock::now());
-        advance_watermark();
-      }
+      metrics_.events.fetch_add(offset - first, std::memory_order_relaxed);
+      millis latest = millis::min();
+      for_each_view([&](auto& v) { latest = std::max(latest, v.speed->take_latest()); });
+      tracker_.observe(input, latest, std::chrono::steady_clock::now());
+      advance_watermark();
+    }
+    if (!clock_running_.load(std::memory_order_relaxed)) {
+      log_.sync_if_due();  // the policy interval's sync, when it is due (else the clock's)
+    }
+    {
+      std::lock_guard lock(ingest_mutex_);
       seal_if_due(std::chrono::steady_clock::now());
     }
     for (const late_event& e : late) {
@@ -207,11 +226,15 @@ class lambda_engine {
     }
   }
 
-  /// Time passes: seal an old segment, sync the log on its interval, let idle inputs go.
+  /// Time passes: seal an old segment, sync the log on its interval, let idle inputs go. While
+  /// the clock of start_batch_layer calls this, it does the interval's syncs: an ingest thread
+  /// then never waits for the disk under the policy interval.
   void tick(std::chrono::steady_clock::time_point now = std::chrono::steady_clock::now()) {
-    std::lock_guard lock(ingest_mutex_);
-    log_.commit();
-    seal_if_due(now);
+    {
+      std::lock_guard lock(ingest_mutex_);
+      seal_if_due(now);
+    }
+    log_.sync_if_due();  // on the real clock: `now` may be a test's
     std::lock_guard state(state_mutex_);
     advance_watermark();
   }
@@ -219,6 +242,7 @@ class lambda_engine {
   /// Seal the active segment now (tests; a host that wants the batch view to catch up).
   void seal() {
     std::lock_guard lock(ingest_mutex_);
+    wait_until_landed();
     log_.seal();
     batch_wanted_.notify_all();
   }
@@ -277,9 +301,11 @@ class lambda_engine {
   void start_batch_layer() {
     batch_thread_ = std::jthread([this](std::stop_token stop) { batch_loop(stop); });
     clock_ = run_every(std::chrono::milliseconds(20), [this] { tick(); });
+    clock_running_ = true;
   }
   void stop_batch_layer() {
     if (clock_.joinable()) {
+      clock_running_ = false;
       clock_.request_stop();
       clock_.join();
     }
@@ -420,10 +446,37 @@ class lambda_engine {
     }
   }
 
+  // Under ingest_mutex_ (no record can be written meanwhile): seal once the records written
+  // to the segment, all of them, reached the speed layer.
   void seal_if_due(std::chrono::steady_clock::time_point now) {
-    if (log_.seal_if_due(now)) {
+    if (log_.seal_due(now)) {
+      wait_until_landed();
+      log_.seal();
       batch_wanted_.notify_all();
     }
+  }
+
+  // Batches written to the log and not yet in the speed layer: take_off() when written (under
+  // ingest_mutex_), a landing when they are in (or their ingest failed).
+  void take_off() {
+    std::lock_guard lock(flight_mutex_);
+    ++in_flight_;
+  }
+  struct landing {
+    lambda_engine& e;
+    explicit landing(lambda_engine& engine) : e(engine) {}
+    landing(const landing&) = delete;
+    landing& operator=(const landing&) = delete;
+    ~landing() {
+      std::lock_guard lock(e.flight_mutex_);
+      if (--e.in_flight_ == 0) {
+        e.landed_.notify_all();
+      }
+    }
+  };
+  void wait_until_landed() {
+    std::unique_lock lock(flight_mutex_);
+    landed_.wait(lock, [&] { return in_flight_ == 0; });
   }
 
   /// View v's next batch view: V_E (+) batch over the new epochs (sharing what they do not
@@ -504,8 +557,11 @@ class lambda_engine {
   typename Payloads::decoder decoder_;  // the speed layers' (ingest's)
   stream_metrics metrics_;
 
-  std::mutex ingest_mutex_;         // the log writer, the watermark tracker
-  mutable std::mutex state_mutex_;  // the speed stores, the published views and their horizon
+  std::mutex ingest_mutex_;         // the log writer (its syncs need no lock: see event_log)
+  mutable std::mutex state_mutex_;  // the speed stores, the watermark tracker, the published views and their horizon
+  std::mutex flight_mutex_;         // in_flight_
+  std::condition_variable landed_;  // in_flight_ fell to 0
+  std::uint64_t in_flight_ = 0;     // ingest batches written to the log, not yet in the speed layer
   std::tuple<detail::lambda_view<Flows>...> views_;
   millis watermark_ = millis::min();
   millis retention_horizon_ = millis::min();  // windows ending at or before it are gone from the batch views
@@ -522,6 +578,7 @@ class lambda_engine {
   std::exception_ptr batch_error_;
   std::jthread batch_thread_;
   std::jthread clock_;
+  std::atomic<bool> clock_running_{false};  // clock_ syncs the log on the policy's interval
 };
 
 }  // namespace sluice

@@ -5,9 +5,14 @@
 // epoch, and every segment but the last is sealed: complete and never written again, so a
 // batch layer can compute over it while the speed layer follows the active one.
 //
-// Durability is the fsync policy's: a record is written to the file by commit() (readers see it
-// then) and is on disk after the next fdatasync. Opening a log after a crash cuts the last
-// segment at its first torn or corrupt record and says so in recovery().
+// Durability is the fsync policy's: a record is written to the file by commit() or write()
+// (readers see it then) and is on disk after the next fdatasync. Opening a log after a crash
+// cuts the last segment at its first torn or corrupt record and says so in recovery().
+//
+// For a writer shared by threads (the Lambda ingest) the costly parts run outside its lock:
+// encode() builds records with their CRCs on the caller's thread, write() appends a whole
+// batch in one pwrite, and sync_if_due() runs the fdatasync on any thread, one at a time, each
+// covering every record written before it began (group commit).
 #pragma once
 
 #include <fcntl.h>
@@ -22,6 +27,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <stdexcept>
@@ -87,6 +93,24 @@ struct log_options {
   std::uint32_t max_record_bytes = std::uint32_t{1} << 20U;
 };
 
+/// Records encoded as the log keeps them (length, CRC, event time, payload), by
+/// event_log::encode on any thread, for event_log::write to append in one step.
+class log_batch {
+ public:
+  void clear() {
+    bytes_.clear();
+    records_ = 0;
+  }
+  [[nodiscard]] std::uint64_t size() const { return records_; }
+  [[nodiscard]] bool empty() const { return records_ == 0; }
+  [[nodiscard]] std::string_view bytes() const { return bytes_; }
+
+ private:
+  friend class event_log;
+  std::string bytes_;
+  std::uint64_t records_ = 0;
+};
+
 /// What opening a log cut from a torn or corrupt tail of its last segment.
 struct log_recovery {
   std::string segment;                  // path
@@ -98,8 +122,9 @@ struct log_recovery {
 
 /// The single writer of a log directory.
 ///
-/// Threading: append, commit, sync, seal, seal_if_due, head and active_segment from one thread
-/// at a time; sealed_count() and segments() from any thread at any time.
+/// Threading: append, write, commit, sync, seal, seal_if_due, head and active_segment from one
+/// thread at a time; encode, sync_if_due, sealed_count() and segments() from any thread at any
+/// time.
 class event_log {
  public:
   /// Opens (or creates) the log in `dir`: takes the writer's lock (a second writer gets a
@@ -130,7 +155,7 @@ class event_log {
     try {
       write_out();
       if (durable()) {
-        sync_data();
+        sync_written();
       }
     } catch (...) {  // NOLINT(bugprone-empty-catch): a destructor must not throw; the records stay unsynced
     }
@@ -140,10 +165,7 @@ class event_log {
   /// 1 MiB; commit() writes the rest. Never seals. A payload over max_record_bytes is a
   /// std::length_error and changes nothing.
   std::uint64_t append(millis event_time, std::string_view payload) {
-    if (payload.size() > opts_.max_record_bytes) {
-      throw std::length_error("log " + dir_ + ": a record of " + std::to_string(payload.size()) +
-                              " bytes exceeds max_record_bytes " + std::to_string(opts_.max_record_bytes));
-    }
+    check_size(payload);
     if (buf_.size() >= write_out_bytes) {
       write_out();  // before this record: if it throws, the record was not appended
     }
@@ -155,34 +177,84 @@ class event_log {
     return head_++;
   }
 
+  /// Encodes one record into `batch`, as append would buffer it. Any thread: the encoding and
+  /// the CRC cost nothing of the writer's time. A payload over max_record_bytes is a
+  /// std::length_error and leaves `batch` as it was.
+  void encode(log_batch& batch, millis event_time, std::string_view payload) const {
+    check_size(payload);
+    detail::encode_entry(batch.bytes_, static_cast<std::uint32_t>(payload.size()),
+                         static_cast<std::uint64_t>(event_time.count()), payload);
+    ++batch.records_;
+  }
+
+  /// Writes what append buffered, then `batch`'s records, to the file (readers see them from
+  /// now on) and returns the offset of the batch's first record. Never syncs: see
+  /// sync_if_due. Never seals.
+  std::uint64_t write(const log_batch& batch) {
+    write_out();
+    const std::uint64_t first = head_;
+    if (batch.empty()) {
+      return first;
+    }
+    if (!first_append_) {
+      first_append_ = std::chrono::steady_clock::now();
+    }
+    write_or_undo(batch.bytes());
+    head_ += batch.size();
+    publish();
+    return first;
+  }
+
   /// Writes the buffered records to the file (readers see them from now on), then fdatasyncs if
   /// the policy is always, or interval and `every` has passed since the last sync.
   void commit() {
     write_out();
-    const auto now = std::chrono::steady_clock::now();
-    if (opts_.fsync.what == fsync_policy::kind::always ||
-        (opts_.fsync.what == fsync_policy::kind::interval && now - last_sync_ >= opts_.fsync.every)) {
-      sync_data();
+    sync_if_due();
+  }
+
+  /// Any thread: fdatasyncs what was written if the policy says so now (always: whenever
+  /// something written is not on disk yet; interval: once `every` has passed since the last
+  /// sync; never: never). Syncs run one at a time; one that finds what was written before the
+  /// call on disk already (another thread's sync covered it) returns at once. Returns whether
+  /// this call synced.
+  bool sync_if_due(std::chrono::steady_clock::time_point now = std::chrono::steady_clock::now()) {
+    switch (opts_.fsync.what) {
+      case fsync_policy::kind::never:
+        return false;
+      case fsync_policy::kind::always:
+        return sync_written();
+      case fsync_policy::kind::interval:
+        break;
     }
+    if (now - last_sync_.load() < opts_.fsync.every) {
+      return false;
+    }
+    return sync_written(now);
   }
 
   /// Writes the buffered records and fdatasyncs now, whatever the policy.
   void sync() {
     write_out();
-    sync_data();
+    sync_written();
   }
 
   /// Seals the active segment if it holds a record and has reached segment_bytes, or
   /// segment_age has passed since this process first appended to it. Returns whether it sealed.
   bool seal_if_due(std::chrono::steady_clock::time_point now = std::chrono::steady_clock::now()) {
+    const bool due = seal_due(now);
+    if (due) {
+      seal();
+    }
+    return due;
+  }
+
+  /// Whether seal_if_due(now) would seal.
+  [[nodiscard]] bool seal_due(std::chrono::steady_clock::time_point now = std::chrono::steady_clock::now()) const {
     if (head_ == active_base_) {
       return false;
     }
     const bool big = file_bytes_ + buf_.size() >= opts_.segment_bytes;
     const bool old = opts_.segment_age.count() > 0 && first_append_ && now - *first_append_ >= opts_.segment_age;
-    if (big || old) {
-      seal();
-    }
     return big || old;
   }
 
@@ -198,10 +270,10 @@ class event_log {
     detail::encode_entry(marker, detail::seal_length, head_, {});
     write_or_undo(marker);
     if (durable()) {
-      sync_data();
+      sync_written();
     }
     log_segment done{sealed_count_.load(), active_base_, head_, file_bytes_, active_path_, true};
-    fd_.reset();
+    set_fd(nullptr);
     start_segment(head_);
     publish(&done);
   }
@@ -231,6 +303,22 @@ class event_log {
   static constexpr std::size_t write_out_bytes = std::size_t{1} << 20U;
 
   [[nodiscard]] bool durable() const { return opts_.fsync.what != fsync_policy::kind::never; }
+
+  void check_size(std::string_view payload) const {
+    if (payload.size() > opts_.max_record_bytes) {
+      throw std::length_error("log " + dir_ + ": a record of " + std::to_string(payload.size()) +
+                              " bytes exceeds max_record_bytes " + std::to_string(opts_.max_record_bytes));
+    }
+  }
+
+  /// Makes the active segment the file `fd` (nullptr: none), as sync_written sees it too.
+  void set_fd(std::shared_ptr<detail::unique_fd> fd) {
+    const std::lock_guard<std::mutex> lock(mu_);
+    fd_ = std::move(fd);
+  }
+  static std::shared_ptr<detail::unique_fd> open_fd(const std::string& path, int flags) {
+    return std::make_shared<detail::unique_fd>(::open(path.c_str(), flags | O_CLOEXEC, 0644));
+  }
 
   void make_directories() const {
     for (std::size_t i = 1; i <= dir_.size(); ++i) {
@@ -273,17 +361,17 @@ class event_log {
       recovery_ = log_recovery{last.path, last.bytes, survey.last_file_bytes - last.bytes, head_, survey.last_stop};
     }
     if (survey.last_header_torn) {  // created but its header never fully written: write it again
-      fd_ = detail::unique_fd(::open(last.path.c_str(), O_WRONLY | O_TRUNC | O_CLOEXEC));
+      set_fd(open_fd(last.path, O_WRONLY | O_TRUNC));
       write_header();
       return;
     }
-    fd_ = detail::unique_fd(::open(last.path.c_str(), O_WRONLY | O_CLOEXEC));
-    if (!fd_.is_open()) {
+    set_fd(open_fd(last.path, O_WRONLY));
+    if (!fd_->is_open()) {
       detail::throw_errno(last.path, "open");
     }
     file_bytes_ = last.bytes;
     if (recovery_) {
-      if (::ftruncate(fd_.get(), static_cast<off_t>(file_bytes_)) != 0 || ::fsync(fd_.get()) != 0) {
+      if (::ftruncate(fd_->get(), static_cast<off_t>(file_bytes_)) != 0 || ::fsync(fd_->get()) != 0) {
         detail::throw_errno(last.path, "cut the torn tail of");
       }
     }
@@ -292,7 +380,7 @@ class event_log {
       last.bytes = file_bytes_;
       sealed_.push_back(std::move(last));
       sealed_count_.store(sealed_.size());
-      fd_.reset();
+      set_fd(nullptr);
       start_segment(head_);
     } else if (survey.last_max_record < opts_.max_record_bytes) {
       // Readers bound lengths by the header's max: larger records need a header that says so.
@@ -308,7 +396,7 @@ class event_log {
   void start_segment(std::uint64_t base) {
     active_path_ = detail::segment_path(dir_, base);
     active_base_ = base;
-    fd_ = detail::unique_fd(::open(active_path_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
+    set_fd(open_fd(active_path_, O_WRONLY | O_CREAT | O_EXCL));
     write_header();
     if (durable()) {
       const detail::unique_fd d(::open(dir_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
@@ -321,39 +409,40 @@ class event_log {
 
   /// Writes the active segment's header at its start (opened by the caller into fd_).
   void write_header() {
-    if (!fd_.is_open()) {
+    if (!fd_ || !fd_->is_open()) {
       detail::throw_errno(active_path_, "create");
     }
     file_bytes_ = 0;
     write_or_undo(detail::encode_segment_header(active_base_, opts_.max_record_bytes));
     if (durable()) {
-      sync_data();
+      sync_written();
     }
   }
 
   /// Writes `bytes` at the end of the active file; on failure (a full disk) cuts what part of
   /// them reached the file, so the file is as it was, and throws.
   void write_or_undo(std::string_view bytes) {
-    if (!fd_.is_open()) {
+    if (!fd_ || !fd_->is_open()) {
       throw log_error("log " + dir_ + ": no active segment (an earlier seal failed)");
     }
     std::size_t done = 0;
     while (done < bytes.size()) {
       const ssize_t n =
-          ::pwrite(fd_.get(), bytes.data() + done, bytes.size() - done, static_cast<off_t>(file_bytes_ + done));
+          ::pwrite(fd_->get(), bytes.data() + done, bytes.size() - done, static_cast<off_t>(file_bytes_ + done));
       if (n < 0 && errno == EINTR) {
         continue;
       }
       if (n <= 0) {
         const int err = n < 0 ? errno : EIO;
-        [[maybe_unused]] const int ignored = ::ftruncate(fd_.get(), static_cast<off_t>(file_bytes_));
+        [[maybe_unused]] const int ignored = ::ftruncate(fd_->get(), static_cast<off_t>(file_bytes_));
         errno = err;
         detail::throw_errno(active_path_, "write");
       }
       done += static_cast<std::size_t>(n);
     }
     file_bytes_ += bytes.size();
-    dirty_ = true;
+    const std::lock_guard<std::mutex> lock(mu_);
+    written_ += bytes.size();
   }
 
   void write_out() {
@@ -364,14 +453,34 @@ class event_log {
     }
   }
 
-  void sync_data() {
-    if (dirty_) {
-      if (::fdatasync(fd_.get()) != 0) {
-        detail::throw_errno(active_path_, "sync");
-      }
-      dirty_ = false;
+  /// Any thread: fdatasyncs the active segment unless every byte written before this call is on
+  /// disk already. The segment is taken with what was written to it under one lock, and kept
+  /// open by its shared_ptr, so the writer may go on writing (or seal it) meanwhile: earlier
+  /// segments were synced when they were sealed. Returns whether it synced.
+  bool sync_written(std::chrono::steady_clock::time_point now = std::chrono::steady_clock::now()) {
+    std::uint64_t target = 0;
+    {
+      const std::lock_guard<std::mutex> lock(mu_);
+      target = written_;
     }
-    last_sync_ = std::chrono::steady_clock::now();
+    const std::lock_guard<std::mutex> one_at_a_time(sync_mu_);
+    if (synced_ >= target) {
+      return false;  // a sync that began after those bytes were written covered them
+    }
+    std::shared_ptr<detail::unique_fd> fd;
+    std::string path;
+    {
+      const std::lock_guard<std::mutex> lock(mu_);
+      fd = fd_;
+      target = written_;  // all of it: the sync below covers what was written until now
+      path = active_path_;
+    }
+    if (fd && fd->is_open() && ::fdatasync(fd->get()) != 0) {
+      detail::throw_errno(path, "sync");
+    }
+    synced_ = target;
+    last_sync_.store(now);
+    return true;
   }
 
   /// Shows the active segment as written so far to segments() (called with nothing buffered),
@@ -388,21 +497,24 @@ class event_log {
   std::string dir_;
   log_options opts_;
   detail::unique_fd lock_;
-  detail::unique_fd fd_;  // the active segment, written at file_bytes_
   std::string active_path_;
   std::uint64_t active_base_ = 0;
   std::uint64_t head_ = 0;
   std::uint64_t file_bytes_ = 0;
-  bool dirty_ = false;  // written since the last fdatasync
   std::string buf_;
   std::optional<std::chrono::steady_clock::time_point> first_append_;
-  std::chrono::steady_clock::time_point last_sync_ = std::chrono::steady_clock::now();
   std::optional<log_recovery> recovery_;
 
-  mutable std::mutex mu_;  // guards sealed_ and active_view_ for segments()
+  mutable std::mutex mu_;  // guards sealed_ and active_view_ for segments(), fd_ and written_ for syncs
+  std::shared_ptr<detail::unique_fd> fd_;  // the active segment, written at file_bytes_ (changed under mu_)
+  std::uint64_t written_ = 0;              // bytes written to segment files by this process
   std::vector<log_segment> sealed_;
   log_segment active_view_;
   std::atomic<std::uint64_t> sealed_count_{0};
+
+  std::mutex sync_mu_;      // one fdatasync at a time
+  std::uint64_t synced_ = 0;  // written_ as it was when the last sync began: all of it is on disk
+  std::atomic<std::chrono::steady_clock::time_point> last_sync_{std::chrono::steady_clock::now()};
 };
 
 }  // namespace sluice
