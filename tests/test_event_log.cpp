@@ -17,6 +17,7 @@
 #include <random>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -863,4 +864,58 @@ TEST_CASE("event_log: segments() and sealed_count() from another thread while th
   reader.join();
   CHECK(problem == "");
   CHECK(log.sealed_count() > 20);
+}
+
+TEST_CASE("event_log: batches encoded on other threads read back as appended records; syncs from other threads run while the owner writes and seals") {
+  temp_dir dir;
+  sluice::log_options opts = quick(3000);
+  opts.fsync = sluice::fsync_policy::parse("always");
+  opts.max_record_bytes = 200;
+  sluice::event_log log(dir.str(), opts);
+  // encode on any thread; an oversized record is refused and leaves the batch as it was.
+  sluice::log_batch batch;
+  std::thread([&] {
+    log.encode(batch, millis{7}, "first");
+    CHECK_THROWS_AS(log.encode(batch, millis{8}, std::string(201, 'x')), std::length_error);
+    log.encode(batch, millis{9}, "");
+  }).join();
+  CHECK(batch.size() == 2);
+  std::vector<seen> in_batch;
+  batch.for_each([&](millis t, std::string_view p) { in_batch.push_back({0, t.count(), std::string(p)}); });
+  check_same(in_batch, {{0, 7, "first"}, {0, 9, ""}});
+  CHECK(log.append(millis{1}, "appended") == 0);
+  CHECK(log.write(batch) == 1);  // after what append buffered, which write writes out first
+  CHECK(log.head() == 3);
+  check_same(read_range(sluice::list_segments(dir.str()), 0, 10), {{0, 1, "appended"}, {1, 7, "first"}, {2, 9, ""}});
+
+  // Syncs from two other threads while the owner writes batches and seals (closing the files the
+  // syncs may hold): every record reads back in order, and a sync that finds the written bytes
+  // on disk already returns without syncing.
+  std::atomic<bool> done{false};
+  std::atomic<std::uint64_t> syncs{0};
+  auto syncer = [&] {
+    while (!done.load()) {
+      syncs += log.sync_if_due() ? 1 : 0;
+    }
+  };
+  std::thread s1(syncer);
+  std::thread s2(syncer);
+  std::vector<seen> want = read_range(log.segments(), 0, 10);
+  for (std::uint64_t o = 3; o < 3000; o += 5) {
+    sluice::log_batch b;
+    for (std::uint64_t i = o; i < o + 5; ++i) {
+      log.encode(b, millis{static_cast<std::int64_t>(i)}, tail_payload(i));
+      want.push_back({i, static_cast<std::int64_t>(i), tail_payload(i)});
+    }
+    CHECK(log.write(b) == o);
+    log.seal_if_due();
+  }
+  done.store(true);
+  s1.join();
+  s2.join();
+  CHECK(syncs.load() > 0);
+  CHECK(log.sealed_count() > 20);
+  log.sync_if_due();
+  CHECK_FALSE(log.sync_if_due());  // all of it on disk already
+  check_same(read_range(sluice::list_segments(dir.str()), 0, UINT64_MAX), want);
 }

@@ -1,8 +1,8 @@
 // run_ingest: a byte source (TCP connections, stdin, a tailed file) into a lambda_engine.
 //
 //   source (calling thread) --chunks of input i--> [bounded queue i % T] --> ingest thread:
-//   frame and validate each record with the source's format, then engine.ingest(the chunk's
-//   accepted records)
+//   frame and validate each record with the source's format, encode it for the log (with its
+//   CRC), then engine.ingest(the chunk's accepted records)
 //
 // T ingest threads (default: one per core), each input on one of them, as stream mode spreads
 // inputs over its workers: an input's records reach the log in the order it sent them, and the
@@ -35,51 +35,17 @@ namespace sluice {
 
 namespace detail {
 
-/// The accepted records of one chunk: their bytes (copied: a record completed from an input's
-/// carried bytes does not outlive the parse) and event times.
-class ingest_batch {
- public:
-  void clear() {
-    bytes_.clear();
-    spans_.clear();
-  }
-  /// Keep one record's raw text, without its line ending.
-  void add(std::string_view raw, millis event_time) {
-    while (!raw.empty() && (raw.back() == '\n' || raw.back() == '\r')) {
-      raw.remove_suffix(1);
-    }
-    spans_.push_back(span{bytes_.size(), raw.size(), event_time});
-    bytes_.append(raw);
-  }
-  [[nodiscard]] bool empty() const { return spans_.empty(); }
-  /// The records, as views into this batch (valid until the next clear or add).
-  [[nodiscard]] std::vector<ingest_record> records() const {
-    std::vector<ingest_record> out;
-    out.reserve(spans_.size());
-    for (const span& s : spans_) {
-      out.push_back(ingest_record{std::string_view(bytes_).substr(s.at, s.size), s.time});
-    }
-    return out;
-  }
-
- private:
-  struct span {
-    std::size_t at;
-    std::size_t size;
-    millis time;
-  };
-  std::string bytes_;
-  std::vector<span> spans_;
-};
-
 template <class Engine, class Format, class TimeOf, class Report>
 void ingest_loop(Engine& engine, event_queue<stream_chunk>& queue, const Format& format, bool needs_final_newline,
                  const TimeOf& time_of, const Report& report) {
   std::unordered_map<input_id, typename Format::input> inputs;
   std::vector<stream_chunk> chunks;
-  ingest_batch accepted;
+  log_batch accepted;  // encoded as parsed: the raw text is read once more, by the CRC
   auto keep = [&](const auto& value, std::string_view raw, std::uint64_t /*offset*/) {
-    accepted.add(raw, time_of(value));
+    while (!raw.empty() && (raw.back() == '\n' || raw.back() == '\r')) {
+      raw.remove_suffix(1);  // the log keeps a record's text without its line ending
+    }
+    engine.encode(accepted, time_of(value), raw);
   };
   while (true) {
     chunks.clear();
@@ -103,7 +69,7 @@ void ingest_loop(Engine& engine, event_queue<stream_chunk>& queue, const Format&
         format.close(it->second, needs_final_newline, keep, report);
       }
       if (!accepted.empty()) {
-        engine.ingest(c.input, accepted.records());
+        engine.ingest(c.input, accepted);
       }
       if (c.what == stream_chunk::kind::closed) {
         inputs.erase(it);

@@ -175,19 +175,30 @@ class lambda_engine {
   /// Append `records` to the log and commit them (fsync as the policy says), then add them to
   /// the speed layers: from the moment this returns they count in every answer. Then seal the
   /// segment if it is due (which wakes the batch layer).
-  ///
-  /// Any number of threads may ingest at once (one per group of inputs, say). Each encodes and
-  /// checksums its records before taking a lock, writes them in one step under the writer's
-  /// lock, and syncs outside every lock: one fdatasync covers the records every thread wrote
-  /// before it began (group commit); under the policy always, before the records reach the
-  /// speed layer. Readers and the speed layer never wait for a disk. A segment seals only once
-  /// every record written to it has reached the speed layer.
   template <class Records>
   void ingest(input_id input, const Records& records) {
     log_batch batch;
     for (const ingest_record& r : records) {
-      log_.encode(batch, r.event_time, r.payload);
+      encode(batch, r.event_time, r.payload);
     }
+    ingest(input, batch);
+  }
+
+  /// One record into `batch` as the log keeps it (with its CRC), for ingest(input, batch).
+  /// Any thread, no lock: a host's ingest threads encode side by side. A payload over the log's
+  /// max_record_bytes is a std::length_error and leaves `batch` as it was.
+  void encode(log_batch& batch, millis event_time, std::string_view payload) const {
+    log_.encode(batch, event_time, payload);
+  }
+
+  /// ingest(input, records) for records encode() put in `batch`.
+  ///
+  /// Any number of threads may ingest at once (one per group of inputs, say). A batch is written
+  /// in one step under the writer's lock and synced outside every lock: one fdatasync covers
+  /// the records every thread wrote before it began (group commit); under the policy always,
+  /// before the records reach the speed layer. Readers and the speed layer never wait for a
+  /// disk. A segment seals only once every record written to it has reached the speed layer.
+  void ingest(input_id input, const log_batch& batch) {
     std::uint64_t epoch = 0;
     std::uint64_t first = 0;
     {
@@ -204,10 +215,10 @@ class lambda_engine {
       }
       std::lock_guard state(state_mutex_);
       std::uint64_t offset = first;
-      for (const ingest_record& r : records) {
-        add_to_speed(epoch, offset, r, late);
+      batch.for_each([&](millis event_time, std::string_view payload) {
+        add_to_speed(epoch, offset, ingest_record{payload, event_time}, late);
         ++offset;
-      }
+      });
       metrics_.events.fetch_add(offset - first, std::memory_order_relaxed);
       millis latest = millis::min();
       for_each_view([&](auto& v) { latest = std::max(latest, v.speed->take_latest()); });
@@ -222,7 +233,7 @@ class lambda_engine {
       seal_if_due(std::chrono::steady_clock::now());
     }
     for (const late_event& e : late) {
-      opts_.on_late(e);  // outside the locks; payload views are the caller's records
+      opts_.on_late(e);  // outside the locks; payload views are the batch's
     }
   }
 

@@ -105,6 +105,18 @@ class log_batch {
   [[nodiscard]] bool empty() const { return records_ == 0; }
   [[nodiscard]] std::string_view bytes() const { return bytes_; }
 
+  /// fn(event_time, payload) for each record in order; the payload views the batch's bytes.
+  template <class Fn>
+  void for_each(Fn&& fn) const {
+    for (std::size_t at = 0; at < bytes_.size();) {
+      const char* rec = bytes_.data() + at;
+      const auto length = detail::get_le<std::uint32_t>(rec);
+      const auto time = static_cast<std::int64_t>(detail::get_le<std::uint64_t>(rec + 8));
+      fn(millis{time}, std::string_view(rec + detail::record_header_bytes, length));
+      at += detail::record_header_bytes + length;
+    }
+  }
+
  private:
   friend class event_log;
   std::string bytes_;
