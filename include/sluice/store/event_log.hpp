@@ -323,10 +323,14 @@ class event_log {
     }
   }
 
-  /// Makes the active segment the file `fd` (nullptr: none), as sync_written sees it too.
-  void set_fd(std::shared_ptr<detail::unique_fd> fd) {
+  /// Makes the active segment the file `fd` (nullptr: none), as sync_written sees it too, and,
+  /// if given, its path.
+  void set_fd(std::shared_ptr<detail::unique_fd> fd, std::optional<std::string> path = std::nullopt) {
     const std::lock_guard<std::mutex> lock(mu_);
     fd_ = std::move(fd);
+    if (path) {
+      active_path_ = std::move(*path);
+    }
   }
   static std::shared_ptr<detail::unique_fd> open_fd(const std::string& path, int flags) {
     return std::make_shared<detail::unique_fd>(::open(path.c_str(), flags | O_CLOEXEC, 0644));
@@ -406,9 +410,10 @@ class event_log {
 
   /// Creates the segment file starting at `base` and makes it the active one.
   void start_segment(std::uint64_t base) {
-    active_path_ = detail::segment_path(dir_, base);
+    std::string path = detail::segment_path(dir_, base);
+    auto fd = open_fd(path, O_WRONLY | O_CREAT | O_EXCL);
+    set_fd(std::move(fd), std::move(path));
     active_base_ = base;
-    set_fd(open_fd(active_path_, O_WRONLY | O_CREAT | O_EXCL));
     write_header();
     if (durable()) {
       const detail::unique_fd d(::open(dir_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
@@ -509,7 +514,7 @@ class event_log {
   std::string dir_;
   log_options opts_;
   detail::unique_fd lock_;
-  std::string active_path_;
+  std::string active_path_;  // changed under mu_
   std::uint64_t active_base_ = 0;
   std::uint64_t head_ = 0;
   std::uint64_t file_bytes_ = 0;
