@@ -181,12 +181,12 @@ inline std::string status_json(std::string_view query, const sluice::lambda_stat
       "{{\"mode\":\"lambda\",\"query\":\"{}\",\"log_head\":{},\"sealed_epochs\":{},"
       "\"batch_horizon\":{{\"epoch\":{},\"offset\":{}}},\"caught_up\":{},\"speed_epochs\":[{}],"
       "\"ingested\":{},\"late\":{},\"late_not_covered\":{},\"partly_late\":{},\"dead_lettered\":{},"
-      "\"batch_runs\":{},\"last_batch_seconds\":{:.6f},\"last_batch_records\":{},\"watermark\":{},"
+      "\"batch_runs\":{},\"promoted_epochs\":{},\"last_batch_seconds\":{:.6f},\"last_batch_records\":{},\"watermark\":{},"
       "\"retention_horizon\":{},\"batch_view\":{{\"entries\":{},\"table_bytes\":{}}},"
       "\"speed_layer\":{{\"entries\":{},\"table_bytes\":{}}},\"recovery\":{},\"batch_error\":{}}}\n",
       query, s.log_head, s.sealed_epochs, s.horizon_epoch, s.horizon_offset,
       s.horizon_offset == s.log_head ? "true" : "false", epochs, s.ingested, s.late, s.late_not_covered,
-      s.partly_late, s.bad_records, s.batch_runs, s.last_batch_seconds, s.last_batch_records, watermark, retention, s.batch_entries,
+      s.partly_late, s.bad_records, s.batch_runs, s.promoted_epochs, s.last_batch_seconds, s.last_batch_records, watermark, retention, s.batch_entries,
       s.batch_table_bytes, s.speed_entries, s.speed_table_bytes, recovery, error);
 }
 

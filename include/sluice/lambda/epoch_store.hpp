@@ -42,6 +42,7 @@ class epoch_store {
     std::uint64_t epoch = 0;
     std::uint64_t events = 0;
     std::uint64_t late = 0;  // dropped: all their windows had fired (and passed allowed lateness)
+    std::uint64_t partly_late = 0;  // sliding-window events that missed some of their windows
   };
 
   explicit epoch_store(const Flow& flow, std::int64_t allowed_lateness_ms = 0)
@@ -69,7 +70,11 @@ class epoch_store {
       ++current_->info.late;
       return outcome::late;
     }
-    return current_->open.partly_late_events() != partly_before ? outcome::partly_late : outcome::added;
+    if (current_->open.partly_late_events() != partly_before) {
+      ++current_->info.partly_late;
+      return outcome::partly_late;
+    }
+    return outcome::added;
   }
 
   /// The event time of the last event that reached the aggregate.
@@ -89,6 +94,22 @@ class epoch_store {
   /// out (+)= everything held for epochs >= `from`: fired windows and open ones so far.
   void merge_into(state_type& out, std::uint64_t from = 0) const {
     for (auto it = epochs_.lower_bound(from); it != epochs_.end(); ++it) {
+      out.merge(it->second.fired);
+      out.merge(it->second.open.held());
+    }
+  }
+
+  /// Whether `epoch` holds exactly `records` events, none of them (partly) late: then its state
+  /// is what batch mode computes over those records.
+  [[nodiscard]] bool saw_all(std::uint64_t epoch, std::uint64_t records) const {
+    const auto it = epochs_.find(epoch);
+    return it != epochs_.end() && it->second.info.events == records && it->second.info.late == 0 &&
+           it->second.info.partly_late == 0;
+  }
+
+  /// out (+)= `epoch`'s state: its fired windows and open ones so far.
+  void merge_epoch_into(state_type& out, std::uint64_t epoch) const {
+    if (const auto it = epochs_.find(epoch); it != epochs_.end()) {
       out.merge(it->second.fired);
       out.merge(it->second.open.held());
     }
@@ -152,7 +173,7 @@ class epoch_store {
       partial_type open = flow_->make_partial();
       open.set_allowed_lateness(lateness_);
       state_type fired = open.advance(watermark_);  // a new epoch knows what has already fired
-      it = epochs_.emplace(epoch, epoch_state{std::move(open), std::move(fired), epoch_info{epoch, 0, 0}}).first;
+      it = epochs_.emplace(epoch, epoch_state{std::move(open), std::move(fired), epoch_info{epoch, 0, 0, 0}}).first;
     }
     return it->second;
   }

@@ -62,6 +62,10 @@ struct lambda_options {
   std::chrono::milliseconds idle_timeout{0};      // speed layer: a silent input stops holding the watermark
   std::chrono::milliseconds batch_every{0};       // batch layer: at most this often; 0: whenever an epoch seals
   bool incremental = true;                        // V_E' = V_E (+) batch([E, E')); false: recompute from offset 0
+  // Incremental only: an epoch whose every record reached the speed layer, none of them late,
+  // is published from the speed layer's state for it instead of being read and aggregated again
+  // (stream mode's answer is batch mode's when nothing is late: DESIGN section 3).
+  bool promote_clean_epochs = true;
   unsigned batch_threads = 0;                     // 0: all cores
   // Windowed views: windows that ended more than this before the watermark are dropped from
   // both layers and no longer served (0: keep every window). The windows kept stay exact.
@@ -88,6 +92,7 @@ struct lambda_status {
   std::uint64_t partly_late = 0;         // sliding-window events the speed layer missed some windows of
   std::uint64_t bad_records = 0;         // dead-lettered at ingest
   std::uint64_t batch_runs = 0;
+  std::uint64_t promoted_epochs = 0;     // epochs published from the speed layer's state (no re-read)
   double last_batch_seconds = 0;
   std::uint64_t last_batch_records = 0;
   std::int64_t watermark = millis::min().count();
@@ -277,15 +282,35 @@ class lambda_engine {
     segments.resize(std::min<std::size_t>(segments.size(), sealed));
     const std::uint64_t to = segments.empty() ? 0 : segments.back().end_offset;
     const std::uint64_t from = opts_.incremental ? horizon_offset_.load() : 0;
-    const log_source<Payloads> source(std::move(segments), from, to, payloads_);
-    batch_stats stats;
+    std::vector<log_segment> to_read;       // the epochs the batch layer reads and aggregates
+    std::vector<std::uint64_t> promoted;  // the epochs the speed layer saw whole, none late
     millis horizon = millis::min();
     {
       std::lock_guard state(state_mutex_);
       horizon = retention_horizon_;
+      for (log_segment& seg : segments) {
+        if (seg.end_offset <= from) {
+          continue;
+        }
+        const std::uint64_t records = seg.end_offset - seg.base_offset;
+        bool clean = opts_.incremental && opts_.promote_clean_epochs;
+        for_each_view([&](auto& v) { clean = clean && v.speed->saw_all(seg.index, records); });
+        if (clean) {
+          promoted.push_back(seg.index);
+        } else {
+          to_read.push_back(std::move(seg));
+        }
+      }
     }
-    auto next =
-        std::apply([&](auto&... v) { return std::make_tuple(next_view(v, source, stats, horizon)...); }, views_);
+    std::optional<log_source<Payloads>> source;
+    if (!to_read.empty()) {
+      const std::uint64_t read_from = std::max(from, to_read.front().base_offset);
+      const std::uint64_t read_to = to_read.back().end_offset;
+      source.emplace(std::move(to_read), read_from, read_to, payloads_);  // the gaps between them read nothing
+    }
+    batch_stats stats;
+    auto next = std::apply(
+        [&](auto&... v) { return std::make_tuple(next_view(v, source, promoted, stats, horizon)...); }, views_);
     if (opts_.retain.count() > 0) {
       horizon = std::max(horizon, std::apply([&](auto&... n) { return std::max({horizon_from(*n)...}); }, next));
       std::apply([&](auto&... n) { ((n = std::make_shared<std::remove_cvref_t<decltype(*n)>>(n->retained(horizon))), ...); },
@@ -299,6 +324,7 @@ class lambda_engine {
       horizon_offset_ = to;
       for_each_view([&](auto& v) { v.speed->retire_below(sealed); });
       ++batch_runs_;
+      promoted_epochs_ += promoted.size();
       last_batch_records_ = stats.records + stats.bad_records;
       last_batch_seconds_ = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
     }
@@ -383,6 +409,7 @@ class lambda_engine {
       s.late = std::get<I>(views_).late;
       s.partly_late = std::get<I>(views_).partly_late;
       s.batch_runs = batch_runs_;
+      s.promoted_epochs = promoted_epochs_;
       s.retention_horizon = std::max(retention_horizon_, watermark_retention()).count();
       const auto& v = std::get<I>(views_);
       s.batch_entries = v.view->size();
@@ -490,20 +517,28 @@ class lambda_engine {
     landed_.wait(lock, [&] { return in_flight_ == 0; });
   }
 
-  /// View v's next batch view: V_E (+) batch over the new epochs (sharing what they do not
-  /// touch), or batch over everything; windows ending at or before `horizon` left out.
+  /// View v's next batch view: V_E (+) the new epochs (sharing what they do not touch), or
+  /// everything from scratch; windows ending at or before `horizon` left out. The new epochs are
+  /// `source` run in batch mode and the speed layer's state of the `promoted` ones.
   template <class View>
-  auto next_view(const View& v, const log_source<Payloads>& source, batch_stats& stats, millis horizon) {
+  auto next_view(const View& v, const std::optional<log_source<Payloads>>& source,
+                 const std::vector<std::uint64_t>& promoted, batch_stats& stats, millis horizon) {
     using view = typename View::view_type;
-    const auto fresh = sluice::run_batch(source, *v.flow, batch_options{.threads = opts_.batch_threads}, &stats);
-    std::shared_ptr<const view> current;
-    if (opts_.incremental) {
-      std::lock_guard state(state_mutex_);
-      current = v.view;
-    } else {
-      current = std::make_shared<const view>(fresh.state().monoid());
+    auto delta = v.speed->empty_state();
+    if (source) {
+      delta = sluice::run_batch(*source, *v.flow, batch_options{.threads = opts_.batch_threads}, &stats).state();
     }
-    return std::shared_ptr<const view>(std::make_shared<const view>(current->merged(fresh.state(), horizon)));
+    std::shared_ptr<const view> current = std::make_shared<const view>(delta.monoid());
+    {
+      std::lock_guard state(state_mutex_);
+      for (const std::uint64_t epoch : promoted) {
+        v.speed->merge_epoch_into(delta, epoch);
+      }
+      if (opts_.incremental) {
+        current = v.view;
+      }
+    }
+    return std::shared_ptr<const view>(std::make_shared<const view>(current->merged(delta, horizon)));
   }
 
   /// Under state_mutex_: the retention horizon the speed layer's watermark gives.
@@ -579,6 +614,7 @@ class lambda_engine {
   std::atomic<std::uint64_t> horizon_epoch_{0};
   std::atomic<std::uint64_t> horizon_offset_{0};
   std::uint64_t batch_runs_ = 0;
+  std::uint64_t promoted_epochs_ = 0;
   std::uint64_t last_batch_records_ = 0;
   double last_batch_seconds_ = 0;
 
