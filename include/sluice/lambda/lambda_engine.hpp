@@ -150,7 +150,10 @@ class lambda_engine {
         tracker_(watermark_options{opts_.max_delay, opts_.idle_timeout, 0}), decoder_(payloads_),
         views_(view_type_for<Flows>(flows, opts_.allowed_lateness.count())...) {
     log_.seal();  // records of a previous run's last segment reach no speed layer: the batch view takes them
-    run_batch_layer();
+    // A few segments a run: a run's partials are the size of what it reads, and a view with
+    // retention drops old windows after each run, so rebuilding a long log never holds all of it.
+    while (run_batch_layer(opts_.incremental ? rebuild_epochs_per_run : 0)) {
+    }
   }
   lambda_engine(const lambda_engine&) = delete;
   lambda_engine& operator=(const lambda_engine&) = delete;
@@ -270,10 +273,12 @@ class lambda_engine {
 
   /// One batch step: if epochs sealed past the horizon, run every flow over them (or over
   /// everything), publish the new views and retire the speed epochs they cover. Returns
-  /// whether it published. Runs one at a time.
-  bool run_batch_layer() {
+  /// whether it published. Runs one at a time. `max_epochs` (0: no limit) bounds the epochs one
+  /// run covers.
+  bool run_batch_layer(std::uint64_t max_epochs = 0) {
     std::lock_guard batch(batch_mutex_);
-    const std::uint64_t sealed = log_.sealed_count();
+    const std::uint64_t sealed =
+        max_epochs == 0 ? log_.sealed_count() : std::min(log_.sealed_count(), horizon_epoch_.load() + max_epochs);
     if (sealed <= horizon_epoch_.load()) {
       return false;
     }
@@ -432,6 +437,8 @@ class lambda_engine {
   [[nodiscard]] const std::string& dir() const { return log_.dir(); }
 
  private:
+  static constexpr std::uint64_t rebuild_epochs_per_run = 8;
+
   template <class Flow>
   static detail::lambda_view<Flow> view_type_for(const Flow& flow, std::int64_t lateness) {
     return detail::lambda_view<Flow>(flow, lateness);
