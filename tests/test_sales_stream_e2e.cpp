@@ -86,6 +86,9 @@ TEST_CASE("sales --listen: every query over 1..4 connections, interleaved or in 
              {1, "interleaved"}, {3, "chunks"}, {4, "interleaved"}, {2, "chunks"}}) {
       const int connections = run_case.first;  // not structured bindings: clang 14 cannot capture them
       const std::string& split = run_case.second;
+      if (q == "popular" && connections < 3) {
+        continue;  // 5 windows an event: the slowest query; more than one connection, both splits
+      }
       CAPTURE(q);
       CAPTURE(connections);
       CAPTURE(split);
