@@ -18,7 +18,7 @@ echo "== generating $rows sales rows into $data"
 build/examples/gen_sales "$rows" "$data"
 out=$(mktemp) err=$(mktemp) batch=$(mktemp)
 trap 'rm -f "$out" "$err" "$batch"' EXIT
-for q in by-category region-minute top-products; do
+for q in by-category region-minute top-products popular; do
   echo
   echo "== sales $q --input $data     (first 12 lines)"
   build/examples/sales "$q" --input "$data" > "$out"   # to a file: head closing a pipe early would kill it
