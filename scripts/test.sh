@@ -25,6 +25,7 @@ tests=$!
 # Sanitizer builds run the whole suite again. ASan+UBSan at -O0: instrumented -O1 compiles 4x
 # slower here and the suite is fast either way. TSan at -O1 (it is slow at -O0); -Wno-tsan: Asio's
 # atomic_thread_fence, which TSan does not model, would warn in every Asio translation unit.
+# -g1: line tables only (reports keep file:line), 10% less compile time than -g.
 sanitized_build() {  # sanitized_build DIR SANITIZERS OPTIMIZATION [CXXFLAGS]
   if [ ! -f "$1/build.ninja" ]; then
     meson setup "$1" -Dbuildtype=debug -Doptimization="$3" -Db_sanitize="$2" -Db_lundef=false -Dbench=disabled \
@@ -32,12 +33,12 @@ sanitized_build() {  # sanitized_build DIR SANITIZERS OPTIMIZATION [CXXFLAGS]
   fi
   ninja -C "$1" -j"$jobs"
 }
-sanitized_build build-asan address,undefined 0
+sanitized_build build-asan address,undefined 0 -g1
 wait "$tests"
 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 ASAN_OPTIONS=detect_leaks=1 \
   meson test -C build-asan --print-errorlogs --no-suite static --no-rebuild &
 tests=$!
-sanitized_build build-tsan thread 1 -Wno-tsan
+sanitized_build build-tsan thread 1 "['-Wno-tsan','-g1']"
 wait "$tests"
 TSAN_OPTIONS=halt_on_error=1 meson test -C build-tsan --print-errorlogs --no-suite static --no-rebuild &
 tests=$!
