@@ -5,14 +5,14 @@
 //   V = sorted shards, each an immutable keyed_state behind a shared_ptr:
 //     windowed views (key, time window): one shard per window; new epochs touch the few
 //       windows around the present, so a publish rebuilds those and shares every other one;
-//     other views: shards by bits of the key's hash, split in two when they grow past
+//     other views: shards by bits of the key's hash, each split in two once they average
 //       `max_shard_entries`, so a publish copies the shards the delta's keys fall in.
 //   merged(delta, horizon): a new version; touched shards are copied and merged, the others
 //     shared; windows that ended before the retention horizon are left out.
 //
-// A shard is copied whole when touched (copy-on-write, into a table sized for it), so the cost of a publish is the size
-// of the touched shards: for windowed views, the windows the new events fall in; for the
-// others, at most min(|V|, touched keys x shard size).
+// A shard is copied whole when touched (copy-on-write, into a table sized for it), so the cost
+// of a publish is the size of the touched shards: for windowed views, the windows the new
+// events fall in; for the others, at most min(|V|, touched keys x shard size).
 #pragma once
 
 #include <algorithm>
@@ -37,15 +37,12 @@ template <class K>
 struct time_windowed<windowed_key<K, time_window>> : std::true_type {};
 }  // namespace detail
 
-/// Whether results under `Key` belong to event-time windows (and so can be retained by time).
-template <class Key>
-inline constexpr bool is_time_windowed = detail::time_windowed<Key>::value;
-
 template <class Key, class Monoid>
 class batch_view {
  public:
   using state_type = keyed_state<Key, Monoid>;
-  static constexpr bool by_window = is_time_windowed<Key>;
+  /// Results under `Key` belong to event-time windows (and so can be retained by time).
+  static constexpr bool by_window = detail::time_windowed<Key>::value;
   /// A shard's id: its window (windowed views) or its keys' hash bits (the others).
   using shard_id = std::conditional_t<by_window, time_window, std::uint64_t>;
   using shard_ptr = std::shared_ptr<const state_type>;
@@ -54,7 +51,8 @@ class batch_view {
     shard_ptr entries;
   };
 
-  /// A hash shard splits in two past this many entries (windowed views keep one shard a window).
+  /// Hash shards split in two once they hold this many entries on average (windowed views keep
+  /// one shard a window, whatever its size).
   static constexpr std::size_t max_shard_entries = std::size_t{1} << 15;
 
   explicit batch_view(Monoid m = Monoid{}) : monoid_(std::move(m)) {}
@@ -109,11 +107,8 @@ class batch_view {
       for (; part != parts.end() && part->first < s.id; ++part) {
         add_new(part->first, std::move(part->second));
       }
-      if (!window_kept(s.id, horizon)) {
-        if (part != parts.end() && part->first == s.id) {
-          ++part;
-        }
-        continue;
+      if (!shard_kept(s.id, horizon)) {
+        continue;  // parts hold no entry of a shard dropped: split left them out
       }
       if (part != parts.end() && part->first == s.id) {
         add_new(s.id, with_part(*s.entries, part->second));  // copy on write: readers keep this version's
@@ -135,25 +130,26 @@ class batch_view {
   /// This version without the windows that end at or before `horizon` (shares the others).
   [[nodiscard]] batch_view retained(millis horizon) const { return merged(state_type(monoid_), horizon); }
 
-  /// Whether a result under `key` is still served with the retention horizon at `horizon`: a
-  /// window is dropped once it ended at or before the horizon; keys without a window always stay.
-  template <class K>
-  static bool kept(const K& key, millis horizon) {
-    if constexpr (by_window) {
-      return key.window.end > horizon;
-    } else {
-      return true;
-    }
-  }
-
- private:
-  static bool window_kept(const shard_id& id, millis horizon) {
+  /// Whether a shard is still served with the retention horizon at `horizon`: a window is
+  /// dropped once it ended at or before the horizon; hash shards always stay.
+  static bool shard_kept(const shard_id& id, millis horizon) {
     if constexpr (by_window) {
       return id.end > horizon;
     } else {
       return true;
     }
   }
+  /// Whether the result under `key` is (shard_kept of its shard).
+  template <class K>
+  static bool kept(const K& key, millis horizon) {
+    if constexpr (by_window) {
+      return shard_kept(key.window, horizon);
+    } else {
+      return true;
+    }
+  }
+
+ private:
 
   // Bits 32.. of the hash: the table inside a shard indexes by the low bits and files control
   // bytes by the top 7, so a shard's keys still spread over both.

@@ -37,9 +37,7 @@ class view_snapshot {
   /// ended at or before it are not served).
   view_snapshot(std::shared_ptr<const view_type> batch, const keyed_state<Key, Monoid>& speed,
                 millis horizon = millis::min())
-      : batch_(std::move(batch)), speed_(batch_->monoid()), horizon_(horizon) {
-    speed_ = speed_.merged(speed, horizon);
-  }
+      : batch_(std::move(batch)), speed_(view_type(batch_->monoid()).merged(speed, horizon)), horizon_(horizon) {}
 
   template <class K>
   [[nodiscard]] std::optional<value_type> get(const K& key) const {
@@ -62,29 +60,18 @@ class view_snapshot {
   template <class Fn>
   void for_each(Fn&& fn) const {
     for (const auto& shard : batch_->shards()) {
-      if (shard_served(shard.id)) {
+      if (view_type::shard_kept(shard.id, horizon_)) {
         for_each_batch_entry(*shard.entries, fn);
       }
     }
-    for_each_speed_only(fn);
+    for (const auto& shard : speed_.shards()) {
+      for_each_speed_only(*shard.entries, fn);
+    }
   }
 
   /// Every row, ordered by key (then window).
   [[nodiscard]] std::vector<row> scan() const& {
-    struct unsorted {  // a row refers to its key, so it cannot be assigned: sort these
-      const Key* key;
-      value_type value;
-    };
-    std::vector<unsorted> all;
-    all.reserve(size_hint());
-    for_each([&](const Key& k, value_type v) { all.push_back(unsorted{&k, std::move(v)}); });
-    std::sort(all.begin(), all.end(), [](const unsorted& a, const unsorted& b) { return *a.key < *b.key; });
-    std::vector<row> rows;
-    rows.reserve(all.size());
-    for (unsorted& u : all) {
-      rows.push_back(row{*u.key, std::move(u.value)});
-    }
-    return rows;
+    return detail::rows_by_key<row>(batch_->size() + speed_.size(), [&](auto&& emit) { for_each(emit); });
   }
 
   /// The k rows with the largest rank(value), largest first, ties to the smaller key.
@@ -98,15 +85,13 @@ class view_snapshot {
     requires view_type::by_window
   {
     std::vector<time_window> out;
-    auto add = [&](const auto& shards) {
-      for (const auto& s : shards) {
-        if (shard_served(s.id)) {
+    for (const auto* view : {batch_.get(), &speed_}) {
+      for (const auto& s : view->shards()) {
+        if (view_type::shard_kept(s.id, horizon_)) {
           out.push_back(s.id);
         }
       }
-    };
-    add(batch_->shards());
-    add(speed_.shards());
+    }
     std::sort(out.begin(), out.end());
     out.erase(std::unique(out.begin(), out.end()), out.end());
     return out;
@@ -117,32 +102,30 @@ class view_snapshot {
   void for_each_in_window(const time_window& w, Fn&& fn) const
     requires view_type::by_window
   {
-    if (!shard_served(w)) {
+    if (!view_type::shard_kept(w, horizon_)) {
       return;
     }
-    const auto* b = batch_->find_shard(w);
-    const auto* s = speed_.find_shard(w);
-    if (b != nullptr) {
+    if (const auto* b = batch_->find_shard(w)) {
       for_each_batch_entry(*b, fn);
     }
-    if (s != nullptr) {
-      for (const auto& e : *s) {
-        if (b == nullptr || b->find(e.key) == nullptr) {
-          fn(static_cast<const Key&>(e.key), batch_->monoid().result(e.value));
-        }
-      }
+    if (const auto* s = speed_.find_shard(w)) {
+      for_each_speed_only(*s, fn);
     }
   }
 
-  /// Rows: batch rows, plus speed rows of keys the batch view lacks.
+  /// Rows: batch rows served, plus speed rows of keys the batch view lacks. Counted, not read.
   [[nodiscard]] std::size_t size() const {
     std::size_t n = 0;
-    for_each([&](const Key&, const value_type&) { ++n; });
+    for (const auto& shard : batch_->shards()) {
+      n += view_type::shard_kept(shard.id, horizon_) ? shard.entries->size() : 0;
+    }
+    for (const auto& shard : speed_.shards()) {
+      for (const auto& e : *shard.entries) {
+        n += batch_->find(e.key) == nullptr ? 1 : 0;
+      }
+    }
     return n;
   }
-  [[nodiscard]] const view_type& batch() const { return *batch_; }
-  [[nodiscard]] const view_type& speed() const { return speed_; }
-  [[nodiscard]] millis retention_horizon() const { return horizon_; }
 
   // Rows refer to keys inside the snapshot: keep it in a variable.
   std::vector<row> scan() const&& = delete;
@@ -150,15 +133,6 @@ class view_snapshot {
   std::vector<row> top_k(std::size_t k, Rank rank) const&& = delete;
 
  private:
-  [[nodiscard]] bool shard_served(const typename view_type::shard_id& id) const {
-    if constexpr (view_type::by_window) {
-      return id.end > horizon_;
-    } else {
-      return true;
-    }
-  }
-  [[nodiscard]] std::size_t size_hint() const { return batch_->size() + speed_.size(); }
-
   [[nodiscard]] value_type combined(const state_type* b, const state_type* s) const {
     const Monoid& m = batch_->monoid();
     if (b == nullptr || s == nullptr) {
@@ -169,6 +143,7 @@ class view_snapshot {
     return m.result(both);
   }
 
+  // A batch shard's rows, each merged with the speed layer's state of its key.
   template <class Fn>
   void for_each_batch_entry(const keyed_state<Key, Monoid>& shard, Fn& fn) const {
     for (const auto& e : shard) {
@@ -176,13 +151,12 @@ class view_snapshot {
     }
   }
 
+  // A speed shard's rows whose keys the batch view lacks (the others came with the batch's).
   template <class Fn>
-  void for_each_speed_only(Fn& fn) const {
-    for (const auto& shard : speed_.shards()) {
-      for (const auto& e : *shard.entries) {
-        if (batch_->find(e.key) == nullptr) {
-          fn(static_cast<const Key&>(e.key), batch_->monoid().result(e.value));
-        }
+  void for_each_speed_only(const keyed_state<Key, Monoid>& shard, Fn& fn) const {
+    for (const auto& e : shard) {
+      if (batch_->find(e.key) == nullptr) {
+        fn(static_cast<const Key&>(e.key), batch_->monoid().result(e.value));
       }
     }
   }

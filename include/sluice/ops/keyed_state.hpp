@@ -62,8 +62,6 @@ class keyed_state {
   /// Make room for `entries` entries (before inserting a part of another state in its order).
   void reserve(std::size_t entries) { table_.reserve(entries); }
 
-  /// Make room for `other`'s entries before inserting them in its slot order (see flat_table).
-  void reserve_like(const keyed_state& other) { table_.reserve_slots(other.table_.slot_count()); }
 
   template <class BorrowedKey>
   [[nodiscard]] const state_type* find(const BorrowedKey& key) const {

@@ -65,6 +65,28 @@ class top_k_heap {
   std::vector<ranked> best_;  // a min-heap of the k best so far
 };
 
+/// Every row of `rows(emit)` (which calls emit(key, value) for every row), ordered by key.
+/// `expected`: about how many there are.
+template <class Row, class Rows>
+std::vector<Row> rows_by_key(std::size_t expected, Rows&& rows) {
+  using value_type = decltype(std::declval<Row&>().value);
+  using key_type = std::remove_cvref_t<decltype(std::declval<Row&>().key)>;
+  struct unsorted {  // a Row refers to its key, so it cannot be assigned: sort these
+    const key_type* key;
+    value_type value;
+  };
+  std::vector<unsorted> all;
+  all.reserve(expected);
+  rows([&](const key_type& key, value_type value) { all.push_back(unsorted{&key, std::move(value)}); });
+  std::sort(all.begin(), all.end(), [](const unsorted& a, const unsorted& b) { return *a.key < *b.key; });
+  std::vector<Row> out;
+  out.reserve(all.size());
+  for (unsorted& u : all) {
+    out.push_back(Row{*u.key, std::move(u.value)});
+  }
+  return out;
+}
+
 /// top_k over `rows(emit)`, which calls emit(key, value) for every row.
 template <class Row, class Rank, class Rows>
 std::vector<Row> top_k_rows(std::size_t k, Rank rank, Rows&& rows) {
@@ -104,18 +126,7 @@ class result_store {
 
   /// Every row, ordered by key (byte order for strings; key, then window start for windows).
   [[nodiscard]] std::vector<row> scan() const& {
-    std::vector<const typename decltype(state_.begin())::value_type*> entries;
-    entries.reserve(state_.size());
-    for (const auto& e : state_) {
-      entries.push_back(&e);
-    }
-    std::sort(entries.begin(), entries.end(), [](const auto* a, const auto* b) { return a->key < b->key; });
-    std::vector<row> rows;
-    rows.reserve(entries.size());
-    for (const auto* e : entries) {
-      rows.push_back(row{e->key, state_.monoid().result(e->value)});
-    }
-    return rows;
+    return detail::rows_by_key<row>(state_.size(), [&](auto&& emit) { for_each(emit); });
   }
 
   /// The k rows with the largest `rank(value)`, largest first; ties go to the smaller key, so
@@ -143,7 +154,9 @@ class result_store {
   void merge(const result_store& other) { state_.merge(other.state_); }
 
   [[nodiscard]] std::size_t size() const { return state_.size(); }
-  [[nodiscard]] const keyed_state<Key, Monoid>& state() const { return state_; }
+  [[nodiscard]] const keyed_state<Key, Monoid>& state() const& { return state_; }
+  /// The state itself, taken out of a store that is done with (no copy).
+  [[nodiscard]] keyed_state<Key, Monoid> state() && { return std::move(state_); }
 
  private:
   keyed_state<Key, Monoid> state_;
