@@ -287,12 +287,12 @@ class lambda_engine {
     segments.resize(std::min<std::size_t>(segments.size(), sealed));
     const std::uint64_t to = segments.empty() ? 0 : segments.back().end_offset;
     const std::uint64_t from = opts_.incremental ? horizon_offset_.load() : 0;
-    std::vector<log_segment> to_read;       // the epochs the batch layer reads and aggregates
+    std::vector<log_segment> to_read;     // the epochs the batch layer reads and aggregates
     std::vector<std::uint64_t> promoted;  // the epochs the speed layer saw whole, none late
-    millis horizon = millis::min();
+    millis horizon = millis::min();       // retention: windows ending at or before it are left out
     {
       std::lock_guard state(state_mutex_);
-      horizon = retention_horizon_;
+      horizon = retention_now();
       for (log_segment& seg : segments) {
         if (seg.end_offset <= from) {
           continue;
@@ -316,8 +316,10 @@ class lambda_engine {
     batch_stats stats;
     auto next = std::apply(
         [&](auto&... v) { return std::make_tuple(next_view(v, source, promoted, stats, horizon)...); }, views_);
-    if (opts_.retain.count() > 0) {
-      horizon = std::max(horizon, std::apply([&](auto&... n) { return std::max({horizon_from(*n)...}); }, next));
+    // After a restart the speed layer has no watermark yet: the views vouch for a horizon.
+    if (const millis vouched = std::apply([&](auto&... n) { return std::max({horizon_from(*n)...}); }, next);
+        vouched > horizon) {
+      horizon = vouched;
       std::apply([&](auto&... n) { ((n = std::make_shared<std::remove_cvref_t<decltype(*n)>>(n->retained(horizon))), ...); },
                  next);
     }
@@ -393,7 +395,7 @@ class lambda_engine {
       view = v.view;
       epoch = horizon_epoch_;
       offset = horizon_offset_;
-      retention = std::max(retention_horizon_, watermark_retention());
+      retention = retention_now();
       v.speed->merge_into(speed, epoch);
     }
     return snapshot_of<snapshot_type<I>>{snapshot_type<I>(std::move(view), speed, retention), epoch, offset};
@@ -415,7 +417,7 @@ class lambda_engine {
       s.partly_late = std::get<I>(views_).partly_late;
       s.batch_runs = batch_runs_;
       s.promoted_epochs = promoted_epochs_;
-      s.retention_horizon = std::max(retention_horizon_, watermark_retention()).count();
+      s.retention_horizon = retention_now().count();
       const auto& v = std::get<I>(views_);
       s.batch_entries = v.view->size();
       s.batch_table_bytes = v.view->table_bytes();
@@ -531,11 +533,9 @@ class lambda_engine {
   auto next_view(const View& v, const std::optional<log_source<Payloads>>& source,
                  const std::vector<std::uint64_t>& promoted, batch_stats& stats, millis horizon) {
     using view = typename View::view_type;
-    auto delta = v.speed->empty_state();
-    if (source) {
-      delta = sluice::run_batch(*source, *v.flow, batch_options{.threads = opts_.batch_threads}, &stats).state();
-    }
-    std::shared_ptr<const view> current = std::make_shared<const view>(delta.monoid());
+    auto delta = source ? sluice::run_batch(*source, *v.flow, batch_options{.threads = opts_.batch_threads}, &stats).state()
+                        : v.speed->empty_state();
+    std::shared_ptr<const view> current;
     {
       std::lock_guard state(state_mutex_);
       for (const std::uint64_t epoch : promoted) {
@@ -545,24 +545,28 @@ class lambda_engine {
         current = v.view;
       }
     }
+    if (!current) {
+      current = std::make_shared<const view>(delta.monoid());  // from scratch
+    }
     return std::shared_ptr<const view>(std::make_shared<const view>(current->merged(delta, horizon)));
   }
 
-  /// Under state_mutex_: the retention horizon the speed layer's watermark gives.
-  [[nodiscard]] millis watermark_retention() const {
+  /// Under state_mutex_: the retention horizon now, the latest of what the batch views vouched
+  /// for and of the speed layer's watermark minus `retain` (min: nothing is dropped).
+  [[nodiscard]] millis retention_now() const {
     if (opts_.retain.count() <= 0 || watermark_ == millis::min()) {
-      return millis::min();
+      return retention_horizon_;
     }
-    return watermark_ - opts_.retain;
+    return std::max(retention_horizon_, watermark_ - opts_.retain);
   }
 
   /// The retention horizon a batch view vouches for by itself (after a restart the speed layer
   /// has no watermark yet): its latest window starts at or before the latest event time, so
-  /// the watermark is at least that start minus max_delay.
+  /// the watermark is at least that start minus max_delay. Min without retention.
   template <class View>
   [[nodiscard]] millis horizon_from(const View& v) const {
     if constexpr (View::by_window) {
-      if (!v.shards().empty()) {
+      if (opts_.retain.count() > 0 && !v.shards().empty()) {
         return v.shards().back().id.start - opts_.max_delay - opts_.retain;
       }
     }
@@ -617,7 +621,7 @@ class lambda_engine {
   std::uint64_t in_flight_ = 0;     // ingest batches written to the log, not yet in the speed layer
   std::tuple<detail::lambda_view<Flows>...> views_;
   millis watermark_ = millis::min();
-  millis retention_horizon_ = millis::min();  // windows ending at or before it are gone from the batch views
+  millis retention_horizon_ = millis::min();  // the last publish's: windows ending at or before it are gone from V
   std::atomic<std::uint64_t> horizon_epoch_{0};
   std::atomic<std::uint64_t> horizon_offset_{0};
   std::uint64_t batch_runs_ = 0;
