@@ -423,15 +423,19 @@ TEST_CASE("lambda: a restart rebuilds the view from the log; nothing that reache
   const auto rows = test_data::random_sales(7, 800);
   const std::vector<std::string> lines = csv_lines(rows);
   const auto flow = sales::region_minute();
-  sluice::lambda_options opts = small_segments(8192, "always");
+  sluice::lambda_options opts = small_segments(2048, "always");  // 500 rows: more segments than a rebuild run takes
   {
     sluice::lambda_engine engine(dir.str(), payloads(), opts, flow);
     const sluice::input_id input = engine.open_input();
-    engine.ingest(input, records_of(lines, rows, 0, 500));  // the last segment stays unsealed
+    for (std::size_t i = 0; i < 500; i += 5) {
+      engine.ingest(input, records_of(lines, rows, i, i + 5));  // the last segment stays unsealed
+    }
   }
   {
     sluice::lambda_engine engine(dir.str(), payloads(), opts, flow);
-    CHECK(engine.status().horizon_offset == 500);  // built before it takes input or answers
+    CHECK(engine.status().sealed_epochs > 8);
+    CHECK(engine.status().batch_runs >= 2);        // rebuilt 8 segments a run...
+    CHECK(engine.status().horizon_offset == 500);  // ... all of them before it takes input or answers
     CHECK(answer_of(engine.snapshot().store) == reference(flow, rows, 500));
     const sluice::input_id input = engine.open_input();
     engine.ingest(input, records_of(lines, rows, 500, rows.size()));
