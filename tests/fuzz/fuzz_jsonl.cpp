@@ -75,19 +75,14 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const char* begin = origin + header.bytes;
   const char* end = origin + text.size();
 
+  const auto new_parser = [&] { return format::parser(fmt); };
+  const auto parse_at = [&](format::parser& parser, const char* from, const char* stop, const char* to, bool eof,
+                            parse_log& log) { return parse(parser, origin, from, stop, to, eof, max_record_bytes, log); };
+
   // 1. The whole input at once.
-  parse_log whole;
-  {
-    format::parser parser(fmt);
-    const auto out = parse(parser, origin, begin, end, end, true, max_record_bytes, whole);
-    FUZZ_CHECK(out.next == text.size());
-  }
-  FUZZ_CHECK(whole.lines == static_cast<std::uint64_t>(std::count(begin, end, '\n')));
+  const parse_log whole = fuzz::parse_whole(new_parser, parse_at, origin, begin, end);
 
   // 2 and 3: the same records and bad records however the input is cut.
-  fuzz::check_cuts([&] { return format::parser(fmt); },
-                   [&](format::parser& parser, const char* from, const char* stop, const char* to, bool eof,
-                       parse_log& log) { return parse(parser, origin, from, stop, to, eof, max_record_bytes, log); },
-                   whole, origin, begin, end, stop_choice, split_choice);
+  fuzz::check_cuts(new_parser, parse_at, whole, origin, begin, end, stop_choice, split_choice);
   return 0;
 }

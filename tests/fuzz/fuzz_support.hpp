@@ -133,6 +133,18 @@ sluice::chunk_outcome logged_parse(Parser& parser, const char* origin, const cha
   return out;
 }
 
+/// 1. The whole input at once, with what every text format owes it: all of it consumed, and a
+/// line for every newline. `new_parser` and `parse` as for check_cuts.
+template <class NewParser, class Parse>
+parse_log parse_whole(NewParser new_parser, Parse parse, const char* origin, const char* begin, const char* end) {
+  parse_log whole;
+  auto parser = new_parser();
+  const auto out = parse(parser, begin, end, end, true, whole);
+  FUZZ_CHECK(out.next == static_cast<std::size_t>(end - origin));
+  FUZZ_CHECK(whole.lines == static_cast<std::uint64_t>(std::count(begin, end, '\n')));
+  return whole;
+}
+
 /// The cuts every text-format target compares with the whole input parsed at once (`whole`):
 /// 2. two chunks, as the batch runner cuts a file: the records starting before `stop`, then the
 ///    rest, each with a parser of its own;
