@@ -480,6 +480,8 @@ TEST_CASE("lambda: --retain drops windows that ended before watermark - retain f
   const auto first = engine.status();
   REQUIRE(first.watermark != sluice::millis::min().count());
   CHECK(first.retention_horizon == first.watermark - 120'000);
+  CHECK(first.speed_entries > 0);  // half of the rows are in the speed layer
+  CHECK(first.speed_table_bytes >= first.speed_entries);
   for (const auto& [key, value] : answer_of(engine.snapshot().store)) {
     CHECK(std::stoll(key.substr(key.find('@') + 1)) + 60'000 > first.retention_horizon);
   }
@@ -498,6 +500,8 @@ TEST_CASE("lambda: --retain drops windows that ended before watermark - retain f
   CHECK(answer_of(engine.snapshot().store) == expected);
   const std::size_t kept = expected.size();
   CHECK(engine.status().batch_entries == kept);  // and gone from the batch view once it publishes
+  CHECK(engine.status().batch_table_bytes >= kept);
+  CHECK(engine.status().speed_entries == 0);  // every epoch covered: the speed layer holds nothing
 }
 
 TEST_CASE("kappa: a replay serves once it reaches the head, keeps tailing, and a new replay swaps in when caught up") {

@@ -128,18 +128,10 @@ class epoch_store {
 
   /// Entries held over all epochs (open and fired), and the bytes of their tables.
   [[nodiscard]] std::size_t entries() const {
-    std::size_t n = 0;
-    for (const auto& [epoch, e] : epochs_) {
-      n += e.open.held().size() + e.fired.size();
-    }
-    return n;
+    return sum_over_states([](const state_type& s) { return s.size(); });
   }
   [[nodiscard]] std::size_t table_bytes() const {
-    std::size_t n = 0;
-    for (const auto& [epoch, e] : epochs_) {
-      n += e.open.held().table_bytes() + e.fired.table_bytes();
-    }
-    return n;
+    return sum_over_states([](const state_type& s) { return s.table_bytes(); });
   }
 
   /// An empty state of the flow's result type (with its monoid).
@@ -149,6 +141,15 @@ class epoch_store {
   }
 
  private:
+  template <class Measure>
+  [[nodiscard]] std::size_t sum_over_states(Measure measure) const {
+    std::size_t n = 0;
+    for (const auto& [epoch, e] : epochs_) {
+      n += measure(e.open.held()) + measure(e.fired);
+    }
+    return n;
+  }
+
   struct epoch_state {
     partial_type open;
     state_type fired;
