@@ -67,8 +67,9 @@ struct lambda_options {
   // (stream mode's answer is batch mode's when nothing is late: DESIGN section 3).
   bool promote_clean_epochs = true;
   unsigned batch_threads = 0;                     // 0: all cores
-  // Windowed views: windows that ended more than this before the watermark are dropped from
-  // both layers and no longer served (0: keep every window). The windows kept stay exact.
+  // Windowed views: windows that ended more than this before the watermark are no longer
+  // served and leave the batch view at its next publish; the speed layer frees them with their
+  // epoch (0: keep every window). The windows kept stay exact.
   std::chrono::milliseconds retain{0};
   late_sink on_late{};                            // events the speed layer dropped (offset: their log offset)
 };
