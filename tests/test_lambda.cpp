@@ -459,7 +459,7 @@ TEST_CASE("lambda: a restart rebuilds the view from the log; nothing that reache
   CHECK(answer_of(engine.snapshot().store) == reference(flow, rows, rows.size()));
 }
 
-TEST_CASE("lambda: --retain drops windows that ended before watermark - retain from both layers; the rest stay exact") {
+TEST_CASE("lambda: --retain stops serving windows that ended before watermark - retain and drops them from the batch view; the rest stay exact") {
   const temp_dir dir;
   const auto rows = test_data::random_sales(21, 3000);
   const std::vector<std::string> lines = csv_lines(rows);
@@ -482,8 +482,9 @@ TEST_CASE("lambda: --retain drops windows that ended before watermark - retain f
   CHECK(first.retention_horizon == first.watermark - 120'000);
   CHECK(first.speed_entries > 0);  // half of the rows are in the speed layer
   CHECK(first.speed_table_bytes >= first.speed_entries);
+  const auto window_end = [](const std::string& key) { return std::stoll(key.substr(key.find('@') + 1)) + 60'000; };
   for (const auto& [key, value] : answer_of(engine.snapshot().store)) {
-    CHECK(std::stoll(key.substr(key.find('@') + 1)) + 60'000 > first.retention_horizon);
+    CHECK(window_end(key) > first.retention_horizon);
   }
   // Once it does, the windows kept are exactly batch mode's.
   engine.seal();
@@ -492,7 +493,7 @@ TEST_CASE("lambda: --retain drops windows that ended before watermark - retain f
   answer all = reference(flow, rows, rows.size());
   answer expected;
   for (const auto& [key, value] : all) {
-    if (std::stoll(key.substr(key.find('@') + 1)) + 60'000 > status.retention_horizon) {
+    if (window_end(key) > status.retention_horizon) {
       expected[key] = value;
     }
   }
