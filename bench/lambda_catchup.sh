@@ -12,7 +12,7 @@
 #   --retain D       sales --retain (default: keep every window)
 # Env: BUILD (default build). With --retain the comparison is against batch mode's rows of the
 # windows served.
-# Prints: rows, ingest seconds and rows/s (first byte sent to every row in the log), catch-up
+# Prints: rows, ingest seconds and rows/s (send_lines's first byte to every row in the log), catch-up
 # seconds (last row in the log to horizon == head), peak RSS, the batch view's entries and
 # table bytes per entry, and "answer: equal" or the diff size.
 set -euo pipefail
@@ -41,23 +41,22 @@ cat "$FILE" > /dev/null  # warm the page cache
 
 EXTRA=()
 [ -n "$RETAIN" ] && EXTRA=(--retain "$RETAIN")
+# shellcheck source=bench/lib.sh
+. "$HERE/lib.sh"
 /usr/bin/time -f '%M' -o "$WORK/rss" "$SALES" "$QUERY" --lambda --log "$WORK/log" --listen 127.0.0.1:0 \
   --serve 127.0.0.1:0 --connections "$CONNS" --segment-age "$AGE" "${EXTRA[@]}" > /dev/null 2> "$WORK/err" &
-PID=$!
-for _ in $(seq 500); do grep -q 'listening on' "$WORK/err" 2>/dev/null && break; sleep 0.02; done
-PORT=$(grep -o 'listening on [^ ]*' "$WORK/err" | sed 's/.*://')
-HTTP=$(grep -o 'serving on http://[^ ]*' "$WORK/err" | sed 's|.*http://||')
-status() { curl -sf "http://$HTTP/status"; }
-field() { sed -n "s/.*\"$1\":\([0-9]*\).*/\1/p"; }
+PID=$!  # time's: sales is its child
+PORT=$(wait_for_line "$WORK/err" 'listening on [^ ]*' | port_of)
+HTTP=$(wait_for_line "$WORK/err" 'serving on http://[^ ]*' | sed 's|serving on ||')
+status() { curl -sf "$HTTP/status"; }
 
-T0=$(date +%s.%N)
-"$SEND" "$FILE" --to "127.0.0.1:$PORT" --connections "$CONNS" 2> "$WORK/send.err"
-until [ "$(status | field ingested)" = "$ROWS" ]; do sleep 0.05; done
-T1=$(date +%s.%N)
+T0=$(send "$PORT")
+wait_until_ingested "$HTTP" "$ROWS" "$PID" "$WORK/err"
+T1=$(now)
 until status | grep -q '"caught_up":true'; do sleep 0.1; done
-T2=$(date +%s.%N)
+T2=$(now)
 S=$(status)
-curl -sf "http://$HTTP/$QUERY" > "$WORK/served.csv"
+curl -sf "$HTTP/$QUERY" > "$WORK/served.csv"
 pkill -INT -P "$PID"  # sales, the child of time
 wait "$PID" || true
 

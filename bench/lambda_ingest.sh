@@ -59,28 +59,8 @@ cleanup() {
 trap cleanup EXIT
 cat "$FILE" > /dev/null  # warm the page cache
 
-now() { date +%s.%N; }
-# wait_for_line ERRFILE PATTERN: the first match of PATTERN (grep -o) in the server's stderr
-wait_for_line() {
-  for _ in $(seq 500); do
-    if grep -qo "$2" "$1" 2>/dev/null; then grep -o "$2" "$1" | head -1; return; fi
-    sleep 0.02
-  done
-  echo "lambda_ingest.sh: the server did not print '$2':" >&2; cat "$1" >&2; exit 1
-}
-port_of() { sed 's/.*://'; }
-# send: run send_lines to $port; print the instant its first byte went out. send_lines reads and
-# splits the file (over a second for 10M rows) before it opens the connections and starts its
-# clock: that time is no server's, so it is taken off (its exit minus the seconds it reports).
-send() {
-  "$SEND" "$FILE" --to "127.0.0.1:$port" --connections "$CONNS" 2> "$WORK/send.err"
-  local t
-  t=$(now)
-  local secs
-  secs=$(grep -o 'in [0-9.]* s' "$WORK/send.err" | awk '{print $2}')
-  [ -n "$secs" ] || { echo "lambda_ingest.sh: send_lines failed:" >&2; cat "$WORK/send.err" >&2; exit 1; }
-  echo "$t $secs" | awk '{printf "%.6f\n", $1 - $2}'
-}
+# shellcheck source=bench/lib.sh
+. "$HERE/lib.sh"
 
 stream_once() {
   local err=$WORK/stream.err
@@ -90,7 +70,7 @@ stream_once() {
   SERVER=$!
   local port t0 t1
   port=$(wait_for_line "$err" 'listening on [^ ]*' | port_of)
-  t0=$(send)
+  t0=$(send "$port")
   wait "$SERVER"
   t1=$(now)
   SERVER=''
@@ -103,16 +83,11 @@ lambda_once() {
   "$SALES" "$QUERY" --lambda --log "$LOGDIR" --listen 127.0.0.1:0 --serve 127.0.0.1:0 --connections "$CONNS" \
     ${FSYNC:+--fsync "$FSYNC"} ${LAMBDA_ARGS:-} > /dev/null 2> "$err" &
   SERVER=$!
-  local port http t0 t1 ingested=0
+  local port http t0 t1
   port=$(wait_for_line "$err" 'listening on [^ ]*' | port_of)
   http=$(wait_for_line "$err" 'serving on http://[^ ]*' | sed 's|serving on ||')
-  t0=$(send)
-  while :; do
-    ingested=$(curl -s "$http/status" | grep -o '"ingested":[0-9]*' | sed 's/.*://')
-    [ "${ingested:-0}" -ge "$ROWS" ] && break
-    kill -0 "$SERVER" 2>/dev/null || { echo "lambda_ingest.sh: sales --lambda exited:" >&2; cat "$err" >&2; exit 1; }
-    sleep 0.01
-  done
+  t0=$(send "$port")
+  wait_until_ingested "$http" "$ROWS" "$SERVER" "$err"
   t1=$(now)
   local cpu
   cpu=$(awk -v hz="$(getconf CLK_TCK)" '{printf "%.2f", ($14 + $15) / hz}' "/proc/$SERVER/stat")

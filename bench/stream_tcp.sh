@@ -38,6 +38,9 @@ WORK=$(mktemp -d "${TMPDIR:-/tmp}/stream-tcp.XXXXXX")
 trap 'rm -rf "$WORK"' EXIT
 cat "$FILE" > /dev/null  # warm the page cache
 
+# shellcheck source=bench/lib.sh
+. "$HERE/lib.sh"
+
 # run_once NAME CMD... : start the server CMD, send, print the seconds
 run_once() {
   local err=$WORK/$1.err
@@ -45,14 +48,13 @@ run_once() {
   rm -f "$err"  # the server's redirect truncates it only once it runs: no stale port may be read
   "$@" > "$WORK/out" 2> "$err" &
   local pid=$!
-  for _ in $(seq 200); do grep -q 'listening on' "$err" 2>/dev/null && break; sleep 0.02; done
   local port
-  port=$(grep -o 'listening on [^ ]*' "$err" | sed 's/.*://')
+  port=$(wait_for_line "$err" 'listening on [^ ]*' | port_of)
   local t0 t1
-  t0=$(date +%s.%N)
+  t0=$(now)
   "$SEND" "$FILE" --to "127.0.0.1:$port" --connections "$CONNS" --repeat "$REPEAT" 2> "$WORK/send.err"
   wait "$pid"
-  t1=$(date +%s.%N)
+  t1=$(now)
   echo "$t0 $t1" | awk '{printf "%.3f\n", $2 - $1}'
 }
 
