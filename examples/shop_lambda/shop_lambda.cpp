@@ -189,9 +189,15 @@ std::string popular_csv(const Store& store) {
   constexpr std::int64_t size = std::chrono::milliseconds(popular_window).count();
   constexpr std::int64_t slide = std::chrono::milliseconds(popular_slide).count();
   std::optional<std::int64_t> latest_start;
-  store.for_each([&](const auto& key, const auto& /*qty*/) {
-    latest_start = std::max(latest_start.value_or(key.window.start.count()), key.window.start.count());
-  });
+  if constexpr (requires { store.windows(); }) {  // a Lambda snapshot knows its windows (by start)
+    if (const auto windows = store.windows(); !windows.empty()) {
+      latest_start = windows.back().start.count();
+    }
+  } else {
+    store.for_each([&](const auto& key, const auto& /*qty*/) {
+      latest_start = std::max(latest_start.value_or(key.window.start.count()), key.window.start.count());
+    });
+  }
   std::string out = popular_header;
   if (!latest_start) {
     return out;
