@@ -19,7 +19,7 @@ scripts/deps.sh clang-14 libclang-rt-14-dev  # the build packages, and clang wit
 
 if [ ! -f build-fuzz/build.ninja ]; then
   CXX=clang++-14 meson setup build-fuzz -Dfuzz=true -Dbench=disabled -Dbuildtype=debug -Doptimization=1 \
-    -Dexamples=false -Dtests=false >/dev/null
+    -Dcpp_args=-g1 -Dexamples=false -Dtests=false >/dev/null  # -g1: line tables, enough for reports
 fi
 jobs=$(nproc)
 ninja -C build-fuzz -j"$jobs" fuzz
