@@ -6,6 +6,7 @@
 #error "sluice needs C++20 or later: compile with -std=c++20 (or meson cpp_std=c++20)"
 #endif
 
+#include "sluice/core/dedupe.hpp"
 #include "sluice/core/distinct_count.hpp"
 #include "sluice/core/hash.hpp"
 #include "sluice/core/key.hpp"
@@ -23,6 +24,7 @@
 #include "sluice/ops/key_by.hpp"
 #include "sluice/ops/keyed.hpp"
 #include "sluice/ops/map.hpp"
+#include "sluice/ops/process.hpp"
 #include "sluice/ops/reduce.hpp"
 #include "sluice/ops/window.hpp"
 #include "sluice/store/result_store.hpp"

@@ -141,4 +141,25 @@ struct top_k {
   }
 };
 
+namespace detail {
+/// The event itself, as top_n ranks whole events.
+struct whole_event {
+  template <class T>
+  const T& operator()(const T& x) const {
+    return x;
+  }
+};
+}  // namespace detail
+
+/// top_n(n, better): the n best events per key (and window), best first: Flink SQL's
+/// ROW_NUMBER() OVER (PARTITION BY key ORDER BY ...) <= n. better(a, b) == true means a ranks
+/// before b; spell the tie-breaks into it (price, then earlier time, then smaller id). Events
+/// that better() leaves tied go to the larger event by its own ordering, so the n kept never
+/// depend on arrival or merge order; the event type must be std::totally_ordered. Events are
+/// kept by value: map one with string_view members to one that owns its strings first.
+template <class C>
+top_k<detail::whole_event, C> top_n(std::size_t n, C better) {
+  return top_k<detail::whole_event, C>(n, detail::whole_event{}, std::move(better));
+}
+
 }  // namespace sluice

@@ -12,6 +12,7 @@
 #include "sluice/core/time.hpp"
 #include "sluice/ops/aggregate.hpp"
 #include "sluice/ops/keyed.hpp"
+#include "sluice/ops/process.hpp"
 #include "sluice/ops/window.hpp"
 
 namespace sluice {
@@ -212,6 +213,10 @@ auto operator|(const flow<In, Stages...>& f, Stage stage) {
     } else {
       return flow<In, Stages..., Stage>(std::tuple_cat(f.stages(), std::tuple(stage)));
     }
+  } else if constexpr (detail::in_order_stage<Stage> && !current::has_event_time) {
+    static_assert(current::has_event_time,
+                  "sluice: process(...) handles events in event-time order: add sluice::event_time(&T::ts) earlier");
+    return f;
   } else if constexpr (!Stage::template accepts<element>) {
     static_assert(Stage::template accepts<element>,
                   "sluice: this stage cannot take the flow's element type here (check the function's parameter type)");

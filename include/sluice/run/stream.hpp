@@ -39,6 +39,7 @@
 #include "sluice/io/byte_feed.hpp"
 #include "sluice/io/event_queue.hpp"
 #include "sluice/ops/aggregate.hpp"
+#include "sluice/ops/process.hpp"
 #include "sluice/run/periodic.hpp"
 #include "sluice/run/stream_combiner.hpp"
 #include "sluice/run/watermarks.hpp"
@@ -125,12 +126,42 @@ void check_streamable() {
 template <class Flow>
 constexpr bool needs_one_worker() {
   using last = typename Flow::last_stage;
-  if constexpr (requires { last::spec; }) {
+  if constexpr (in_order_stage<last>) {
+    return true;  // each key's events must meet in one place, in event-time order
+  } else if constexpr (requires { last::spec; }) {
     return Flow::order_sensitive || decltype(last::spec)::merging;
   } else {
     return Flow::order_sensitive;
   }
 }
+
+/// A process stage's rows need no combining (it runs on one worker): they go to the sink as they
+/// are emitted.
+template <class Out>
+class row_forwarder {
+ public:
+  template <class Sink>
+  void ship(std::size_t /*worker*/, emitted_rows<Out> fired, millis /*watermark*/, Sink& sink) {
+    if (fired.size() > 0) {
+      rows_emitted_.fetch_add(fired.size(), std::memory_order_relaxed);
+      sink(std::as_const(fired.rows));
+    }
+  }
+  [[nodiscard]] std::uint64_t rows_emitted() const { return rows_emitted_.load(std::memory_order_relaxed); }
+
+ private:
+  std::atomic<std::uint64_t> rows_emitted_{0};
+};
+
+/// What merges the workers' fired state: a monoid combiner for aggregates, a forwarder for rows.
+template <class Fired>
+struct combiner_for {
+  using type = stream_combiner<typename Fired::key_type, typename Fired::monoid_type>;
+};
+template <class Out>
+struct combiner_for<emitted_rows<Out>> {
+  using type = row_forwarder<Out>;
+};
 
 /// A chunk of an input's bytes on its way to the input's worker, or the input's start or end.
 struct stream_chunk {
@@ -146,7 +177,7 @@ class stream_engine {
  public:
   using partial_type = decltype(std::declval<const Flow&>().make_partial());
   using fired_type = decltype(std::declval<partial_type&>().advance(millis{}));
-  using combiner_type = stream_combiner<typename fired_type::key_type, typename fired_type::monoid_type>;
+  using combiner_type = typename combiner_for<fired_type>::type;
   using clock = std::chrono::steady_clock;
 
   /// One worker's partial state and the chain feeding it.
@@ -346,6 +377,13 @@ class stream_engine {
 
  private:
   static combiner_type make_combiner(const Flow& flow, std::size_t workers, std::int64_t lateness) {
+    if constexpr (is_emitted_rows_v<fired_type>) {
+      return combiner_type{};
+    } else {
+      return make_monoid_combiner(flow, workers, lateness);
+    }
+  }
+  static combiner_type make_monoid_combiner(const Flow& flow, std::size_t workers, std::int64_t lateness) {
     auto probe = flow.make_partial();
     return combiner_type(probe.advance(millis::min()).monoid(), workers, lateness);
   }

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "sluice/ops/keyed_state.hpp"
+#include "sluice/ops/process.hpp"
 
 namespace sluice {
 
@@ -169,6 +170,12 @@ result_store<Key, Monoid> make_result_store(keyed_state<Key, Monoid> state) {
 }
 
 /// The result stores of a fan_out run, one per flow.
+/// A process stage's result is its rows, as they were emitted.
+template <class Out>
+std::vector<Out> make_result_store(emitted_rows<Out> emitted) {
+  return std::move(emitted.rows);
+}
+
 template <class... States>
 auto make_result_store(std::tuple<States...> states) {
   return std::apply([](auto&... s) { return std::make_tuple(make_result_store(std::move(s))...); }, states);

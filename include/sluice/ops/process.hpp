@@ -1,0 +1,325 @@
+// process<Out, State>(on_event[, on_timer]): a keyed process function with state and event-time
+// timers (Flink's KeyedProcessFunction). The last stage of a flow, after key_by:
+//
+//   flow<txn>() | event_time(&txn::ts) | key_by(&txn::card)
+//               | process<alert, card_state>(on_event, on_timer)
+//
+//   on_event(ctx, const V& value)   for each event of ctx.key(), in event-time order
+//   on_timer(ctx)                   when the watermark reaches a timer set with ctx.timer_at(t)
+//
+// ctx.state() is the key's State (any default-constructible type: a value, a list, a map, a
+// struct of them); ctx.emit(row) outputs a row; ctx.clear() drops the key's state and timers.
+//
+// Ordered processing, the same in both modes: each key sees its events in event-time order
+// (equal times in arrival order) with its timers interleaved (a timer at T fires before an event
+// at T). Stream mode holds an event until the watermark passes it, then processes what the
+// watermark released; batch mode holds all of them and processes them at end of input. So for
+// any input with no late event the rows are the same in both modes, whatever the arrival order
+// and max delay (DESIGN §3, §4a). The price is latency: a row is emitted one max delay after its
+// event, as with Flink's CEP. An event behind the watermark is late: counted and sent to the
+// late output, never processed out of order.
+//
+// Held events are copies: a value type with string_view members must be mapped to one that owns
+// its strings first (a view into the input would outlive its buffer).
+//
+// Performance: buffered events are sorted once per watermark step (the sorted part is kept and
+// only the new tail is sorted, then merged); one hash lookup per event and per timer.
+#pragma once
+
+#include <algorithm>
+#include <concepts>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <string_view>
+#include <type_traits>
+#include <unordered_map>
+#include <utility>
+#include <variant>
+#include <vector>
+
+#include "sluice/core/hash.hpp"
+#include "sluice/core/key.hpp"
+#include "sluice/core/time.hpp"
+#include "sluice/ops/aggregate.hpp"
+
+namespace sluice {
+
+namespace detail {
+template <class K, class V, class State, class Out, class OnEvent, class OnTimer>
+class process_partial;
+
+/// A stage that handles each key's events in event-time order (process): one worker in stream mode.
+template <class S>
+concept in_order_stage = requires {
+  requires S::processes_in_order;
+};
+}  // namespace detail
+
+/// What a process function sees of its key, its state and the operator's clock.
+template <class K, class State, class Out>
+class process_context {
+ public:
+  [[nodiscard]] const K& key() const { return *key_; }
+  [[nodiscard]] State& state() { return *state_; }
+  /// The time of the event or timer being handled.
+  [[nodiscard]] millis time() const { return time_; }
+  /// The operator's event-time clock: every event and timer before it has been handled. In
+  /// ordered processing it is the time of the event or timer being handled.
+  [[nodiscard]] millis watermark() const { return time_; }
+
+  /// An event-time timer for this key at `t` (once per key and time; a time already passed fires
+  /// next, after the current call).
+  void timer_at(millis t) {
+    auto& timers = *timers_;
+    const auto at = std::lower_bound(timers.begin(), timers.end(), t);
+    if (at == timers.end() || *at != t) {
+      timers.insert(at, t);
+      new_timers_->push_back(t);
+    }
+  }
+  void cancel_timer(millis t) {
+    auto& timers = *timers_;
+    const auto at = std::lower_bound(timers.begin(), timers.end(), t);
+    if (at != timers.end() && *at == t) {
+      timers.erase(at);
+    }
+  }
+  void emit(Out row) { out_->push_back(std::move(row)); }
+  /// Drop this key's state and timers once the current call returns (how state is bounded).
+  void clear() { *cleared_ = true; }
+
+ private:
+  template <class, class, class, class, class, class>
+  friend class detail::process_partial;
+
+  const K* key_ = nullptr;
+  State* state_ = nullptr;
+  std::vector<millis>* timers_ = nullptr;
+  std::vector<millis>* new_timers_ = nullptr;
+  std::vector<Out>* out_ = nullptr;
+  bool* cleared_ = nullptr;
+  millis time_{};
+};
+
+/// The rows a process stage emitted since the last step (stream mode) or in the whole run.
+template <class Out>
+struct emitted_rows {
+  std::vector<Out> rows;
+  [[nodiscard]] std::size_t size() const { return rows.size(); }
+};
+
+template <class T>
+inline constexpr bool is_emitted_rows_v = false;
+template <class Out>
+inline constexpr bool is_emitted_rows_v<emitted_rows<Out>> = true;
+
+/// on_timer for a process function that sets no timers.
+struct no_timers {
+  template <class Ctx>
+  void operator()(Ctx& /*ctx*/) const {}
+};
+
+namespace detail {
+/// Hash and equality that take a borrowed key (a string_view) where the table holds an owned one.
+struct key_hasher {
+  using is_transparent = void;
+  template <class K>
+  std::size_t operator()(const K& k) const {
+    return static_cast<std::size_t>(hash_value(k));
+  }
+};
+
+template <class K, class V, class State, class Out, class OnEvent, class OnTimer>
+class process_partial {
+ public:
+  using key_type = owned_key_t<K>;
+  using result_type = emitted_rows<Out>;
+  using context = process_context<key_type, State, Out>;
+
+  process_partial(OnEvent on_event, OnTimer on_timer) : on_event_(std::move(on_event)), on_timer_(std::move(on_timer)) {}
+
+  void set_allowed_lateness(std::int64_t /*ms*/) {}  // rows are final when emitted: nothing to update
+  [[nodiscard]] std::uint64_t late_events() const { return late_; }
+  [[nodiscard]] std::uint64_t partly_late_events() const { return 0; }
+
+  void add(millis t, const K& key, const V& value) {
+    if (t < released_) {
+      ++late_;  // the events before it were handled without it
+      return;
+    }
+    held_.push_back(held_event{t, to_owned(key), value});
+  }
+
+  /// Batch mode: take another chunk's events (chunks merge in input order, so equal times keep
+  /// their input order).
+  void merge(process_partial& other) {
+    held_.insert(held_.end(), std::make_move_iterator(other.held_.begin()), std::make_move_iterator(other.held_.end()));
+    other.held_.clear();
+  }
+
+  /// Handle, in event-time order, every held event before `w` and every timer at or before it;
+  /// return the rows they emitted.
+  result_type advance(millis w) {
+    result_type fired;
+    if (w <= released_) {
+      return fired;  // nothing new is released: the timers up to released_ fired with it
+    }
+    sort_held();
+    std::size_t next = 0;
+    while (true) {
+      const bool event_due = next < held_.size() && held_[next].time < w;
+      const bool timer_due = !timers_.empty() && timers_.front().time <= w &&
+                             (!event_due || timers_.front().time <= held_[next].time);
+      if (timer_due) {
+        std::pop_heap(timers_.begin(), timers_.end(), later_timer{});
+        pending_timer timer = std::move(timers_.back());
+        timers_.pop_back();
+        fire_timer(timer, fired.rows);
+      } else if (event_due) {
+        held_event& e = held_[next++];
+        handle_event(e, fired.rows);
+      } else {
+        break;
+      }
+    }
+    held_.erase(held_.begin(), held_.begin() + static_cast<std::ptrdiff_t>(next));
+    sorted_ = held_.size();
+    released_ = std::max(released_, w);
+    return fired;
+  }
+
+  /// Batch mode: everything, at the final watermark.
+  result_type into_result() && { return advance(millis::max()); }
+
+  /// Keys with state (for tests and metrics).
+  [[nodiscard]] std::size_t keys() const { return keys_.size(); }
+  [[nodiscard]] std::size_t held_events() const { return held_.size(); }
+
+ private:
+  struct held_event {
+    millis time;
+    key_type key;
+    V value;
+  };
+  struct key_entry {
+    State state{};
+    std::vector<millis> timers;  // sorted, unique: the pending timers of this key
+  };
+  struct pending_timer {
+    millis time;
+    std::uint64_t seq;  // timers of equal time fire in the order they were set
+    key_type key;
+  };
+  struct later_timer {
+    bool operator()(const pending_timer& a, const pending_timer& b) const {
+      return a.time != b.time ? a.time > b.time : a.seq > b.seq;
+    }
+  };
+
+  /// Held events in time order, equal times in arrival order: the sorted prefix stays, the new
+  /// tail is sorted and merged in.
+  void sort_held() {
+    auto by_time = [](const held_event& a, const held_event& b) { return a.time < b.time; };
+    const auto tail = held_.begin() + static_cast<std::ptrdiff_t>(sorted_);
+    std::stable_sort(tail, held_.end(), by_time);
+    std::inplace_merge(held_.begin(), tail, held_.end(), by_time);
+    sorted_ = held_.size();
+  }
+
+  void handle_event(held_event& e, std::vector<Out>& out) {
+    auto it = keys_.find(e.key);
+    if (it == keys_.end()) {
+      it = keys_.emplace(e.key, key_entry{}).first;
+    }
+    call(it, e.time, out, [&](context& ctx) { on_event_(ctx, std::as_const(e.value)); });
+  }
+
+  void fire_timer(const pending_timer& timer, std::vector<Out>& out) {
+    const auto it = keys_.find(timer.key);
+    if (it == keys_.end()) {
+      return;  // cleared since
+    }
+    auto& timers = it->second.timers;
+    const auto at = std::lower_bound(timers.begin(), timers.end(), timer.time);
+    if (at == timers.end() || *at != timer.time) {
+      return;  // cancelled since
+    }
+    timers.erase(at);
+    call(it, timer.time, out, [&](context& ctx) { on_timer_(ctx); });
+  }
+
+  template <class Iterator, class Fn>
+  void call(Iterator it, millis t, std::vector<Out>& out, Fn&& fn) {
+    bool cleared = false;
+    new_timers_.clear();
+    context ctx;
+    ctx.key_ = &it->first;
+    ctx.state_ = &it->second.state;
+    ctx.timers_ = &it->second.timers;
+    ctx.new_timers_ = &new_timers_;
+    ctx.out_ = &out;
+    ctx.cleared_ = &cleared;
+    ctx.time_ = t;
+    fn(ctx);
+    if (cleared) {
+      keys_.erase(it);  // its queued timers find no entry and are skipped
+      return;
+    }
+    for (const millis at : new_timers_) {
+      timers_.push_back(pending_timer{at, timer_seq_++, it->first});
+      std::push_heap(timers_.begin(), timers_.end(), later_timer{});
+    }
+  }
+
+  OnEvent on_event_;
+  OnTimer on_timer_;
+  std::vector<held_event> held_;  // arrival order after the first `sorted_`, which are in time order
+  std::size_t sorted_ = 0;
+  std::unordered_map<key_type, key_entry, key_hasher, std::equal_to<>> keys_;
+  std::vector<pending_timer> timers_;  // a min-heap by (time, seq)
+  std::vector<millis> new_timers_;
+  std::uint64_t timer_seq_ = 0;
+  millis released_ = millis::min();
+  std::uint64_t late_ = 0;
+};
+}  // namespace detail
+
+/// The terminal stage: a keyed process function.
+template <class Out, class State, class OnEvent, class OnTimer>
+struct process_stage {
+  OnEvent on_event;
+  OnTimer on_timer;
+  static constexpr bool terminal = true;
+  static constexpr bool needs_event_time = true;
+  static constexpr bool order_sensitive = false;
+  /// Each key's events meet in one place, in event-time order: stream mode runs it on one worker.
+  static constexpr bool processes_in_order = true;
+
+  template <class E>
+  using context_for = process_context<owned_key_t<typename detail::aggregate_input<E>::key>, State, Out>;
+
+  template <class E>
+  static constexpr bool accepts =
+      std::invocable<OnEvent&, context_for<E>&, const typename detail::aggregate_input<E>::value&> &&
+      std::invocable<OnTimer&, context_for<E>&>;
+
+  template <class E>
+  auto make_partial() const {
+    using in = detail::aggregate_input<E>;
+    using value = std::remove_cvref_t<typename in::value>;
+    static_assert(!std::is_same_v<value, std::string_view>,
+                  "sluice: process(...) holds events until the watermark passes them; map string_view "
+                  "values to std::string first");
+    return detail::process_partial<typename in::key, value, State, Out, OnEvent, OnTimer>(on_event, on_timer);
+  }
+};
+
+/// process<Out, State>(on_event[, on_timer]): see the top of this header.
+template <class Out, class State = std::monostate, class OnEvent, class OnTimer = no_timers>
+process_stage<Out, State, std::decay_t<OnEvent>, std::decay_t<OnTimer>> process(OnEvent&& on_event,
+                                                                                OnTimer&& on_timer = {}) {
+  return {std::forward<OnEvent>(on_event), std::forward<OnTimer>(on_timer)};
+}
+
+}  // namespace sluice

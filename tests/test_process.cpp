@@ -1,0 +1,326 @@
+// The keyed process function: per-key state and event-time timers, handled in event-time order.
+// Against an independent per-key model: batch mode (1 and 4 threads), stream mode with disorder
+// within the max delay (any arrival order gives the same rows), and stream mode with late events
+// (exactly the events behind the watermark they met are late, and the rest equal the model).
+// Dedupe (first_by, last_by) and top_n against a model, in any input order and split across
+// threads.
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <chrono>
+#include <compare>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <random>
+#include <set>
+#include <thread>
+#include <vector>
+
+#include "sluice/io/memory_source.hpp"
+#include "sluice/run/batch.hpp"
+#include "sluice/run/stream.hpp"
+#include "sluice/sluice.hpp"
+#include "stream_fixtures.hpp"
+
+using stream_test::ev;
+
+namespace {
+
+enum class row_kind : std::uint8_t { big, flush, cancelled };
+
+struct out_row {
+  std::int64_t key = 0;
+  std::int64_t time = 0;
+  row_kind kind = row_kind::big;
+  std::int64_t value = 0;
+  auto operator<=>(const out_row&) const = default;
+};
+
+struct burst_state {
+  std::int64_t count = 0;
+  std::int64_t sum = 0;
+  std::int64_t first = 0;
+};
+
+constexpr std::int64_t burst_span = 50;
+
+// A burst opens at a key's first event and closes with a timer `burst_span` later, emitting its
+// count and sum. A value over 800 is reported at once. A negative value in a burst of 3 or more
+// cancels the burst's timer, reports it and clears the key. Every path through the state and
+// the timers (set, fire, cancel, clear) changes the rows if it runs in the wrong order.
+auto burst_detector() {
+  return sluice::process<out_row, burst_state>(
+      [](auto& ctx, const ev& e) {
+        auto& s = ctx.state();
+        if (s.count == 0) {
+          s.first = e.t.count();
+          ctx.timer_at(sluice::millis{s.first + burst_span});
+        }
+        ++s.count;
+        s.sum += e.v;
+        if (e.v > 800) {
+          ctx.emit(out_row{ctx.key(), ctx.time().count(), row_kind::big, e.v});
+        }
+        if (e.v < 0 && s.count >= 3) {
+          ctx.cancel_timer(sluice::millis{s.first + burst_span});
+          ctx.emit(out_row{ctx.key(), ctx.time().count(), row_kind::cancelled, s.count});
+          ctx.clear();
+        }
+      },
+      [](auto& ctx) {
+        const auto& s = ctx.state();
+        ctx.emit(out_row{ctx.key(), ctx.time().count(), row_kind::flush, s.sum * 1000 + s.count});
+        ctx.clear();
+      });
+}
+
+auto burst_flow() {
+  return sluice::flow<ev>() | sluice::event_time(&ev::t) | sluice::key_by(&ev::k) | burst_detector();
+}
+
+/// The same rules, written directly: each key on its own, its events stably sorted by time, its
+/// one pending timer fired before any event at or after its time.
+std::vector<out_row> model_rows(const std::vector<ev>& events) {
+  std::map<std::int64_t, std::vector<ev>> by_key;
+  for (const ev& e : events) {
+    by_key[e.k].push_back(e);
+  }
+  std::vector<out_row> out;
+  for (auto& [key, list] : by_key) {
+    std::stable_sort(list.begin(), list.end(), [](const ev& a, const ev& b) { return a.t < b.t; });
+    burst_state s;
+    bool timer = false;
+    auto fire_until = [&](std::int64_t t) {
+      if (timer && s.first + burst_span <= t) {
+        out.push_back(out_row{key, s.first + burst_span, row_kind::flush, s.sum * 1000 + s.count});
+        s = {};
+        timer = false;
+      }
+    };
+    for (const ev& e : list) {
+      fire_until(e.t.count());
+      if (s.count == 0) {
+        s.first = e.t.count();
+        timer = true;
+      }
+      ++s.count;
+      s.sum += e.v;
+      if (e.v > 800) {
+        out.push_back(out_row{key, e.t.count(), row_kind::big, e.v});
+      }
+      if (e.v < 0 && s.count >= 3) {
+        out.push_back(out_row{key, e.t.count(), row_kind::cancelled, s.count});
+        s = {};
+        timer = false;
+      }
+    }
+    fire_until(INT64_MAX);
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+std::vector<out_row> sorted(std::vector<out_row> rows) {
+  std::sort(rows.begin(), rows.end());
+  return rows;
+}
+
+struct stream_run {
+  std::vector<out_row> rows;
+  std::size_t sink_calls = 0;
+  std::vector<std::int64_t> late_times;
+  sluice::stream_stats stats;
+};
+
+/// Runs the flow over `events` pushed by another thread into a small queue.
+template <class Flow>
+stream_run run_over_queue(const Flow& f, const std::vector<ev>& events, sluice::stream_options opts) {
+  sluice::event_queue<ev> q(64);
+  stream_run out;
+  opts.on_late = [&out](const sluice::late_event& late) { out.late_times.push_back(late.event_time.count()); };
+  std::thread producer([&q, &events] {
+    for (const ev& e : events) {
+      q.push(e);
+    }
+    q.close();
+  });
+  out.stats = sluice::run_stream(
+      sluice::from_queue(q), f,
+      [&out](const std::vector<out_row>& rows) {
+        ++out.sink_calls;
+        out.rows.insert(out.rows.end(), rows.begin(), rows.end());
+      },
+      opts);
+  producer.join();
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("process: batch mode equals the per-key model, on one thread and on four") {
+  for (std::uint64_t seed = 1; seed <= 4; ++seed) {
+    CAPTURE(seed);
+    const auto events = stream_test::random_events(seed, 4000, 7, 200);
+    const auto model = model_rows(events);
+    REQUIRE(std::count_if(model.begin(), model.end(), [](const out_row& r) { return r.kind == row_kind::cancelled; }) > 5);
+    REQUIRE(std::count_if(model.begin(), model.end(), [](const out_row& r) { return r.kind == row_kind::flush; }) > 5);
+    for (const unsigned threads : {1U, 4U}) {
+      CAPTURE(threads);
+      const auto rows = sluice::run_batch(sluice::from_range(events), burst_flow(),
+                                          sluice::batch_options{.threads = threads, .min_chunk_units = 1});
+      CHECK(sorted(rows) == model);
+    }
+  }
+}
+
+TEST_CASE("process: stream mode with disorder within the max delay equals batch mode, as the run goes") {
+  for (std::uint64_t seed = 1; seed <= 3; ++seed) {
+    for (const std::size_t queue_events : {std::size_t{1}, std::size_t{13}, std::size_t{65536}}) {
+      CAPTURE(seed);
+      CAPTURE(queue_events);
+      constexpr std::int64_t delay = 60;
+      const auto events = stream_test::random_events(seed * 77 + queue_events, 3000, 5, delay);
+      sluice::stream_options opts;
+      opts.max_delay = std::chrono::milliseconds(delay);
+      opts.queue_events = queue_events;
+      const stream_run out = run_over_queue(burst_flow(), events, opts);
+      CHECK(out.stats.late_events == 0);
+      CHECK(out.late_times.empty());
+      CHECK(sorted(out.rows) == model_rows(events));
+      CHECK(out.stats.rows_emitted == out.rows.size());
+      if (queue_events == 1) {
+        CHECK(out.sink_calls > 10);  // rows come out as the watermark passes their events
+      }
+    }
+  }
+}
+
+TEST_CASE("process: an event behind the watermark it meets is late, and the rest equal the model") {
+  // One event per pop: the watermark an event meets is the max of the earlier events' times minus
+  // the delay, and the process stage has handled everything before it.
+  constexpr std::int64_t delay = 30;
+  for (std::uint64_t seed = 1; seed <= 3; ++seed) {
+    CAPTURE(seed);
+    const auto events = stream_test::random_events(seed + 90, 3000, 4, delay, 8);
+    std::vector<ev> on_time;
+    std::vector<std::int64_t> late;
+    std::int64_t latest = INT64_MIN;
+    for (const ev& e : events) {
+      if (latest != INT64_MIN && e.t.count() < latest - delay) {
+        late.push_back(e.t.count());
+      } else {
+        on_time.push_back(e);
+      }
+      latest = std::max(latest, e.t.count());
+    }
+    REQUIRE(late.size() > 10);
+    sluice::stream_options opts;
+    opts.max_delay = std::chrono::milliseconds(delay);
+    opts.queue_events = 1;
+    const stream_run out = run_over_queue(burst_flow(), events, opts);
+    CHECK(out.stats.late_events == late.size());
+    CHECK(out.late_times == late);
+    CHECK(sorted(out.rows) == model_rows(on_time));
+  }
+}
+
+TEST_CASE("process: a timer at T fires before an event at T; timers set in the past fire next; clear drops timers") {
+  struct log_row {
+    std::int64_t time = 0;
+    char what = ' ';
+    auto operator<=>(const log_row&) const = default;
+  };
+  const auto f = sluice::flow<ev>() | sluice::event_time(&ev::t) | sluice::key_by(&ev::k) |
+                 sluice::process<log_row, int>(
+                     [](auto& ctx, const ev& e) {
+                       ctx.emit(log_row{ctx.time().count(), 'e'});
+                       if (e.v == 1) {
+                         ctx.timer_at(sluice::millis{20});
+                         ctx.timer_at(sluice::millis{20});  // once per key and time
+                       } else if (e.v == 2) {
+                         ctx.timer_at(sluice::millis{5});  // already passed: fires right after this event
+                       } else if (e.v == 3) {
+                         ctx.timer_at(sluice::millis{100});
+                         ctx.clear();  // and with it the timer
+                       }
+                     },
+                     [](auto& ctx) { ctx.emit(log_row{ctx.time().count(), 't'}); });
+  const std::vector<ev> events{stream_test::at(30, 1, 2), stream_test::at(10, 1, 1), stream_test::at(20, 1, 0),
+                               stream_test::at(40, 1, 3)};
+  const auto rows = sluice::run_batch(sluice::from_range(events), f);
+  const std::vector<log_row> expected{{10, 'e'}, {20, 't'}, {20, 'e'}, {30, 'e'}, {5, 't'}, {40, 'e'}};
+  CHECK(rows == expected);
+}
+
+namespace {
+struct bid_row {
+  std::int64_t t = 0;
+  std::int64_t bidder = 0;
+  std::int64_t price = 0;
+  auto operator<=>(const bid_row&) const = default;
+};
+
+std::vector<bid_row> random_bids(std::uint64_t seed, std::size_t n) {
+  std::mt19937_64 rng(seed);
+  std::vector<bid_row> out;
+  for (std::size_t i = 0; i < n; ++i) {
+    // Few distinct times and prices: ties under the ranking are common, so tie-breaks matter.
+    out.push_back(bid_row{static_cast<std::int64_t>(rng() % 50), static_cast<std::int64_t>(rng() % 9),
+                          static_cast<std::int64_t>(rng() % 20)});
+  }
+  return out;
+}
+
+template <class Flow>
+auto batch_on(const std::vector<bid_row>& rows, const Flow& f, unsigned threads) {
+  const auto store =
+      sluice::run_batch(sluice::from_range(rows), f, sluice::batch_options{.threads = threads, .min_chunk_units = 1});
+  std::map<std::int64_t, std::remove_cvref_t<decltype(store.scan().front().value)>> out;
+  for (const auto& row : store.scan()) {
+    out.emplace(row.key, row.value);
+  }
+  return out;
+}
+}  // namespace
+
+TEST_CASE("first_by, last_by and top_n keep the same events per key in any input order and on any thread count") {
+  for (std::uint64_t seed = 1; seed <= 3; ++seed) {
+    CAPTURE(seed);
+    auto bids = random_bids(seed, 3000);
+    // The model: per bidder, the events sorted by the rule and its tie-break.
+    std::map<std::int64_t, std::vector<bid_row>> by_bidder;
+    for (const auto& b : bids) {
+      by_bidder[b.bidder].push_back(b);
+    }
+    std::map<std::int64_t, std::optional<bid_row>> first;
+    std::map<std::int64_t, std::optional<bid_row>> last;
+    std::map<std::int64_t, std::vector<bid_row>> top3;
+    // Highest price first, then the earlier bid; what is still tied (same price and time) goes to
+    // the larger row.
+    auto better = [](const bid_row& a, const bid_row& b) { return a.price != b.price ? a.price > b.price : a.t < b.t; };
+    for (auto& [bidder, list] : by_bidder) {
+      first[bidder] = *std::min_element(list.begin(), list.end(), [](const bid_row& a, const bid_row& b) {
+        return a.t != b.t ? a.t < b.t : a < b;
+      });
+      last[bidder] = *std::max_element(list.begin(), list.end(), [](const bid_row& a, const bid_row& b) {
+        return a.t != b.t ? a.t < b.t : a < b;
+      });
+      std::sort(list.begin(), list.end(), [&](const bid_row& a, const bid_row& b) {
+        return better(a, b) || (!better(b, a) && b < a);
+      });
+      top3[bidder] = std::vector<bid_row>(list.begin(), list.begin() + std::min<std::ptrdiff_t>(3, std::ssize(list)));
+    }
+    const auto keyed = sluice::flow<bid_row>() | sluice::key_by(&bid_row::bidder);
+    for (int order = 0; order < 2; ++order) {
+      for (const unsigned threads : {1U, 4U}) {
+        CAPTURE(order);
+        CAPTURE(threads);
+        CHECK(batch_on(bids, keyed | sluice::aggregate(sluice::first_by(&bid_row::t)), threads) == first);
+        CHECK(batch_on(bids, keyed | sluice::aggregate(sluice::last_by(&bid_row::t)), threads) == last);
+        CHECK(batch_on(bids, keyed | sluice::aggregate(sluice::top_n(3, better)), threads) == top3);
+      }
+      std::reverse(bids.begin(), bids.end());
+    }
+  }
+}
