@@ -87,7 +87,9 @@ std::vector<out_row> model_rows(const std::vector<ev>& events) {
     by_key[e.k].push_back(e);
   }
   std::vector<out_row> out;
-  for (auto& [key, list] : by_key) {
+  for (auto& entry : by_key) {
+    const std::int64_t key = entry.first;  // not a structured binding: clang 14 cannot capture one
+    auto& list = entry.second;
     std::stable_sort(list.begin(), list.end(), [](const ev& a, const ev& b) { return a.t < b.t; });
     burst_state s;
     bool timer = false;
@@ -163,7 +165,8 @@ TEST_CASE("process: batch mode equals the per-key model, on one thread and on fo
     CAPTURE(seed);
     const auto events = stream_test::random_events(seed, 4000, 7, 200);
     const auto model = model_rows(events);
-    REQUIRE(std::count_if(model.begin(), model.end(), [](const out_row& r) { return r.kind == row_kind::cancelled; }) > 5);
+    REQUIRE(std::count_if(model.begin(), model.end(), [](const out_row& r) { return r.kind == row_kind::cancelled; }) >
+            5);
     REQUIRE(std::count_if(model.begin(), model.end(), [](const out_row& r) { return r.kind == row_kind::flush; }) > 5);
     for (const unsigned threads : {1U, 4U}) {
       CAPTURE(threads);
@@ -245,7 +248,9 @@ TEST_CASE("process: a timer at T fires before an event at T; timers set in the p
                          ctx.clear();  // and with it the timer
                        }
                      },
-                     [](auto& ctx) { ctx.emit(log_row{ctx.time().count(), 't'}); });
+                     [](auto& ctx) {
+                       ctx.emit(log_row{ctx.time().count(), 't'});
+                     });
   const std::vector<ev> events{stream_test::at(30, 1, 2), stream_test::at(10, 1, 1), stream_test::at(20, 1, 0),
                                stream_test::at(40, 1, 3)};
   const auto rows = sluice::run_batch(sluice::from_range(events), f);
@@ -300,15 +305,12 @@ TEST_CASE("first_by, last_by and top_n keep the same events per key in any input
     // the larger row.
     auto better = [](const bid_row& a, const bid_row& b) { return a.price != b.price ? a.price > b.price : a.t < b.t; };
     for (auto& [bidder, list] : by_bidder) {
-      first[bidder] = *std::min_element(list.begin(), list.end(), [](const bid_row& a, const bid_row& b) {
-        return a.t != b.t ? a.t < b.t : a < b;
-      });
-      last[bidder] = *std::max_element(list.begin(), list.end(), [](const bid_row& a, const bid_row& b) {
-        return a.t != b.t ? a.t < b.t : a < b;
-      });
-      std::sort(list.begin(), list.end(), [&](const bid_row& a, const bid_row& b) {
-        return better(a, b) || (!better(b, a) && b < a);
-      });
+      first[bidder] = *std::min_element(
+          list.begin(), list.end(), [](const bid_row& a, const bid_row& b) { return a.t != b.t ? a.t < b.t : a < b; });
+      last[bidder] = *std::max_element(
+          list.begin(), list.end(), [](const bid_row& a, const bid_row& b) { return a.t != b.t ? a.t < b.t : a < b; });
+      std::sort(list.begin(), list.end(),
+                [&](const bid_row& a, const bid_row& b) { return better(a, b) || (!better(b, a) && b < a); });
       top3[bidder] = std::vector<bid_row>(list.begin(), list.begin() + std::min<std::ptrdiff_t>(3, std::ssize(list)));
     }
     const auto keyed = sluice::flow<bid_row>() | sluice::key_by(&bid_row::bidder);

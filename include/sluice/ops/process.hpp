@@ -137,7 +137,8 @@ class process_partial {
   using result_type = emitted_rows<Out>;
   using context = process_context<key_type, State, Out>;
 
-  process_partial(OnEvent on_event, OnTimer on_timer) : on_event_(std::move(on_event)), on_timer_(std::move(on_timer)) {}
+  process_partial(OnEvent on_event, OnTimer on_timer)
+      : on_event_(std::move(on_event)), on_timer_(std::move(on_timer)) {}
 
   void set_allowed_lateness(std::int64_t /*ms*/) {}  // rows are final when emitted: nothing to update
   [[nodiscard]] std::uint64_t late_events() const { return late_; }
@@ -169,8 +170,8 @@ class process_partial {
     std::size_t next = 0;
     while (true) {
       const bool event_due = next < held_.size() && held_[next].time < w;
-      const bool timer_due = !timers_.empty() && timers_.front().time <= w &&
-                             (!event_due || timers_.front().time <= held_[next].time);
+      const bool timer_due =
+          !timers_.empty() && timers_.front().time <= w && (!event_due || timers_.front().time <= held_[next].time);
       if (timer_due) {
         std::pop_heap(timers_.begin(), timers_.end(), later_timer{});
         pending_timer timer = std::move(timers_.back());
@@ -301,8 +302,8 @@ struct process_stage {
 
   template <class E>
   static constexpr bool accepts =
-      std::invocable<OnEvent&, context_for<E>&, const typename detail::aggregate_input<E>::value&> &&
-      std::invocable<OnTimer&, context_for<E>&>;
+      std::invocable<OnEvent&, context_for<E>&, const typename detail::aggregate_input<E>::value&>&&
+          std::invocable<OnTimer&, context_for<E>&>;
 
   template <class E>
   auto make_partial() const {
