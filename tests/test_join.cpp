@@ -5,18 +5,27 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <compare>
 #include <cstdint>
+#include <fstream>
 #include <random>
+#include <string>
+#include <string_view>
 #include <thread>
+#include <tuple>
+#include <utility>
 #include <variant>
 #include <vector>
 
+#include "sluice/io/file_source.hpp"
 #include "sluice/io/memory_source.hpp"
+#include "sluice/io/table_file.hpp"
 #include "sluice/run/batch.hpp"
 #include "sluice/run/stream.hpp"
 #include "sluice/sluice.hpp"
+#include "temp_dir.hpp"
 
 using namespace std::chrono_literals;
 
@@ -270,4 +279,112 @@ TEST_CASE("by_type reads the field of whichever type an event holds; only<T>() k
   const auto keyed_ids = sluice::by_type([](const left_ev& a) { return a.id * 2; }, &right_ev::id);
   CHECK(keyed_ids(either{left_ev{{}, 0, 21}}) == 42);
   CHECK(keyed_ids(either{right_ev{{}, 0, 21}}) == 21);
+}
+
+namespace {
+struct product_line {  // a catalogue row as the CSV parser gives it: the name borrows the file
+  std::int64_t id = 0;
+  std::string_view name;
+  std::int64_t price = 0;
+};
+struct product {
+  std::string name;
+  std::int64_t price = 0;
+};
+auto product_schema() {
+  return sluice::schema<product_line>(sluice::column("id", &product_line::id),
+                                      sluice::column("name", &product_line::name),
+                                      sluice::column("price", &product_line::price, sluice::fixed_point<2>{}));
+}
+auto product_entry(const product_line& p) {
+  return std::pair{p.id, product{std::string(p.name), p.price}};
+}
+struct order {
+  std::int64_t product_id = 0;
+  std::int64_t qty = 0;
+};
+}  // namespace
+
+TEST_CASE(
+    "read_table + lookup_join: orders priced from a CSV catalogue; a bad row is dead-lettered or fails with its line") {
+  const test_support::temp_dir dir;
+  const std::string path = dir / "products.csv";
+  std::ofstream(path) << "id,name,price\n1,tea,2.50\n2,cake,4.00\nthree,bad,1.00\n3,jam,3.25\n1,green tea,2.75\n";
+  std::vector<std::uint64_t> bad_lines;
+  sluice::input_options skip;
+  skip.dead_letters = [&](const sluice::bad_record& r) { bad_lines.push_back(r.line); };
+  sluice::lookup_table<std::int64_t, product> catalogue(
+      sluice::read_table<std::int64_t, product>(sluice::csv_file(path, product_schema(), skip), product_entry));
+  CHECK(bad_lines == std::vector<std::uint64_t>{4});
+  REQUIRE(catalogue.snapshot()->size() == 3);
+  CHECK(catalogue.snapshot()->at(1).name == "green tea");  // a later row of a key replaces the earlier
+
+  const std::vector<order> orders{{1, 2}, {2, 1}, {9, 5}, {3, 4}, {2, 3}};
+  auto revenue = [&](const auto& join) {
+    return sluice::run_batch(sluice::from_range(orders),
+                             sluice::flow<order>() | join |
+                                 sluice::aggregate(sluice::count{}, sluice::sum([](std::int64_t c) { return c; })))
+        .get(std::monostate{});
+  };
+  // Inner: order 9 has no product and is dropped.
+  CHECK(revenue(sluice::lookup_join(catalogue, &order::product_id, [](const order& o, const product& p) {
+          return o.qty * p.price;
+        })) == std::tuple{std::int64_t{4}, std::int64_t{2 * 275 + 1 * 400 + 4 * 325 + 3 * 400}});
+  // Left: every order goes on; a missing product prices it at 0.
+  CHECK(revenue(sluice::lookup_join(catalogue, &order::product_id, [](const order& o, const product* p) {
+          return p == nullptr ? 0 : o.qty * p->price;
+        })) == std::tuple{std::int64_t{5}, std::int64_t{2 * 275 + 1 * 400 + 4 * 325 + 3 * 400}});
+
+  sluice::input_options fail;
+  fail.on_bad_record = sluice::bad_record_policy::fail;
+  auto read_failing = [&] {
+    return sluice::read_table<std::int64_t, product>(sluice::csv_file(path, product_schema(), fail), product_entry);
+  };
+  CHECK_THROWS_WITH_AS(read_failing(), doctest::Contains("products.csv:4"), sluice::bad_input_error);
+}
+
+TEST_CASE("lookup_join: readers see a replaced table at their next event; replacing races with no reader") {
+  sluice::lookup_table<std::int64_t, product> catalogue({{1, product{"tea", 100}}});
+  sluice::table_reader reader(catalogue);
+  REQUIRE(reader.find(std::int64_t{1}) != nullptr);
+  CHECK(reader.find(std::int64_t{1})->price == 100);
+  CHECK(reader.find(std::int64_t{2}) == nullptr);
+  catalogue.replace({{1, product{"tea", 120}}, {2, product{"cake", 300}}});
+  CHECK(reader.find(std::int64_t{1})->price == 120);
+  CHECK(reader.find(std::int64_t{2})->price == 300);
+
+  // A host replacing the table while four threads read it (ThreadSanitizer checks the sharing):
+  // every order is priced by one whole version, 1 or 2 for every product.
+  std::vector<order> orders;
+  for (std::int64_t i = 0; i < 200'000; ++i) {
+    orders.push_back(order{i % 50, 1});
+  }
+  auto version = [](std::int64_t price) {
+    sluice::lookup_table<std::int64_t, product>::map_type rows;
+    for (std::int64_t id = 0; id < 50; ++id) {
+      rows.emplace(id, product{"p", price});
+    }
+    return rows;
+  };
+  catalogue.replace(version(1));
+  std::atomic<bool> done{false};
+  std::thread host([&] {
+    for (std::int64_t n = 0; !done.load(); ++n) {
+      catalogue.replace(version(1 + n % 2));
+    }
+  });
+  const auto priced =
+      sluice::run_batch(sluice::from_range(orders),
+                        sluice::flow<order>() |
+                            sluice::lookup_join(catalogue, &order::product_id,
+                                                [](const order& o, const product& p) { return o.qty * p.price; }) |
+                            sluice::aggregate(sluice::count{}, sluice::min([](std::int64_t v) { return v; }),
+                                              sluice::max([](std::int64_t v) { return v; })),
+                        sluice::batch_options{.threads = 4, .min_chunk_units = 1});
+  done = true;
+  host.join();
+  const auto [n, lowest, highest] = *priced.get(std::monostate{});
+  CHECK(n == 200'000);
+  CHECK(lowest >= 1);
+  CHECK(highest <= 2);
 }

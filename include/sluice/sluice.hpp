@@ -24,6 +24,7 @@
 #include "sluice/ops/join.hpp"
 #include "sluice/ops/key_by.hpp"
 #include "sluice/ops/keyed.hpp"
+#include "sluice/ops/lookup_join.hpp"
 #include "sluice/ops/map.hpp"
 #include "sluice/ops/process.hpp"
 #include "sluice/ops/reduce.hpp"

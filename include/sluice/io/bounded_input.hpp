@@ -5,9 +5,12 @@
 // chunk when they differ, so a quoted newline across a boundary can never split a record.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <string>
+
+#include "sluice/io/bad_record.hpp"
 
 namespace sluice {
 
@@ -28,5 +31,14 @@ struct chunk_outcome {
   std::uint64_t bad = 0;      // bad records reported
   bool stopped = false;       // the report callback asked to stop
 };
+
+/// A chunk's bad record with its absolute line and its text (cut at the input's record limit),
+/// given the absolute line where the chunk starts.
+template <class Input>
+bad_record absolute_bad_record(const Input& input, std::uint64_t first_line, const chunk_bad_record& bad) {
+  const std::uint64_t max_text = input.options().max_record_bytes;
+  return bad_record{input.name(), first_line + bad.local_line, bad.offset, bad.reason,
+                    input.text(bad.offset, std::min<std::uint64_t>(bad.length, max_text))};
+}
 
 }  // namespace sluice

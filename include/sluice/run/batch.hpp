@@ -220,9 +220,7 @@ class batch_run {
   }
 
   bad_record absolute(const chunk& c, const chunk_bad_record& bad) const {
-    const std::uint64_t max_text = input_.options().max_record_bytes;
-    return bad_record{input_.name(), c.first_line + bad.local_line, bad.offset, bad.reason,
-                      input_.text(bad.offset, std::min<std::uint64_t>(bad.length, max_text))};
+    return absolute_bad_record(input_, c.first_line, bad);
   }
 
   void flush(chunk& c) {
