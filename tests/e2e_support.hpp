@@ -6,6 +6,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -126,6 +127,52 @@ inline std::vector<std::string> split(const std::string& line, char delimiter = 
     out.emplace_back();
   }
   return out;
+}
+
+/// The CSV header, then the rows sorted: stream mode prints rows as they are emitted.
+inline std::string sorted_rows(const std::string& csv) {
+  auto lines = lines_of(csv);
+  REQUIRE(!lines.empty());
+  std::sort(lines.begin() + 1, lines.end());
+  std::string out;
+  for (const auto& l : lines) {
+    out += l + "\n";
+  }
+  return out;
+}
+
+/// Start `BINARY ARGS --listen 127.0.0.1:0`, wait until it prints "listening on", then run
+/// `then` (a shell snippet that sees the port in $port, the server's pid in $pid and its stderr
+/// file in $err), and wait for the server. If `then` fails, the server is killed rather than left
+/// waiting for connections. Its stdout is the script's stdout; its stderr is appended to the
+/// script's stderr.
+inline run_result with_server(const std::string& binary, const std::vector<std::string>& args,
+                              const std::string& then) {
+  static int calls = 0;
+  // A fresh file per server: the shell truncates it in the child, after the parent may already
+  // be reading it, so a reused name could show the previous server's port.
+  const std::string err = tmp("server-err-" + std::to_string(++calls)).string();
+  std::string cmd = shell_quote(binary);
+  for (const auto& a : args) {
+    cmd += ' ' + shell_quote(a);
+  }
+  const std::string script = "err=" + shell_quote(err) + "\n" + cmd +
+                             " --listen 127.0.0.1:0 2>\"$err\" & pid=$!\n"
+                             "for i in $(seq 3000); do grep -q 'listening on' \"$err\" 2>/dev/null && break; "
+                             "sleep 0.01; done\n"
+                             "port=$(sed -n 's/.*listening on .*:\\([0-9]*\\)$/\\1/p' \"$err\")\n"
+                             "{\n" +
+                             then +
+                             "\n} || kill -9 $pid\n"
+                             "wait $pid; status=$?\ncat \"$err\" >&2\nexit $status\n";
+  return run("/bin/sh", {"-c", script});
+}
+
+/// The shell command that sends FILE's data lines to the server on $port over N connections.
+inline std::string send_lines_to_port(const std::string& send_lines, const std::string& file, int connections,
+                                      const std::string& split) {
+  return shell_quote(send_lines) + " " + shell_quote(file) + " --to 127.0.0.1:$port --connections " +
+         std::to_string(connections) + " --split " + split + " 2>/dev/null";
 }
 
 }  // namespace e2e

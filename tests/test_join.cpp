@@ -224,9 +224,10 @@ TEST_CASE("temporal_join: each left with its key's latest right at or before it"
   // The latest right by (time, input position) before the left by the same order: events are
   // handled in time order, equal times in input order.
   std::vector<pair_row> model;
+  const auto rights = of_type<right_ev>(events);
   for (const left_ev& a : of_type<left_ev>(events)) {
     const right_ev* version = nullptr;
-    for (const right_ev& b : of_type<right_ev>(events)) {
+    for (const right_ev& b : rights) {
       const bool before = b.t < a.t || (b.t == a.t && b.id < a.id);
       if (b.k == a.k && before && (version == nullptr || std::pair(version->t, version->id) < std::pair(b.t, b.id))) {
         version = &b;

@@ -179,18 +179,6 @@ std::uint64_t json_number(const std::string& json, const std::string& key) {
   return std::stoull(json_member(json, key));
 }
 
-/// The CSV header, then the rows sorted: the servers answer in no promised order.
-std::string sorted_rows(const std::string& csv) {
-  auto lines = lines_of(csv);
-  REQUIRE_MESSAGE(!lines.empty(), "an answer without even a CSV header");
-  std::sort(lines.begin() + 1, lines.end());
-  std::string out;
-  for (const auto& l : lines) {
-    out += l + "\n";
-  }
-  return out;
-}
-
 /// The sum of column `name` over the rows of a CSV answer.
 std::uint64_t column_sum(const std::string& csv, const std::string& name) {
   const auto lines = lines_of(csv);

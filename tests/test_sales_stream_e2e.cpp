@@ -21,44 +21,12 @@ namespace {
 
 using namespace e2e;
 
-/// The CSV header, then the rows sorted: stream mode prints windows as they fire.
-std::string sorted_rows(const std::string& csv) {
-  auto lines = lines_of(csv);
-  REQUIRE(!lines.empty());
-  std::sort(lines.begin() + 1, lines.end());
-  std::string out;
-  for (const auto& l : lines) {
-    out += l + "\n";
-  }
-  return out;
-}
-
-/// Start `sales ARGS --listen 127.0.0.1:0`, wait until it listens, then run `then` (a shell
-/// snippet that sees the port in $port, the server's pid in $pid and its stderr file in $err),
-/// and wait for sales. If `then` fails, the server is killed rather than left waiting for
-/// connections. Its stdout is the script's stdout; its stderr is appended to the script's stderr.
 run_result with_stream_server(const std::vector<std::string>& sales_args, const std::string& then) {
-  static int calls = 0;
-  // A fresh file per server: the shell truncates it in the child, after the parent may already
-  // be reading it, so a reused name could show the previous server's port.
-  const std::string err = tmp("server-err-" + std::to_string(++calls)).string();
-  std::string cmd = shell_quote(SALES_BIN);
-  for (const auto& a : sales_args) {
-    cmd += ' ' + shell_quote(a);
-  }
-  const std::string script = "err=" + shell_quote(err) + "\n" + cmd +
-                             " --listen 127.0.0.1:0 2>\"$err\" & pid=$!\n"
-                             "for i in $(seq 3000); do grep -q 'listening on' \"$err\" 2>/dev/null && break; "
-                             "sleep 0.01; done\n"
-                             "port=$(sed -n 's/.*listening on .*:\\([0-9]*\\)$/\\1/p' \"$err\")\n"
-                             "{\n" + then + "\n} || kill -9 $pid\n"
-                             "wait $pid; status=$?\ncat \"$err\" >&2\nexit $status\n";
-  return run("/bin/sh", {"-c", script});
+  return with_server(SALES_BIN, sales_args, then);
 }
 
 std::string send(const std::string& file, int connections, const std::string& split) {
-  return shell_quote(SEND_LINES_BIN) + " " + shell_quote(file) + " --to 127.0.0.1:$port --connections " +
-         std::to_string(connections) + " --split " + split + " 2>/dev/null";
+  return send_lines_to_port(SEND_LINES_BIN, file, connections, split);
 }
 
 const std::string& sales_file() {
