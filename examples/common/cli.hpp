@@ -166,4 +166,39 @@ class args {
   int i_ = 0;
 };
 
+/// The flags of an example that runs one flow over a file (batch mode) or over TCP (stream mode):
+/// --input FILE | --listen HOST:PORT [--connections N], --threads N, --max-delay D, --seed S.
+struct mode_flags {
+  std::string input;
+  std::string listen;
+  std::uint64_t connections = 0;  // stream mode: stop after this many connections closed (0: never)
+  unsigned threads = 0;           // 0: the program's default
+  std::chrono::milliseconds max_delay{1000};
+  std::uint64_t seed = 42;  // the program's generator
+
+  /// Take the current argument if it is one of these flags (and its value); false if not.
+  bool take(args& a) {
+    const std::string_view flag = a.current();
+    if (flag == "--input") {
+      input = a.value();
+    } else if (flag == "--listen") {
+      listen = a.value();
+    } else if (flag == "--connections") {
+      connections = a.whole_number(a.value(), "--connections");
+    } else if (flag == "--threads") {
+      threads = a.threads();
+    } else if (flag == "--max-delay") {
+      max_delay = a.duration();
+    } else if (flag == "--seed") {
+      seed = a.whole_number(a.value(), "--seed");
+    } else {
+      return false;
+    }
+    return true;
+  }
+
+  /// Exactly one of --input and --listen was given.
+  [[nodiscard]] bool one_mode() const { return input.empty() != listen.empty(); }
+};
+
 }  // namespace cli

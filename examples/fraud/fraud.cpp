@@ -217,13 +217,8 @@ int generate(const cli::args& args, const std::vector<std::string>& positional, 
 
 // ---- the two modes ------------------------------------------------------------------------------
 
-struct options {
-  std::string input;
-  std::string listen;
-  std::uint64_t connections = 0;
-  unsigned threads = 0;
+struct options : cli::mode_flags {
   std::size_t burst = 5;
-  std::chrono::milliseconds max_delay = 2s;
 };
 
 int batch_mode(const options& o) {
@@ -268,24 +263,14 @@ int stream_mode(const options& o, std::stop_token stop) {
 int main(int argc, char** argv) {
   cli::args args("fraud", usage, argc, argv);
   options o;
+  o.max_delay = 2s;
   std::vector<std::string> positional;
-  std::uint64_t seed = 42;
   while (args.next()) {
-    const std::string_view a = args.current();
-    if (a == "--input") {
-      o.input = args.value();
-    } else if (a == "--listen") {
-      o.listen = args.value();
-    } else if (a == "--connections") {
-      o.connections = args.whole_number(args.value(), "--connections");
-    } else if (a == "--threads") {
-      o.threads = args.threads();
-    } else if (a == "--burst") {
+    if (o.take(args)) {
+      continue;
+    }
+    if (args.current() == "--burst") {
       o.burst = args.whole_number(args.value(), "--burst");
-    } else if (a == "--max-delay") {
-      o.max_delay = args.duration();
-    } else if (a == "--seed") {
-      seed = args.whole_number(args.value(), "--seed");
     } else {
       args.take_positional(positional, 3);
     }
@@ -293,9 +278,9 @@ int main(int argc, char** argv) {
   try {
     if (!positional.empty() && positional.front() == "generate") {
       positional.erase(positional.begin());
-      return generate(args, positional, seed);
+      return generate(args, positional, o.seed);
     }
-    if (!positional.empty() || o.input.empty() == o.listen.empty()) {
+    if (!positional.empty() || !o.one_mode()) {
       args.fail("give generate ROWS FILE, --input FILE or --listen HOST:PORT");
     }
     if (!o.input.empty()) {
