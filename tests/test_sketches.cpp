@@ -1,6 +1,7 @@
 // Tests for the sketch aggregates: distinct_count (HyperLogLog), quantiles (DDSketch-style) and
 // top_k. Beyond accuracy, each checks the property the engine relies on: any split of the input
-// into partials, merged in any order, gives exactly the state of sequential adding.
+// into partials, merged in any order, gives exactly the state of sequential adding. Also the
+// reporting aggregates: exact_distinct_count and filtered ones (count_if, sum_if, filtered).
 #include <doctest/doctest.h>
 
 #include <algorithm>
@@ -9,7 +10,9 @@
 #include <cstdlib>
 #include <functional>
 #include <limits>
+#include <map>
 #include <random>
+#include <set>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -19,9 +22,13 @@
 #include <vector>
 
 #include "sluice/core/distinct_count.hpp"
+#include "sluice/core/filtered.hpp"
 #include "sluice/core/monoid.hpp"
 #include "sluice/core/quantiles.hpp"
 #include "sluice/core/top_k.hpp"
+#include "sluice/io/memory_source.hpp"
+#include "sluice/run/batch.hpp"
+#include "sluice/sluice.hpp"
 
 namespace {
 
@@ -470,4 +477,58 @@ TEST_CASE("top_k: identity is neutral") {
   std::vector<int> doubled(full.begin(), full.end());
   doubled.insert(doubled.end(), full.begin(), full.end());
   CHECK(merged == sort_take(doubled, 5, std::greater<>{}));
+}
+
+TEST_CASE("exact_distinct_count, count_if, sum_if and filtered(...) equal a reference, on 1 and 4 threads") {
+  struct visit {
+    std::int64_t site = 0;
+    std::string user;
+    std::int64_t ms = 0;
+    bool mobile = false;
+  };
+  std::mt19937_64 rng(5);
+  std::vector<visit> visits;
+  for (int i = 0; i < 20'000; ++i) {
+    visits.push_back(visit{static_cast<std::int64_t>(rng() % 7), "u" + std::to_string(rng() % 900),
+                           static_cast<std::int64_t>(rng() % 5000), rng() % 3 == 0});
+  }
+  struct expected_row {
+    std::int64_t mobile = 0;
+    std::int64_t mobile_ms = 0;
+    std::set<std::string> users;
+    std::set<std::string> mobile_users;
+  };
+  std::map<std::int64_t, expected_row> expected;
+  for (const auto& v : visits) {
+    auto& e = expected[v.site];
+    e.users.insert(v.user);
+    if (v.mobile) {
+      ++e.mobile;
+      e.mobile_ms += v.ms;
+      e.mobile_users.insert(v.user);
+    }
+  }
+  const auto is_mobile = [](const visit& v) { return v.mobile; };
+  const auto f = sluice::flow<visit>() | sluice::key_by(&visit::site) |
+                 sluice::aggregate(sluice::count_if(is_mobile), sluice::sum_if(is_mobile, &visit::ms),
+                                   sluice::exact_distinct_count(&visit::user),
+                                   sluice::filtered(is_mobile, sluice::exact_distinct_count(&visit::user)));
+  for (const unsigned threads : {1U, 4U}) {
+    CAPTURE(threads);
+    const auto store = sluice::run_batch(sluice::from_range(visits), f,
+                                         sluice::batch_options{.threads = threads, .min_chunk_units = 1});
+    REQUIRE(store.size() == expected.size());
+    for (const auto& entry : expected) {
+      const std::int64_t site = entry.first;  // not a structured binding: clang 14 cannot capture one
+      const expected_row& e = entry.second;
+      CAPTURE(site);
+      const auto row = store.get(site);
+      REQUIRE(row.has_value());
+      const auto& [mobile, mobile_ms, users, mobile_users] = *row;
+      CHECK(mobile == e.mobile);
+      CHECK(mobile_ms == e.mobile_ms);
+      CHECK(users == static_cast<std::int64_t>(e.users.size()));
+      CHECK(mobile_users == static_cast<std::int64_t>(e.mobile_users.size()));
+    }
+  }
 }

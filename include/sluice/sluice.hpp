@@ -8,6 +8,7 @@
 
 #include "sluice/core/dedupe.hpp"
 #include "sluice/core/distinct_count.hpp"
+#include "sluice/core/filtered.hpp"
 #include "sluice/core/hash.hpp"
 #include "sluice/core/key.hpp"
 #include "sluice/core/monoid.hpp"

@@ -1,6 +1,7 @@
 // Hashing for keys: one customisation point, sluice::hash_value, used by every keyed table.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <cstring>
 #include <string>
@@ -120,6 +121,18 @@ template <class A, class B>
 std::uint64_t hash_value(const std::pair<A, B>& p) {
   return detail::combine(hash_value(p.first), hash_value(p.second));
 }
+
+namespace detail {
+/// sluice's hash for std::unordered_map/set, transparent: a table of owned keys (std::string)
+/// is probed with borrowed ones (std::string_view) without building the owned key.
+struct transparent_hash {
+  using is_transparent = void;
+  template <class K>
+  std::size_t operator()(const K& k) const {
+    return static_cast<std::size_t>(hash_value(k));
+  }
+};
+}  // namespace detail
 
 /// Anything sluice can hash (found by overload resolution or ADL on the user's own key type).
 template <class T>

@@ -39,7 +39,7 @@ namespace sluice {
 template <class K, class V>
 class lookup_table {
  public:
-  using map_type = std::unordered_map<K, V, detail::key_hasher, std::equal_to<>>;
+  using map_type = std::unordered_map<K, V, detail::transparent_hash, std::equal_to<>>;
 
   lookup_table() : current_(std::make_shared<const map_type>()) {}
   explicit lookup_table(map_type rows) : current_(std::make_shared<const map_type>(std::move(rows))) {}

@@ -121,15 +121,6 @@ struct no_timers {
 };
 
 namespace detail {
-/// Hash and equality that take a borrowed key (a string_view) where the table holds an owned one.
-struct key_hasher {
-  using is_transparent = void;
-  template <class K>
-  std::size_t operator()(const K& k) const {
-    return static_cast<std::size_t>(hash_value(k));
-  }
-};
-
 template <class K, class V, class State, class Out, class OnEvent, class OnTimer>
 class process_partial {
  public:
@@ -277,7 +268,7 @@ class process_partial {
   OnTimer on_timer_;
   std::vector<held_event> held_;  // arrival order after the first `sorted_`, which are in time order
   std::size_t sorted_ = 0;
-  std::unordered_map<key_type, key_entry, key_hasher, std::equal_to<>> keys_;
+  std::unordered_map<key_type, key_entry, transparent_hash, std::equal_to<>> keys_;
   std::vector<pending_timer> timers_;  // a min-heap by (time, seq)
   std::vector<millis> new_timers_;
   std::uint64_t timer_seq_ = 0;
