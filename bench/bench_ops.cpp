@@ -1,8 +1,11 @@
 // Per-operator cost on in-memory events (ns/event, items/s): the fused chain with no I/O.
 #include <benchmark/benchmark.h>
 
+#include <algorithm>
+#include <chrono>
 #include <cstdint>
 #include <random>
+#include <variant>
 #include <vector>
 
 #include "sluice/sluice.hpp"
@@ -84,6 +87,148 @@ void session_count(benchmark::State& state) {
   run_chain(state, flow, events);
 }
 BENCHMARK(session_count);
+
+// ---- joins, process functions, dedupe and top-N (100k keys) -----------------------------------
+// Stepped as stream mode steps them: the watermark, 100 ms behind the latest event, moves every
+// 1024 events (so events are held briefly, sorted, then handled in time order), and a final
+// watermark flushes the rest. Counters: rows emitted per event.
+
+struct left_ev {
+  sluice::millis ts;
+  std::int64_t key = 0;
+  std::int64_t value = 0;
+};
+struct right_ev {
+  sluice::millis ts;
+  std::int64_t key = 0;
+  std::int64_t value = 0;
+};
+using either = std::variant<left_ev, right_ev>;
+
+std::vector<either> make_either(std::size_t n, std::int64_t keys) {
+  std::vector<either> out;
+  out.reserve(n);
+  for (const event& e : make_events(n, keys)) {
+    if (e.value % 3 == 0) {
+      out.emplace_back(right_ev{e.ts, e.key, e.value});
+    } else {
+      out.emplace_back(left_ev{e.ts, e.key, e.value});
+    }
+  }
+  return out;
+}
+
+/// The variant an event is, for reading its time with std::visit.
+const either& either_or_event(const either& e) {
+  return e;
+}
+std::variant<event> either_or_event(const event& e) {
+  return e;
+}
+
+template <class Flow, class Events>
+void run_stepped(benchmark::State& state, const Flow& flow, const Events& events) {
+  std::size_t rows = 0;
+  for (auto _ : state) {
+    auto partial = flow.make_partial();
+    auto chain = flow.bind(partial);
+    sluice::millis latest = sluice::millis::min();
+    std::size_t n = 0;
+    for (const auto& e : events) {
+      const sluice::millis t = std::visit([](const auto& x) { return x.ts; }, either_or_event(e));
+      latest = std::max(latest, t);
+      chain(sluice::millis{0}, e);
+      if (++n % 1024 == 0) {
+        rows += partial.advance(latest - std::chrono::milliseconds(100)).size();
+      }
+    }
+    rows += partial.advance(sluice::millis::max()).size();
+    benchmark::DoNotOptimize(partial);
+  }
+  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * events.size()));
+  state.counters["rows_per_event"] =
+      static_cast<double>(rows) / static_cast<double>(state.iterations() * events.size());
+}
+
+auto keyed_either() {
+  return sluice::flow<either>() | sluice::event_time(sluice::by_type(&left_ev::ts, &right_ev::ts)) |
+         sluice::key_by(sluice::by_type(&left_ev::key, &right_ev::key));
+}
+constexpr auto pair_sum = [](const left_ev& a, const right_ev& b) { return a.value + b.value; };
+
+void window_join(benchmark::State& state) {
+  using namespace std::chrono_literals;
+  static const auto events = make_either(1 << 20, 100'000);
+  run_stepped(state, keyed_either() | sluice::window_join<left_ev, right_ev>(sluice::tumbling(10s), pair_sum), events);
+}
+BENCHMARK(window_join);
+
+void interval_join(benchmark::State& state) {
+  using namespace std::chrono_literals;
+  static const auto events = make_either(1 << 20, 100'000);
+  run_stepped(state, keyed_either() | sluice::interval_join<left_ev, right_ev>(-5s, 5s, pair_sum), events);
+}
+BENCHMARK(interval_join);
+
+void inner_join_ttl(benchmark::State& state) {
+  using namespace std::chrono_literals;
+  static const auto events = make_either(1 << 20, 100'000);
+  run_stepped(state, keyed_either() | sluice::inner_join<left_ev, right_ev>(pair_sum, 10s), events);
+}
+BENCHMARK(inner_join_ttl);
+
+void temporal_join(benchmark::State& state) {
+  static const auto events = make_either(1 << 20, 100'000);
+  run_stepped(state, keyed_either() | sluice::temporal_join<left_ev, right_ev>(pair_sum), events);
+}
+BENCHMARK(temporal_join);
+
+/// One timer per key: count a key's events, emit the count 10 s after its first and forget it.
+void process_one_timer_per_key(benchmark::State& state) {
+  static const auto events = make_events(1 << 20, 100'000);
+  const auto flow = sluice::flow<event>() | sluice::event_time(&event::ts) | sluice::key_by(&event::key) |
+                    sluice::process<std::int64_t, std::int64_t>(
+                        [](auto& ctx, const event& /*e*/) {
+                          if (ctx.state()++ == 0) {
+                            ctx.timer_at(ctx.time() + std::chrono::seconds(10));
+                          }
+                        },
+                        [](auto& ctx) {
+                          ctx.emit(ctx.state());
+                          ctx.clear();
+                        });
+  run_stepped(state, flow, events);
+}
+BENCHMARK(process_one_timer_per_key);
+
+struct ranked {
+  sluice::millis ts;
+  std::int64_t key = 0;
+  std::int64_t value = 0;
+  auto operator<=>(const ranked&) const = default;
+};
+
+void dedupe_first_by(benchmark::State& state) {
+  static const auto events = make_events(1 << 20, 100'000);
+  const auto flow = sluice::flow<event>() | sluice::map([](const event& e) {
+                      return ranked{e.ts, e.key, e.value};
+                    }) |
+                    sluice::key_by(&ranked::key) | sluice::aggregate(sluice::first_by(&ranked::ts));
+  run_chain(state, flow, events);
+}
+BENCHMARK(dedupe_first_by);
+
+void top_n_3(benchmark::State& state) {
+  static const auto events = make_events(1 << 20, 100'000);
+  const auto flow =
+      sluice::flow<event>() | sluice::map([](const event& e) {
+        return ranked{e.ts, e.key, e.value};
+      }) |
+      sluice::key_by(&ranked::key) |
+      sluice::aggregate(sluice::top_n(3, [](const ranked& a, const ranked& b) { return a.value > b.value; }));
+  run_chain(state, flow, events);
+}
+BENCHMARK(top_n_3);
 
 }  // namespace
 

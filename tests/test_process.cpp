@@ -258,6 +258,21 @@ TEST_CASE("process: a timer at T fires before an event at T; timers set in the p
   CHECK(rows == expected);
 }
 
+TEST_CASE("process: a timer set earlier than one already pending fires first, at its own time") {
+  const auto f = sluice::flow<ev>() | sluice::event_time(&ev::t) | sluice::key_by(&ev::k) |
+                 sluice::process<std::int64_t>(
+                     [](auto& ctx, const ev& e) {
+                       ctx.emit(ctx.time().count());
+                       if (e.v > 0) {
+                         ctx.timer_at(sluice::millis{e.v});
+                       }
+                     },
+                     [](auto& ctx) { ctx.emit(-ctx.time().count()); });
+  const std::vector<ev> events{stream_test::at(10, 1, 100), stream_test::at(20, 1, 50), stream_test::at(60, 1, 0),
+                               stream_test::at(200, 1, 0)};
+  CHECK(sluice::run_batch(sluice::from_range(events), f) == std::vector<std::int64_t>{10, 20, -50, 60, -100, 200});
+}
+
 namespace {
 struct bid_row {
   std::int64_t t = 0;

@@ -28,7 +28,6 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
-#include <deque>
 #include <functional>
 #include <map>
 #include <optional>
@@ -92,10 +91,21 @@ struct window_join_row<L, R, Combine> {
 
 template <class L, class R>
 struct two_sided_state {
-  std::deque<timed<L>> lefts;  // in time order: events are handled in time order
-  std::deque<timed<R>> rights;
+  std::vector<timed<L>> lefts;  // in time order: events are handled in time order
+  std::vector<timed<R>> rights;
   std::optional<millis> cleanup;
 };
+
+/// Drop the front of a time-ordered sequence up to the first element `keep` accepts (a few
+/// elements a key: a vector, shifted, costs less than a deque's block allocations).
+template <class T, class Keep>
+void drop_front_until(std::vector<timed<T>>& seq, Keep keep) {
+  auto first_kept = seq.begin();
+  while (first_kept != seq.end() && !keep(first_kept->time)) {
+    ++first_kept;
+  }
+  seq.erase(seq.begin(), first_kept);
+}
 
 // ---- interval join ------------------------------------------------------------------------
 
@@ -141,12 +151,8 @@ struct interval_join_fn {
   void expire(Ctx& ctx) const {
     auto& s = ctx.state();
     const millis now = ctx.time();
-    while (!s.lefts.empty() && shifted(s.lefts.front().time, upper) < now) {
-      s.lefts.pop_front();
-    }
-    while (!s.rights.empty() && shifted(s.rights.front().time, -lower) < now) {
-      s.rights.pop_front();
-    }
+    drop_front_until(s.lefts, [&](millis t) { return shifted(t, upper) >= now; });
+    drop_front_until(s.rights, [&](millis t) { return shifted(t, -lower) >= now; });
     if (s.lefts.empty() && s.rights.empty()) {
       ctx.clear();
       return;
@@ -263,12 +269,8 @@ struct inner_join_fn {
     }
     auto& s = ctx.state();
     const millis oldest = shifted(ctx.time(), -*ttl);
-    while (!s.lefts.empty() && s.lefts.front().time < oldest) {
-      s.lefts.pop_front();
-    }
-    while (!s.rights.empty() && s.rights.front().time < oldest) {
-      s.rights.pop_front();
-    }
+    drop_front_until(s.lefts, [&](millis t) { return t >= oldest; });
+    drop_front_until(s.rights, [&](millis t) { return t >= oldest; });
   }
 };
 

@@ -31,13 +31,14 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string_view>
 #include <type_traits>
-#include <unordered_map>
 #include <utility>
 #include <variant>
 #include <vector>
 
+#include "sluice/core/detail/flat_table.hpp"
 #include "sluice/core/hash.hpp"
 #include "sluice/core/key.hpp"
 #include "sluice/core/time.hpp"
@@ -75,7 +76,6 @@ class process_context {
     const auto at = std::lower_bound(timers.begin(), timers.end(), t);
     if (at == timers.end() || *at != t) {
       timers.insert(at, t);
-      new_timers_->push_back(t);
     }
   }
   void cancel_timer(millis t) {
@@ -96,7 +96,6 @@ class process_context {
   const K* key_ = nullptr;
   State* state_ = nullptr;
   std::vector<millis>* timers_ = nullptr;
-  std::vector<millis>* new_timers_ = nullptr;
   std::vector<Out>* out_ = nullptr;
   bool* cleared_ = nullptr;
   millis time_{};
@@ -178,6 +177,7 @@ class process_partial {
     held_.erase(held_.begin(), held_.begin() + static_cast<std::ptrdiff_t>(next));
     sorted_ = held_.size();
     released_ = std::max(released_, w);
+    drop_cleared_keys();
     return fired;
   }
 
@@ -185,7 +185,7 @@ class process_partial {
   result_type into_result() && { return advance(millis::max()); }
 
   /// Keys with state (for tests and metrics).
-  [[nodiscard]] std::size_t keys() const { return keys_.size(); }
+  [[nodiscard]] std::size_t keys() const { return keys_.size() - cleared_keys_; }
   [[nodiscard]] std::size_t held_events() const { return held_.size(); }
 
  private:
@@ -194,13 +194,19 @@ class process_partial {
     key_type key;
     V value;
   };
+  // The timer queue holds one entry per key with timers, at (or before) its earliest timer, not
+  // one per timer: moving a timer later (a cleanup timer pushed back by every event) costs no
+  // queue operation. When the entry comes up, the key's earliest timer fires if it is due, and
+  // the key is queued again at its next one.
   struct key_entry {
     State state{};
-    std::vector<millis> timers;  // sorted, unique: the pending timers of this key
+    std::vector<millis> timers;    // sorted, unique: the pending timers of this key
+    std::optional<millis> queued;  // the time of the key's entry in the queue; others are stale
+    bool live = true;              // false once cleared: the entry waits for the key's return or a sweep
   };
   struct pending_timer {
     millis time;
-    std::uint64_t seq;  // timers of equal time fire in the order they were set
+    std::uint64_t seq;  // entries of equal time come up in the order they were queued
     key_type key;
   };
   struct later_timer {
@@ -220,47 +226,66 @@ class process_partial {
   }
 
   void handle_event(held_event& e, std::vector<Out>& out) {
-    auto it = keys_.find(e.key);
-    if (it == keys_.end()) {
-      it = keys_.emplace(e.key, key_entry{}).first;
+    key_entry& entry = keys_.find_or_insert(e.key, [] { return key_entry{}; });
+    if (!entry.live) {
+      entry.live = true;  // a cleared key is back: its entry (and the timer list's capacity) is reused
+      --cleared_keys_;
     }
-    call(it, e.time, out, [&](context& ctx) { on_event_(ctx, std::as_const(e.value)); });
+    call(e.key, entry, e.time, out, [&](context& ctx) { on_event_(ctx, std::as_const(e.value)); });
   }
 
   void fire_timer(const pending_timer& timer, std::vector<Out>& out) {
-    const auto it = keys_.find(timer.key);
-    if (it == keys_.end()) {
-      return;  // cleared since
+    key_entry* entry = keys_.find(timer.key);
+    if (entry == nullptr || entry->queued != timer.time) {
+      return;  // stale: the key was cleared (and maybe swept), or queued again earlier
     }
-    auto& timers = it->second.timers;
-    const auto at = std::lower_bound(timers.begin(), timers.end(), timer.time);
-    if (at == timers.end() || *at != timer.time) {
-      return;  // cancelled since
+    entry->queued.reset();
+    if (entry->timers.empty() || entry->timers.front() != timer.time) {
+      queue_earliest(timer.key, *entry);  // the timer was cancelled: wait for the next one
+      return;
     }
-    timers.erase(at);
-    call(it, timer.time, out, [&](context& ctx) { on_timer_(ctx); });
+    entry->timers.erase(entry->timers.begin());
+    call(timer.key, *entry, timer.time, out, [&](context& ctx) { on_timer_(ctx); });
   }
 
-  template <class Iterator, class Fn>
-  void call(Iterator it, millis t, std::vector<Out>& out, Fn&& fn) {
+  template <class Fn>
+  void call(const key_type& key, key_entry& entry, millis t, std::vector<Out>& out, Fn&& fn) {
     bool cleared = false;
-    new_timers_.clear();
     context ctx;
-    ctx.key_ = &it->first;
-    ctx.state_ = &it->second.state;
-    ctx.timers_ = &it->second.timers;
-    ctx.new_timers_ = &new_timers_;
+    ctx.key_ = &key;
+    ctx.state_ = &entry.state;
+    ctx.timers_ = &entry.timers;
     ctx.out_ = &out;
     ctx.cleared_ = &cleared;
     ctx.time_ = t;
     fn(ctx);
     if (cleared) {
-      keys_.erase(it);  // its queued timers find no entry and are skipped
+      entry.state = State{};  // its queue entry finds it unqueued and is skipped
+      entry.timers.clear();
+      entry.queued.reset();
+      entry.live = false;
+      ++cleared_keys_;
       return;
     }
-    for (const millis at : new_timers_) {
-      timers_.push_back(pending_timer{at, timer_seq_++, it->first});
-      std::push_heap(timers_.begin(), timers_.end(), later_timer{});
+    queue_earliest(key, entry);
+  }
+
+  /// Queue the key at its earliest timer unless it already is at or before it.
+  void queue_earliest(const key_type& key, key_entry& entry) {
+    if (entry.timers.empty() || (entry.queued && *entry.queued <= entry.timers.front())) {
+      return;
+    }
+    entry.queued = entry.timers.front();
+    timers_.push_back(pending_timer{*entry.queued, timer_seq_++, key});
+    std::push_heap(timers_.begin(), timers_.end(), later_timer{});
+  }
+
+  /// Cleared entries stay in the table (a key that comes back reuses its slot) until they are
+  /// half of it; then one sweep drops them, so memory follows the live keys.
+  void drop_cleared_keys() {
+    if (cleared_keys_ > 1024 && cleared_keys_ * 2 > keys_.size()) {
+      keys_.retain_if([](const auto& e) { return e.value.live; });
+      cleared_keys_ = 0;
     }
   }
 
@@ -268,9 +293,9 @@ class process_partial {
   OnTimer on_timer_;
   std::vector<held_event> held_;  // arrival order after the first `sorted_`, which are in time order
   std::size_t sorted_ = 0;
-  std::unordered_map<key_type, key_entry, transparent_hash, std::equal_to<>> keys_;
-  std::vector<pending_timer> timers_;  // a min-heap by (time, seq)
-  std::vector<millis> new_timers_;
+  flat_table<key_type, key_entry> keys_;
+  std::size_t cleared_keys_ = 0;
+  std::vector<pending_timer> timers_;  // a min-heap by (time, seq): see key_entry
   std::uint64_t timer_seq_ = 0;
   millis released_ = millis::min();
   std::uint64_t late_ = 0;

@@ -123,6 +123,11 @@ class flat_table {
     }
   }
 
+  template <class Borrowed>
+  [[nodiscard]] Value* find(const Borrowed& borrowed) {
+    return const_cast<Value*>(std::as_const(*this).find(borrowed));
+  }
+
   // Entries in slot order (arbitrary but deterministic for the same insertions).
   [[nodiscard]] const_iterator begin() const { return {ctrl_.data(), slots_.data(), slots_.data() + slots_.size()}; }
   [[nodiscard]] const_iterator end() const {
