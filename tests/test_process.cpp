@@ -11,6 +11,7 @@
 #include <compare>
 #include <cstdint>
 #include <map>
+#include <mutex>
 #include <optional>
 #include <random>
 #include <set>
@@ -175,6 +176,32 @@ TEST_CASE("process: batch mode equals the per-key model, on one thread and on fo
       CHECK(sorted(rows) == model);
     }
   }
+}
+
+TEST_CASE("process: batch mode on 4 threads splits the keys across threads and gives the rows of 1 thread, in time order") {
+  const auto events = stream_test::random_events(5, 200'000, 997, 200);
+  std::mutex mutex;
+  std::set<std::thread::id> threads_seen;
+  const auto counting = sluice::flow<ev>() | sluice::event_time(&ev::t) | sluice::key_by(&ev::k) |
+                        sluice::process<out_row, burst_state>(
+                            [&](auto& ctx, const ev& e) {
+                              if (ctx.state().count == 0) {
+                                const std::lock_guard lock(mutex);
+                                threads_seen.insert(std::this_thread::get_id());
+                              }
+                              burst_detector().on_event(ctx, e);
+                            },
+                            [](auto& ctx) { burst_detector().on_timer(ctx); });
+  const auto one = sluice::run_batch(sluice::from_range(events), counting, sluice::batch_options{.threads = 1});
+  REQUIRE(threads_seen.size() == 1);
+  threads_seen.clear();
+  const auto four = sluice::run_batch(sluice::from_range(events), counting, sluice::batch_options{.threads = 4});
+  CHECK(threads_seen.size() == 4);
+  auto by_time = [](const out_row& a, const out_row& b) { return a.time < b.time; };
+  CHECK(std::is_sorted(one.begin(), one.end(), by_time));
+  CHECK(std::is_sorted(four.begin(), four.end(), by_time));
+  CHECK(sorted(four) == sorted(one));
+  CHECK(sorted(one) == model_rows(events));
 }
 
 TEST_CASE("process: stream mode with disorder within the max delay equals batch mode, as the run goes") {

@@ -27,12 +27,14 @@
 #pragma once
 
 #include <algorithm>
+#include <exception>
 #include <concepts>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <optional>
 #include <string_view>
+#include <thread>
 #include <type_traits>
 #include <utility>
 #include <variant>
@@ -151,7 +153,10 @@ class process_partial {
 
   /// Handle, in event-time order, every held event before `w` and every timer at or before it;
   /// return the rows they emitted.
-  result_type advance(millis w) {
+  result_type advance(millis w) { return advance(w, nullptr); }
+
+  /// advance(w), also recording in `times` (if given) the time each row was emitted at.
+  result_type advance(millis w, std::vector<millis>* times) {
     result_type fired;
     if (w <= released_) {
       return fired;  // nothing new is released: the timers up to released_ fired with it
@@ -167,9 +172,11 @@ class process_partial {
         pending_timer timer = std::move(timers_.back());
         timers_.pop_back();
         fire_timer(timer, fired.rows);
+        note_times(times, fired.rows.size(), timer.time);
       } else if (event_due) {
         held_event& e = held_[next++];
         handle_event(e, fired.rows);
+        note_times(times, fired.rows.size(), e.time);
       } else {
         break;
       }
@@ -183,6 +190,52 @@ class process_partial {
 
   /// Batch mode: everything, at the final watermark.
   result_type into_result() && { return advance(millis::max()); }
+
+  /// Batch mode on `threads` threads: the held events split by key hash, each part handled on
+  /// its own thread (keys are independent), the rows merged back in event-time order. Rows of
+  /// equal time from keys in different parts come in part order, so with another thread count
+  /// they may come in another order; the rows themselves are the same.
+  result_type into_result(unsigned threads) && {
+    constexpr std::size_t min_events_per_part = 16'384;  // fewer are not worth a thread
+    const std::size_t parts_wanted = std::min<std::size_t>(threads, held_.size() / min_events_per_part);
+    if (parts_wanted <= 1 || !keys_.empty() || !timers_.empty()) {
+      return advance(millis::max());
+    }
+    std::vector<process_partial> parts(parts_wanted, process_partial(on_event_, on_timer_));
+    for (auto& part : parts) {
+      part.held_.reserve(held_.size() / parts.size() + held_.size() / 16);
+    }
+    for (held_event& e : held_) {
+      parts[hash_value(e.key) % parts.size()].held_.push_back(std::move(e));  // arrival order kept
+    }
+    std::vector<held_event>().swap(held_);  // its memory, not just its elements
+    sorted_ = 0;
+    std::vector<result_type> rows(parts.size());
+    std::vector<std::vector<millis>> times(parts.size());
+    std::vector<std::exception_ptr> errors(parts.size());
+    {
+      std::vector<std::jthread> workers;
+      for (std::size_t i = 0; i < parts.size(); ++i) {
+        workers.emplace_back([&, i] {
+          try {
+            rows[i] = parts[i].advance(millis::max(), &times[i]);
+          } catch (...) {
+            errors[i] = std::current_exception();  // a throwing user function: rethrown below
+          }
+        });
+      }
+    }
+    for (auto& e : errors) {
+      if (e) {
+        std::rethrow_exception(e);
+      }
+    }
+    for (auto& part : parts) {
+      late_ += part.late_;
+    }
+    released_ = millis::max();
+    return merge_by_time(rows, times);
+  }
 
   /// Keys with state (for tests and metrics).
   [[nodiscard]] std::size_t keys() const { return keys_.size() - cleared_keys_; }
@@ -214,6 +267,33 @@ class process_partial {
       return a.time != b.time ? a.time > b.time : a.seq > b.seq;
     }
   };
+
+  static void note_times(std::vector<millis>* times, std::size_t rows, millis t) {
+    if (times != nullptr) {
+      times->resize(rows, t);
+    }
+  }
+
+  /// The parts' rows as one sequence in emission-time order (a stable k-way merge).
+  static result_type merge_by_time(std::vector<result_type>& rows, const std::vector<std::vector<millis>>& times) {
+    result_type out;
+    std::size_t total = 0;
+    for (const auto& r : rows) {
+      total += r.rows.size();
+    }
+    out.rows.reserve(total);
+    std::vector<std::size_t> at(rows.size(), 0);
+    while (out.rows.size() < total) {
+      std::size_t best = rows.size();
+      for (std::size_t i = 0; i < rows.size(); ++i) {
+        if (at[i] < rows[i].rows.size() && (best == rows.size() || times[i][at[i]] < times[best][at[best]])) {
+          best = i;
+        }
+      }
+      out.rows.push_back(std::move(rows[best].rows[at[best]++]));
+    }
+    return out;
+  }
 
   /// Held events in time order, equal times in arrival order: the sorted prefix stays, the new
   /// tail is sorted and merged in.

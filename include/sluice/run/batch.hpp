@@ -246,6 +246,19 @@ class batch_run {
 };
 }  // namespace detail
 
+namespace detail {
+/// The merged partial's result; a partial that can use threads for it (process functions, whose
+/// work is at the end) gets the run's.
+template <class Partial>
+auto final_result(Partial&& partial, unsigned threads) {
+  if constexpr (requires { std::move(partial).into_result(threads); }) {
+    return std::move(partial).into_result(threads);
+  } else {
+    return std::move(partial).into_result();
+  }
+}
+}  // namespace detail
+
 /// Run `flow` over the bounded `source` and return its result store. Under bad_record_policy::fail
 /// the first malformed record (in input order) throws bad_input_error with its position.
 template <class Source, class Flow>
@@ -259,9 +272,9 @@ auto run_batch(const Source& source, const Flow& flow, batch_options opts = {}, 
     unit_bytes = std::max<std::size_t>(1, input.bytes_per_unit());
   }
   const std::size_t units = input.end() - input.begin();
-  std::size_t threads = opts.threads == 0 ? std::max(1U, std::thread::hardware_concurrency()) : opts.threads;
-  threads = std::min<std::size_t>(
-      threads, std::max<std::size_t>(1, units * unit_bytes / std::max<std::size_t>(1, opts.min_chunk_units)));
+  const unsigned requested = opts.threads == 0 ? std::max(1U, std::thread::hardware_concurrency()) : opts.threads;
+  std::size_t threads = std::min<std::size_t>(
+      requested, std::max<std::size_t>(1, units * unit_bytes / std::max<std::size_t>(1, opts.min_chunk_units)));
   if constexpr (Flow::order_sensitive) {
     threads = 1;  // count windows follow arrival order: one chunk, in order
   }
@@ -270,7 +283,7 @@ auto run_batch(const Source& source, const Flow& flow, batch_options opts = {}, 
   if (run.failure()) {
     throw bad_input_error(*run.failure());
   }
-  auto store = make_result_store(run.merged().into_result());
+  auto store = make_result_store(detail::final_result(run.merged(), requested));
   if (stats != nullptr) {
     *stats = batch_stats{};
     run.fill(*stats);
