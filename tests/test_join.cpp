@@ -389,3 +389,28 @@ TEST_CASE("lookup_join: readers see a replaced table at their next event; replac
   CHECK(lowest >= 1);
   CHECK(highest <= 2);
 }
+
+TEST_CASE("run_batch(inputs(a, b), flow): two sources, one per event type, join as one variant source does") {
+  const auto events = random_either(23, 3000, 6, 40);
+  const auto lefts = of_type<left_ev>(events);
+  const auto rights = of_type<right_ev>(events);
+  const auto f =
+      keyed_either() | sluice::interval_join<left_ev, right_ev>(std::chrono::milliseconds(-10), 25ms, pair_of);
+  const auto expected = sorted(sluice::run_batch(sluice::from_range(events), f));
+  REQUIRE(expected.size() > 100);
+  for (const unsigned threads : {1U, 3U}) {
+    CAPTURE(threads);
+    sluice::batch_stats stats;
+    const auto rows = sluice::run_batch(sluice::inputs(sluice::from_range(rights), sluice::from_range(lefts)), f,
+                                        sluice::batch_options{.threads = threads, .min_chunk_units = 1}, &stats);
+    CHECK(sorted(rows) == expected);
+    CHECK(stats.records == events.size());
+  }
+  // A monoid flow over both: counts per type.
+  const auto per_type = sluice::run_batch(sluice::inputs(sluice::from_range(lefts), sluice::from_range(rights)),
+                                          sluice::flow<either>() | sluice::key_by([](const either& e) {
+                                            return static_cast<std::int64_t>(e.index());
+                                          }) | sluice::aggregate(sluice::count{}));
+  CHECK(per_type.get(std::int64_t{0}) == static_cast<std::int64_t>(lefts.size()));
+  CHECK(per_type.get(std::int64_t{1}) == static_cast<std::int64_t>(rights.size()));
+}

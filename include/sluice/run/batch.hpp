@@ -20,6 +20,7 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -259,37 +260,122 @@ auto final_result(Partial&& partial, unsigned threads) {
 }
 }  // namespace detail
 
-/// Run `flow` over the bounded `source` and return its result store. Under bad_record_policy::fail
-/// the first malformed record (in input order) throws bad_input_error with its position.
-template <class Source, class Flow>
-auto run_batch(const Source& source, const Flow& flow, batch_options opts = {}, batch_stats* stats = nullptr) {
-  static_assert(Flow::is_aggregating, "sluice::run_batch: the flow must end in aggregate(...) to produce a store");
-  const auto started = std::chrono::steady_clock::now();
-  auto input = source.open();
+namespace detail {
+/// Parse one opened input into `flow`'s partials on up to `requested` threads (fewer for a small
+/// input) and return them merged; its counts are added to `stats`.
+template <class Input, class Flow>
+auto run_input(const Input& input, const Flow& flow, const batch_options& opts, unsigned requested,
+               batch_stats& stats) {
   // Sources whose units are records rather than bytes (a log) say how big a unit is.
   std::size_t unit_bytes = 1;
   if constexpr (requires { input.bytes_per_unit(); }) {
     unit_bytes = std::max<std::size_t>(1, input.bytes_per_unit());
   }
   const std::size_t units = input.end() - input.begin();
-  const unsigned requested = opts.threads == 0 ? std::max(1U, std::thread::hardware_concurrency()) : opts.threads;
   std::size_t threads = std::min<std::size_t>(
       requested, std::max<std::size_t>(1, units * unit_bytes / std::max<std::size_t>(1, opts.min_chunk_units)));
   if constexpr (Flow::order_sensitive) {
     threads = 1;  // count windows follow arrival order: one chunk, in order
   }
-  detail::batch_run<decltype(input), Flow> run(input, flow, opts);
+  batch_run<Input, Flow> run(input, flow, opts);
   run.run(threads);
   if (run.failure()) {
     throw bad_input_error(*run.failure());
   }
-  auto store = make_result_store(detail::final_result(run.merged(), requested));
-  if (stats != nullptr) {
-    *stats = batch_stats{};
-    run.fill(*stats);
-    stats->seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  batch_stats one;
+  run.fill(one);
+  stats.records += one.records;
+  stats.bad_records += one.bad_records;
+  stats.lines += one.lines;
+  stats.chunks += one.chunks;
+  stats.reparsed_chunks += one.reparsed_chunks;
+  return run.merged();
+}
+
+/// An opened input whose records reach the flow as the variant V (one of several inputs).
+template <class Input, class V>
+class variant_input {
+ public:
+  explicit variant_input(const Input& input) : input_(&input) {}
+  [[nodiscard]] std::size_t begin() const { return input_->begin(); }
+  [[nodiscard]] std::size_t end() const { return input_->end(); }
+  [[nodiscard]] std::uint64_t first_line() const { return input_->first_line(); }
+  [[nodiscard]] std::string_view name() const { return input_->name(); }
+  [[nodiscard]] const input_options& options() const { return input_->options(); }
+  [[nodiscard]] std::string_view text(std::uint64_t offset, std::uint64_t length) const {
+    return input_->text(offset, length);
   }
-  return store;
+  [[nodiscard]] std::size_t align(std::size_t pos) const { return input_->align(pos); }
+  [[nodiscard]] std::size_t bytes_per_unit() const {
+    if constexpr (requires { input_->bytes_per_unit(); }) {
+      return input_->bytes_per_unit();
+    } else {
+      return 1;
+    }
+  }
+  template <class Emit, class Report>
+  chunk_outcome parse(std::size_t begin, std::size_t stop, Emit&& emit, Report&& report) const {
+    return input_->parse(
+        begin, stop, [&emit](const auto& record) { emit(V(record)); }, std::forward<Report>(report));
+  }
+
+ private:
+  const Input* input_;
+};
+}  // namespace detail
+
+/// Several bounded sources read by one flow over std::variant<...>: each source's records become
+/// the alternative of their type. See run_batch.
+template <class... Sources>
+struct input_set {
+  std::tuple<Sources...> sources;
+};
+template <class... Sources>
+input_set<Sources...> inputs(Sources... sources) {
+  return {{std::move(sources)...}};
+}
+
+/// Run `flow` over the bounded `source` and return its result store. Under bad_record_policy::fail
+/// the first malformed record (in input order) throws bad_input_error with its position.
+template <class Source, class Flow>
+auto run_batch(const Source& source, const Flow& flow, batch_options opts = {}, batch_stats* stats = nullptr) {
+  static_assert(Flow::is_aggregating, "sluice::run_batch: the flow must end in aggregate(...) to produce a store");
+  const auto started = std::chrono::steady_clock::now();
+  const unsigned requested = opts.threads == 0 ? std::max(1U, std::thread::hardware_concurrency()) : opts.threads;
+  batch_stats counted;
+  auto finish = [&](auto&& partial) {
+    auto store = make_result_store(detail::final_result(std::move(partial), requested));
+    if (stats != nullptr) {
+      *stats = counted;
+      stats->seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    }
+    return store;
+  };
+  if constexpr (requires { source.sources; }) {
+    // Every input stays open until the end: held events may point into any of them. Their
+    // partials merge in the order the sources were given.
+    using variant = typename Flow::input_type;
+    auto opened = std::apply([](const auto&... s) { return std::make_tuple(s.open()...); }, source.sources);
+    auto run_one = [&](const auto& input) {
+      return detail::run_input(detail::variant_input<std::remove_cvref_t<decltype(input)>, variant>(input), flow, opts,
+                               requested, counted);
+    };
+    auto partial = std::apply(
+        [&](const auto& first, const auto&... rest) {
+          auto merged = run_one(first);
+          auto merge_next = [&](const auto& input) {
+            auto next = run_one(input);
+            merged.merge(next);
+          };
+          (merge_next(rest), ...);
+          return merged;
+        },
+        opened);
+    return finish(std::move(partial));
+  } else {
+    auto input = source.open();
+    return finish(detail::run_input(input, flow, opts, requested, counted));
+  }
 }
 
 }  // namespace sluice
