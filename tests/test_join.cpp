@@ -414,3 +414,87 @@ TEST_CASE("run_batch(inputs(a, b), flow): two sources, one per event type, join 
   CHECK(per_type.get(std::int64_t{0}) == static_cast<std::int64_t>(lefts.size()));
   CHECK(per_type.get(std::int64_t{1}) == static_cast<std::int64_t>(rights.size()));
 }
+
+TEST_CASE(
+    "run_stream(from_queues(a, b), flow): each queue its own input and watermark, so a lagging type is not late") {
+  // The rights are pushed after every left has been pushed (another producer, running behind in
+  // wall-clock time): on one queue they would be far behind the watermark; on their own queue
+  // they hold the flow's watermark back instead, and the join equals batch mode's.
+  constexpr std::int64_t delay = 40;
+  const auto events = random_either(29, 3000, 6, delay);
+  const auto lefts = of_type<left_ev>(events);
+  const auto rights = of_type<right_ev>(events);
+  const auto f =
+      keyed_either() | sluice::interval_join<left_ev, right_ev>(std::chrono::milliseconds(-10), 25ms, pair_of);
+  const auto expected = sorted(sluice::run_batch(sluice::from_range(events), f));
+  REQUIRE(expected.size() > 100);
+  sluice::event_queue<left_ev> left_queue(16);
+  sluice::event_queue<right_ev> right_queue(16);
+  std::atomic<bool> lefts_done{false};
+  std::thread left_producer([&] {
+    for (const auto& e : lefts) {
+      left_queue.push(e);
+    }
+    lefts_done = true;
+    left_queue.close();
+  });
+  std::thread right_producer([&] {
+    while (!lefts_done.load()) {
+      std::this_thread::yield();  // ordering the two producers, not timing anything
+    }
+    for (const auto& e : rights) {
+      right_queue.push(e);
+    }
+    right_queue.close();
+  });
+  sluice::stream_options opts;
+  opts.max_delay = std::chrono::milliseconds(delay);
+  opts.queue_events = 7;
+  opts.expected_inputs = 2;
+  std::vector<pair_row> rows;
+  const auto stats = sluice::run_stream(
+      sluice::from_queues(left_queue, right_queue), f,
+      [&rows](const std::vector<pair_row>& emitted) { rows.insert(rows.end(), emitted.begin(), emitted.end()); }, opts);
+  left_producer.join();
+  right_producer.join();
+  CHECK(stats.late_events == 0);
+  CHECK(stats.events == events.size());
+  CHECK(stats.inputs == 2);
+  CHECK(sorted(rows) == expected);
+
+  // The same arrival order through one queue: one watermark, and the rights are late.
+  std::vector<either> one_queue(lefts.begin(), lefts.end());
+  one_queue.insert(one_queue.end(), rights.begin(), rights.end());
+  std::uint64_t late = 0;
+  stream_rows(f, one_queue, delay, &late);
+  CHECK(late > rights.size() / 2);
+}
+
+TEST_CASE("run_stream(from_queues(...)): a throwing sink ends the run with its exception; producers are not left blocked") {
+  const auto events = random_either(31, 2000, 4, 0);
+  const auto lefts = of_type<left_ev>(events);
+  const auto rights = of_type<right_ev>(events);
+  sluice::event_queue<left_ev> left_queue(4);
+  sluice::event_queue<right_ev> right_queue(4);
+  std::thread left_producer([&] {
+    for (const auto& e : lefts) {
+      left_queue.push(e);  // false once the run has closed the queue: the loop just runs out
+    }
+    left_queue.close();
+  });
+  std::thread right_producer([&] {
+    for (const auto& e : rights) {
+      right_queue.push(e);
+    }
+    right_queue.close();
+  });
+  sluice::stream_options opts;
+  opts.queue_events = 3;
+  const auto f = keyed_either() | sluice::inner_join<left_ev, right_ev>(pair_of);
+  CHECK_THROWS_AS(sluice::run_stream(
+                      sluice::from_queues(left_queue, right_queue), f,
+                      [](const std::vector<pair_row>& /*rows*/) { throw std::runtime_error("sink failed"); }, opts),
+                  std::runtime_error);
+  left_producer.join();
+  right_producer.join();
+}

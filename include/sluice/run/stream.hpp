@@ -30,6 +30,7 @@
 #include <string>
 #include <string_view>
 #include <thread>
+#include <tuple>
 #include <type_traits>
 #include <unordered_map>
 #include <utility>
@@ -49,7 +50,7 @@ namespace sluice {
 
 /// An event that arrived after its windows had fired and their allowed lateness had passed.
 struct late_event {
-  std::string_view source;  // input name ("tcp 127.0.0.1:40312", "queue")
+  std::string_view source;   // input name ("tcp 127.0.0.1:40312", "queue")
   std::uint64_t offset = 0;  // of the record's first byte in its input; 0 for queue events
   millis event_time;
   std::string_view text;  // the record's raw bytes (a CSV line, a binary payload); empty for queues
@@ -59,11 +60,11 @@ using late_sink = std::function<void(const late_event&)>;
 
 /// Counters of a running stream, readable from any thread at any time.
 struct stream_metrics {
-  std::atomic<std::uint64_t> events{0};       // records that entered the flow
-  std::atomic<std::uint64_t> bad_records{0};  // dead-lettered (or the one that failed the run)
-  std::atomic<std::uint64_t> late_events{0};  // sent to the late output
+  std::atomic<std::uint64_t> events{0};              // records that entered the flow
+  std::atomic<std::uint64_t> bad_records{0};         // dead-lettered (or the one that failed the run)
+  std::atomic<std::uint64_t> late_events{0};         // sent to the late output
   std::atomic<std::uint64_t> partly_late_events{0};  // sliding: missed some windows (also reported)
-  std::atomic<std::uint64_t> bytes{0};        // bytes received from byte sources
+  std::atomic<std::uint64_t> bytes{0};               // bytes received from byte sources
   std::atomic<std::uint64_t> inputs_opened{0};
   std::atomic<std::int64_t> inputs_open{0};
   std::atomic<std::int64_t> queued{0};  // chunks (or events, for a queue source) waiting for a worker
@@ -119,8 +120,9 @@ namespace detail {
 template <class Flow>
 void check_streamable() {
   static_assert(Flow::is_aggregating, "sluice::run_stream: the flow must end in aggregate(...)");
-  static_assert(requires(decltype(std::declval<const Flow&>().make_partial())& p) { p.advance(millis{}); },
-                "sluice::run_stream: this flow runs in batch mode only (fan_out has no stream mode yet)");
+  static_assert(
+      requires(decltype(std::declval<const Flow&>().make_partial())& p) { p.advance(millis{}); },
+      "sluice::run_stream: this flow runs in batch mode only (fan_out has no stream mode yet)");
 }
 
 template <class Flow>
@@ -184,7 +186,9 @@ class stream_engine {
   class worker {
    public:
     worker(stream_engine& engine, std::size_t index)
-        : engine_(&engine), index_(index), partial_(engine.flow_.make_partial()),
+        : engine_(&engine),
+          index_(index),
+          partial_(engine.flow_.make_partial()),
           chain_(engine.flow_.bind_into(pusher{this})) {
       partial_.set_allowed_lateness(engine.opts_.allowed_lateness.count());
     }
@@ -477,10 +481,10 @@ void byte_worker_loop(Engine& engine, typename Engine::worker& w, event_queue<st
   while (true) {
     batch.clear();
     const std::size_t n = queue.pop_batch(batch, 4, [&] { return w.fire_due(); });
-    engine.metrics().queued.fetch_sub(static_cast<std::int64_t>(std::count_if(
-                                          batch.begin(), batch.end(),
-                                          [](const stream_chunk& c) { return c.what == stream_chunk::kind::data; })),
-                                      std::memory_order_relaxed);
+    engine.metrics().queued.fetch_sub(
+        static_cast<std::int64_t>(std::count_if(
+            batch.begin(), batch.end(), [](const stream_chunk& c) { return c.what == stream_chunk::kind::data; })),
+        std::memory_order_relaxed);
     for (stream_chunk& c : batch) {
       if (c.what == stream_chunk::kind::opened) {
         inputs.emplace(c.input, format.new_input(std::move(c.bytes)));
@@ -573,6 +577,104 @@ stream_stats run_stream(queue_source<T> source, const Flow& flow, Sink&& sink, s
   }
   engine.close_input(input);
   w.fire(millis::max());
+  return engine.stats(started);
+}
+
+/// Several event_queues as one stream source for a flow over std::variant<...>: each queue is an
+/// input with its own watermark (the flow's is their minimum), so one type arriving later than
+/// another in wall-clock time is not late for it.
+template <class... Ts>
+struct queues_source {
+  std::tuple<event_queue<Ts>*...> queues;
+};
+template <class... Ts>
+queues_source<Ts...> from_queues(event_queue<Ts>&... queues) {
+  return {{&queues...}};
+}
+
+/// Run `flow` (over a std::variant of the queues' types) over several event_queues until every
+/// one is closed and drained, or `stop` is requested (which closes them). One thread per queue
+/// moves its events, as the variant, to the calling thread, which runs the flow (one worker).
+template <class... Ts, class Flow, class Sink>
+stream_stats run_stream(queues_source<Ts...> source, const Flow& flow, Sink&& sink, stream_options opts = {},
+                        std::stop_token stop = {}) {
+  detail::check_streamable<Flow>();
+  using variant = typename Flow::input_type;
+  const auto started = std::chrono::steady_clock::now();
+  using engine_type = detail::stream_engine<Flow, std::remove_reference_t<Sink>>;
+  engine_type engine(flow, sink, opts, 1);
+  struct batch {
+    input_id input = 0;
+    std::vector<variant> events;
+    bool closed = false;
+  };
+  event_queue<batch> merged(2 * sizeof...(Ts));  // small: a slow flow holds the producers back
+  auto close_inputs = [&source] { std::apply([](auto*... q) { (q->close(), ...); }, source.queues); };
+  auto close_all = [&] {
+    close_inputs();
+    merged.close();
+  };
+  typename engine_type::worker w(engine, 0);
+  engine.set_wake_all([&merged] { merged.poke(); });
+  engine.set_on_failure(close_all);
+  // A stop closes the inputs: the feeders still hand over what they hold, then their ends.
+  const std::stop_callback on_stop(stop, close_inputs);
+  std::vector<std::jthread> feeders;
+  const std::size_t batch_size = std::max<std::size_t>(1, opts.queue_events);
+  std::apply(
+      [&](auto*... queues) {
+        auto feed = [&](auto* queue) {
+          const input_id input = engine.open_input();
+          feeders.emplace_back([&merged, queue, input, batch_size] {
+            using T = typename std::remove_pointer_t<decltype(queue)>::value_type;
+            std::vector<T> taken;
+            while (true) {
+              taken.clear();
+              if (queue->pop_batch(taken, batch_size) == 0) {
+                break;  // closed and drained
+              }
+              batch b{input, {}, false};
+              b.events.reserve(taken.size());
+              for (T& v : taken) {
+                b.events.emplace_back(std::move(v));
+              }
+              if (!merged.push(std::move(b))) {
+                return;  // the run is over (failed or stopped)
+              }
+            }
+            merged.push_always(batch{input, {}, true});
+          });
+        };
+        (feed(queues), ...);
+      },
+      source.queues);
+  struct close_on_exit {  // producers and feeders must not block on queues nobody pops any more
+    decltype(close_all)& close;
+    ~close_on_exit() { close(); }
+  } closer{close_all};
+  auto ticker = detail::idle_ticker(engine, opts.idle_timeout);
+  std::size_t open = sizeof...(Ts);
+  std::vector<batch> taken;
+  while (open > 0) {
+    taken.clear();
+    const std::size_t n = merged.pop_batch(taken, 4, [&] { return w.fire_due(); });
+    for (batch& b : taken) {
+      for (const variant& v : b.events) {
+        w.process(v, std::string_view{}, "queue", 0);
+      }
+      engine.after_chunk(w, b.input);
+      if (b.closed) {
+        engine.close_input(b.input);
+        --open;
+      }
+    }
+    w.fire_due_windows();
+    if (n == 0 && merged.closed() && merged.size() == 0) {
+      break;
+    }
+  }
+  w.fire(millis::max());
+  engine.throw_if_failed();
   return engine.stats(started);
 }
 
