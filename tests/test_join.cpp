@@ -390,14 +390,32 @@ TEST_CASE("lookup_join: readers see a replaced table at their next event; replac
   CHECK(highest <= 2);
 }
 
+namespace {
+/// Random events, the same split by type, an interval join and its batch answer over them.
+struct split_case {
+  std::vector<either> events;
+  std::vector<left_ev> lefts;
+  std::vector<right_ev> rights;
+  std::vector<pair_row> expected;
+};
+auto split_interval_join() {
+  return keyed_either() | sluice::interval_join<left_ev, right_ev>(std::chrono::milliseconds(-10), 25ms, pair_of);
+}
+split_case split_events(std::uint64_t seed, std::int64_t delay) {
+  split_case c;
+  c.events = random_either(seed, 3000, 6, delay);
+  c.lefts = of_type<left_ev>(c.events);
+  c.rights = of_type<right_ev>(c.events);
+  c.expected = sorted(sluice::run_batch(sluice::from_range(c.events), split_interval_join()));
+  REQUIRE(c.expected.size() > 100);
+  return c;
+}
+}  // namespace
+
 TEST_CASE("run_batch(inputs(a, b), flow): two sources, one per event type, join as one variant source does") {
-  const auto events = random_either(23, 3000, 6, 40);
-  const auto lefts = of_type<left_ev>(events);
-  const auto rights = of_type<right_ev>(events);
-  const auto f =
-      keyed_either() | sluice::interval_join<left_ev, right_ev>(std::chrono::milliseconds(-10), 25ms, pair_of);
-  const auto expected = sorted(sluice::run_batch(sluice::from_range(events), f));
-  REQUIRE(expected.size() > 100);
+  const split_case c = split_events(23, 40);
+  const auto& [events, lefts, rights, expected] = c;
+  const auto f = split_interval_join();
   for (const unsigned threads : {1U, 3U}) {
     CAPTURE(threads);
     sluice::batch_stats stats;
@@ -421,13 +439,11 @@ TEST_CASE(
   // wall-clock time): on one queue they would be far behind the watermark; on their own queue
   // they hold the flow's watermark back instead, and the join equals batch mode's.
   constexpr std::int64_t delay = 40;
-  const auto events = random_either(29, 3000, 6, delay);
-  const auto lefts = of_type<left_ev>(events);
-  const auto rights = of_type<right_ev>(events);
-  const auto f =
-      keyed_either() | sluice::interval_join<left_ev, right_ev>(std::chrono::milliseconds(-10), 25ms, pair_of);
-  const auto expected = sorted(sluice::run_batch(sluice::from_range(events), f));
-  REQUIRE(expected.size() > 100);
+  const split_case c = split_events(29, delay);
+  const auto& events = c.events;  // not structured bindings: the producers below capture them
+  const auto& lefts = c.lefts;
+  const auto& rights = c.rights;
+  const auto f = split_interval_join();
   sluice::event_queue<left_ev> left_queue(16);
   sluice::event_queue<right_ev> right_queue(16);
   std::atomic<bool> lefts_done{false};
@@ -460,7 +476,7 @@ TEST_CASE(
   CHECK(stats.late_events == 0);
   CHECK(stats.events == events.size());
   CHECK(stats.inputs == 2);
-  CHECK(sorted(rows) == expected);
+  CHECK(sorted(rows) == c.expected);
 
   // The same arrival order through one queue: one watermark, and the rights are late.
   std::vector<either> one_queue(lefts.begin(), lefts.end());
@@ -470,7 +486,8 @@ TEST_CASE(
   CHECK(late > rights.size() / 2);
 }
 
-TEST_CASE("run_stream(from_queues(...)): a throwing sink ends the run with its exception; producers are not left blocked") {
+TEST_CASE(
+    "run_stream(from_queues(...)): a throwing sink ends the run with its exception; producers are not left blocked") {
   const auto events = random_either(31, 2000, 4, 0);
   const auto lefts = of_type<left_ev>(events);
   const auto rights = of_type<right_ev>(events);
