@@ -13,7 +13,8 @@
 // Ordered processing, the same in both modes: each key sees its events in event-time order
 // (equal times in arrival order) with its timers interleaved (a timer at T fires before an event
 // at T). Stream mode holds an event until the watermark passes it, then processes what the
-// watermark released; batch mode holds all of them and processes them at end of input. So for
+// watermark released; batch mode holds all of them and processes them at end of input, the keys
+// split by hash across threads (keys are independent; rows merged back by time). So for
 // any input with no late event the rows are the same in both modes, whatever the arrival order
 // and max delay (DESIGN §3, §4a). The price is latency: a row is emitted one max delay after its
 // event, as with Flink's CEP. An event behind the watermark is late: counted and sent to the
@@ -27,10 +28,10 @@
 #pragma once
 
 #include <algorithm>
-#include <exception>
 #include <concepts>
 #include <cstddef>
 #include <cstdint>
+#include <exception>
 #include <functional>
 #include <optional>
 #include <string_view>
