@@ -8,10 +8,21 @@ cd "$(dirname "$0")/.."
 scripts/deps.sh
 jobs=$(nproc)
 
+# GCC's garbage collector: first collection at 1 GB of heap instead of 128 MB, then at 3x the
+# live heap. Same code, 10-15% less compiler time (test_stream_tcp.cpp under ASan 21.9 -> 17.5 s,
+# sales.cpp 52 -> 47 s) for up to ~3.5 GB per compiler: only with 4 GB of available memory per job.
+gcc_args=()
+if c++ --version | grep -q 'Free Software Foundation' &&
+   [ "$(awk '/MemAvailable/ {print $2}' /proc/meminfo)" -ge $((jobs * 4 * 1024 * 1024)) ]; then
+  gcc_args=(--param=ggc-min-expand=200 --param=ggc-min-heapsize=1048576)
+fi
+as_list() { local IFS=,; local a=("$@"); a=("${a[@]/#/\'}"); a=("${a[@]/%/\'}"); echo "[${a[*]}]"; }
+
 # Each suite's tests run while the next build compiles: tests leave a core idle most of the time,
 # and compiling is what takes the time on two cores. `wait` stops the script on a failed suite.
+# SLUICE_BUILD_ARGS: extra options for build/ (.ci/run: -Dbench_unoptimized=true).
 if [ ! -f build/build.ninja ]; then
-  meson setup build >/dev/null
+  meson setup build ${SLUICE_BUILD_ARGS:-} ${gcc_args[0]:+-Dcpp_args="$(as_list "${gcc_args[@]}")"} >/dev/null
 fi
 ninja -C build -j"$jobs"
 if [ "${1:-}" = "--no-sanitize" ]; then
@@ -33,12 +44,12 @@ sanitized_build() {  # sanitized_build DIR SANITIZERS OPTIMIZATION [CXXFLAGS]
   fi
   ninja -C "$1" -j"$jobs"
 }
-sanitized_build build-asan address,undefined 0 -g1
+sanitized_build build-asan address,undefined 0 "$(as_list -g1 "${gcc_args[@]}")"
 wait "$tests"
 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 ASAN_OPTIONS=detect_leaks=1 \
   meson test -C build-asan --print-errorlogs --no-suite static --no-rebuild &
 tests=$!
-sanitized_build build-tsan thread 1 "['-Wno-tsan','-g1']"
+sanitized_build build-tsan thread 1 "$(as_list -Wno-tsan -g1 "${gcc_args[@]}")"
 wait "$tests"
 TSAN_OPTIONS=halt_on_error=1 meson test -C build-tsan --print-errorlogs --no-suite static --no-rebuild &
 tests=$!
