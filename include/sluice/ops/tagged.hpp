@@ -43,6 +43,9 @@ namespace detail {
 /// value type.
 template <class... Rs>
 struct visit_result {
+  static_assert(requires { typename std::common_type<std::remove_cvref_t<Rs>...>::type; },
+                "sluice::by_type(f...): the calls return types with nothing in common (a join key of "
+                "different types on the two sides?): make them return one type");
   using type = std::common_type_t<std::remove_cvref_t<Rs>...>;
 };
 template <class R, class... Rs>
