@@ -3,7 +3,9 @@
 # batch mode, then the same query in stream mode over 4 TCP connections (same answer), then the
 # Lambda architecture in one process (shop_lambda: event log, batch and speed layers, HTTP; checked
 # against batch mode and a Kappa replay), then the monitoring example (the embedding API: the host
-# pushes into a queue) and the log report.
+# pushes into a queue), the log report, and keyed state and joins: card-fraud rules (a process
+# function with timers) in batch mode and over TCP with the same alerts, and sales enriched from a
+# product table.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/deps.sh
@@ -11,7 +13,7 @@ if [ ! -f build/build.ninja ]; then
   meson setup build >/dev/null
 fi
 ninja -C build -j"$(nproc)" examples/sales examples/gen_sales examples/log_report examples/gen_access_log \
-  examples/tools/send_lines examples/monitor examples/shop_lambda >/dev/null
+  examples/tools/send_lines examples/monitor examples/shop_lambda examples/fraud examples/enrich >/dev/null
 data=${DEMO_DATA:-/tmp/sluice-demo-sales.csv}
 rows=${DEMO_ROWS:-2000000}
 echo "== generating $rows sales rows into $data"
@@ -59,3 +61,30 @@ echo "== the same API on another domain: a nightly report over 1M web-server log
 build/examples/gen_access_log 1000000 "$logs"
 build/examples/log_report --input "$logs" > "$out"
 head -9 "$out"
+
+txns=${DEMO_TXNS:-/tmp/sluice-demo-txns.csv}
+products=${DEMO_PRODUCTS:-/tmp/sluice-demo-products.csv}
+echo
+echo "== keyed state and timers: card-fraud rules over 1M transactions, in batch mode (first 6 alerts)"
+build/examples/fraud generate 1000000 "$txns"
+build/examples/fraud --input "$txns" > "$batch"
+head -6 "$batch"
+echo "   ... and over TCP (2 connections): the same alerts?"
+build/examples/fraud --listen 127.0.0.1:0 --connections 2 > "$out" 2> "$err" &
+server=$!
+for _ in $(seq 500); do grep -q 'listening on' "$err" && break; sleep 0.01; done
+port=$(sed -n 's/.*listening on .*:\([0-9]*\)$/\1/p' "$err")
+build/examples/tools/send_lines "$txns" --to "127.0.0.1:$port" --connections 2
+wait "$server"
+if [ "$(sort "$out")" = "$(sort "$batch")" ]; then
+  echo "stream alerts == batch alerts ($(($(wc -l < "$out") - 1)) alerts)"
+else
+  echo "stream alerts differ from batch alerts" >&2
+  exit 1
+fi
+
+echo
+echo "== a stream-table join: the sales rows priced by brand from a product table, revenue per brand per hour"
+build/examples/enrich products 100000 "$products"
+build/examples/enrich --products "$products" --input "$data" > "$out"
+head -8 "$out"
