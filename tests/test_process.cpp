@@ -144,10 +144,14 @@ stream_run run_over_queue(const Flow& f, const std::vector<ev>& events, sluice::
   opts.on_late = [&out](const sluice::late_event& late) { out.late_times.push_back(late.event_time.count()); };
   std::thread producer([&q, &events] {
     for (const ev& e : events) {
-      q.push(e);
+      q.push(e);  // false once a failed run has closed the queue: the loop just runs out
     }
     q.close();
   });
+  struct join_on_exit {  // also when run_stream throws
+    std::thread& t;
+    ~join_on_exit() { t.join(); }
+  } joiner{producer};
   out.stats = sluice::run_stream(
       sluice::from_queue(q), f,
       [&out](const std::vector<out_row>& rows) {
@@ -155,7 +159,6 @@ stream_run run_over_queue(const Flow& f, const std::vector<ev>& events, sluice::
         out.rows.insert(out.rows.end(), rows.begin(), rows.end());
       },
       opts);
-  producer.join();
   return out;
 }
 
@@ -178,7 +181,8 @@ TEST_CASE("process: batch mode equals the per-key model, on one thread and on fo
   }
 }
 
-TEST_CASE("process: batch mode on 4 threads splits the keys across threads and gives the rows of 1 thread, in time order") {
+TEST_CASE(
+    "process: batch mode on 4 threads splits the keys across threads and gives the rows of 1 thread, in time order") {
   const auto events = stream_test::random_events(5, 200'000, 997, 200);
   std::mutex mutex;
   std::set<std::thread::id> threads_seen;
@@ -367,4 +371,25 @@ TEST_CASE("first_by, last_by and top_n keep the same events per key in any input
       std::reverse(bids.begin(), bids.end());
     }
   }
+}
+
+TEST_CASE("process: max_held_events stops a run that would hold more events, with a clear error, in both modes") {
+  const auto events = stream_test::random_events(3, 2000, 5, 50);
+  const auto bounded =
+      sluice::flow<ev>() | sluice::event_time(&ev::t) | sluice::key_by(&ev::k) | burst_detector().max_held_events(1000);
+  for (const unsigned threads : {1U, 4U}) {
+    CAPTURE(threads);
+    CHECK_THROWS_WITH_AS(sluice::run_batch(sluice::from_range(events), bounded,
+                                           sluice::batch_options{.threads = threads, .min_chunk_units = 1}),
+                         doctest::Contains("max_held_events(1000)"), std::length_error);
+  }
+  // Within the bound, the rows are the unbounded stage's.
+  const auto roomy =
+      sluice::flow<ev>() | sluice::event_time(&ev::t) | sluice::key_by(&ev::k) | burst_detector().max_held_events(2000);
+  CHECK(sorted(sluice::run_batch(sluice::from_range(events), roomy)) == model_rows(events));
+  // Stream mode: a watermark an hour behind releases nothing, so the events pile up until the bound.
+  sluice::stream_options opts;
+  opts.max_delay = std::chrono::hours(1);
+  CHECK_THROWS_WITH_AS(run_over_queue(bounded, events, opts), doctest::Contains("max_held_events(1000)"),
+                       std::length_error);
 }

@@ -34,6 +34,8 @@
 #include <exception>
 #include <functional>
 #include <optional>
+#include <stdexcept>
+#include <string>
 #include <string_view>
 #include <thread>
 #include <type_traits>
@@ -52,6 +54,9 @@ namespace sluice {
 namespace detail {
 template <class K, class V, class State, class Out, class OnEvent, class OnTimer>
 class process_partial;
+
+/// No bound on held events unless the stage sets one (max_held_events).
+inline constexpr std::size_t max_held = static_cast<std::size_t>(-1);
 
 /// A stage that handles each key's events in event-time order (process): one worker in stream mode.
 template <class S>
@@ -130,8 +135,8 @@ class process_partial {
   using result_type = emitted_rows<Out>;
   using context = process_context<key_type, State, Out>;
 
-  process_partial(OnEvent on_event, OnTimer on_timer)
-      : on_event_(std::move(on_event)), on_timer_(std::move(on_timer)) {}
+  process_partial(OnEvent on_event, OnTimer on_timer, std::size_t held_limit = max_held)
+      : on_event_(std::move(on_event)), on_timer_(std::move(on_timer)), held_limit_(held_limit) {}
 
   void set_allowed_lateness(std::int64_t /*ms*/) {}  // rows are final when emitted: nothing to update
   [[nodiscard]] std::uint64_t late_events() const { return late_; }
@@ -142,12 +147,14 @@ class process_partial {
       ++late_;  // the events before it were handled without it
       return;
     }
+    check_held(held_.size() + 1);
     held_.push_back(held_event{t, to_owned(key), value});
   }
 
   /// Batch mode: take another chunk's events (chunks merge in input order, so equal times keep
   /// their input order).
   void merge(process_partial& other) {
+    check_held(held_.size() + other.held_.size());
     held_.insert(held_.end(), std::make_move_iterator(other.held_.begin()), std::make_move_iterator(other.held_.end()));
     other.held_.clear();
   }
@@ -202,7 +209,7 @@ class process_partial {
     if (parts_wanted <= 1 || !keys_.empty() || !timers_.empty()) {
       return advance(millis::max());
     }
-    std::vector<process_partial> parts(parts_wanted, process_partial(on_event_, on_timer_));
+    std::vector<process_partial> parts(parts_wanted, process_partial(on_event_, on_timer_, held_limit_));
     for (auto& part : parts) {
       part.held_.reserve(held_.size() / parts.size() + held_.size() / 16);
     }
@@ -268,6 +275,19 @@ class process_partial {
       return a.time != b.time ? a.time > b.time : a.seq > b.seq;
     }
   };
+
+  /// The stage's bound on held events (max_held_events): past it the run stops with this error
+  /// rather than take memory without bound (a batch run over a huge input, a stream whose
+  /// watermark is held back by a silent input).
+  void check_held(std::size_t n) const {
+    if (n > held_limit_) {
+      throw std::length_error("sluice: a process stage would hold " + std::to_string(n) +
+                              " events, more than its max_held_events(" + std::to_string(held_limit_) +
+                              "): batch mode holds every event until the end of the input and stream mode "
+                              "until the watermark passes it; filter or project first, raise the limit, or "
+                              "check for an input holding the watermark back");
+    }
+  }
 
   static void note_times(std::vector<millis>* times, std::size_t rows, millis t) {
     if (times != nullptr) {
@@ -380,6 +400,7 @@ class process_partial {
   std::uint64_t timer_seq_ = 0;
   millis released_ = millis::min();
   std::uint64_t late_ = 0;
+  std::size_t held_limit_;
 };
 }  // namespace detail
 
@@ -388,6 +409,15 @@ template <class Out, class State, class OnEvent, class OnTimer>
 struct process_stage {
   OnEvent on_event;
   OnTimer on_timer;
+  std::size_t held_limit = detail::max_held;
+
+  /// The same stage, stopping the run with a clear error rather than hold more than n events.
+  [[nodiscard]] process_stage max_held_events(std::size_t n) const {
+    process_stage bounded = *this;
+    bounded.held_limit = n;
+    return bounded;
+  }
+
   static constexpr bool terminal = true;
   static constexpr bool needs_event_time = true;
   static constexpr bool order_sensitive = false;
@@ -409,7 +439,8 @@ struct process_stage {
     static_assert(!std::is_same_v<value, std::string_view>,
                   "sluice: process(...) holds events until the watermark passes them; map string_view "
                   "values to std::string first");
-    return detail::process_partial<typename in::key, value, State, Out, OnEvent, OnTimer>(on_event, on_timer);
+    return detail::process_partial<typename in::key, value, State, Out, OnEvent, OnTimer>(on_event, on_timer,
+                                                                                          held_limit);
   }
 };
 
@@ -417,7 +448,7 @@ struct process_stage {
 template <class Out, class State = std::monostate, class OnEvent, class OnTimer = no_timers>
 process_stage<Out, State, std::decay_t<OnEvent>, std::decay_t<OnTimer>> process(OnEvent&& on_event,
                                                                                 OnTimer&& on_timer = {}) {
-  return {std::forward<OnEvent>(on_event), std::forward<OnTimer>(on_timer)};
+  return {std::forward<OnEvent>(on_event), std::forward<OnTimer>(on_timer), detail::max_held};
 }
 
 }  // namespace sluice
