@@ -96,8 +96,9 @@ class batch_run {
     return result;
   }
 
-  void fill(batch_stats& stats) const {
-    stats.chunks = chunks_.size();
+  /// Add this run's counts to `stats` (a run over several inputs sums them).
+  void add_counts(batch_stats& stats) const {
+    stats.chunks += chunks_.size();
     for (const auto& c : chunks_) {
       stats.records += c.outcome.records;
       stats.bad_records += c.outcome.bad;
@@ -282,13 +283,7 @@ auto run_input(const Input& input, const Flow& flow, const batch_options& opts, 
   if (run.failure()) {
     throw bad_input_error(*run.failure());
   }
-  batch_stats one;
-  run.fill(one);
-  stats.records += one.records;
-  stats.bad_records += one.bad_records;
-  stats.lines += one.lines;
-  stats.chunks += one.chunks;
-  stats.reparsed_chunks += one.reparsed_chunks;
+  run.add_counts(stats);
   return run.merged();
 }
 
