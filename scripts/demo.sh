@@ -20,6 +20,30 @@ echo "== generating $rows sales rows into $data"
 build/examples/gen_sales "$rows" "$data"
 out=$(mktemp) err=$(mktemp) batch=$(mktemp)
 trap 'rm -f "$out" "$err" "$batch"' EXIT
+
+# stream_like_batch FILE CONNECTIONS WHAT [SEND_LINES_ARGS...] -- SERVER...: start SERVER
+# --listen on a free port, send FILE's lines over CONNECTIONS connections, and check that its
+# output ($out; stderr in $err) equals the batch answer already in $batch, row for row.
+stream_like_batch() {
+  local file=$1 connections=$2 what=$3
+  shift 3
+  local send_args=()
+  while [ "$1" != "--" ]; do send_args+=("$1"); shift; done
+  shift
+  "$@" --listen 127.0.0.1:0 > "$out" 2> "$err" &
+  local server=$!
+  for _ in $(seq 500); do grep -q 'listening on' "$err" && break; sleep 0.01; done
+  local port
+  port=$(sed -n 's/.*listening on .*:\([0-9]*\)$/\1/p' "$err")
+  build/examples/tools/send_lines "$file" --to "127.0.0.1:$port" --connections "$connections" "${send_args[@]}"
+  wait "$server"
+  if [ "$(sort "$out")" = "$(sort "$batch")" ]; then
+    echo "stream answer == batch answer ($(($(wc -l < "$out") - 1)) $what)"
+  else
+    echo "stream answer differs from batch answer" >&2
+    exit 1
+  fi
+}
 for q in by-category region-minute top-products popular; do
   echo
   echo "== sales $q --input $data     (first 12 lines)"
@@ -29,20 +53,10 @@ done
 
 echo
 echo "== stream mode: the same flow over TCP; send_lines spreads the rows over 4 connections"
-build/examples/sales region-minute --listen 127.0.0.1:0 --connections 4 --max-delay 1s > "$out" 2> "$err" &
-server=$!
-for _ in $(seq 500); do grep -q 'listening on' "$err" && break; sleep 0.01; done
-port=$(sed -n 's/.*listening on .*:\([0-9]*\)$/\1/p' "$err")
-build/examples/tools/send_lines "$data" --to "127.0.0.1:$port" --connections 4 --split chunks
-wait "$server"
-cat "$err"
 build/examples/sales region-minute --input "$data" > "$batch" 2>/dev/null
-if [ "$(sort "$out")" = "$(sort "$batch")" ]; then
-  echo "stream answer == batch answer ($(($(wc -l < "$out") - 1)) region-minute rows, windows printed as they fired)"
-else
-  echo "stream answer differs from batch answer" >&2
-  exit 1
-fi
+stream_like_batch "$data" 4 "region-minute rows, windows printed as they fired" --split chunks -- \
+  build/examples/sales region-minute --connections 4 --max-delay 1s
+cat "$err"
 
 echo
 echo "== Lambda in one process: the same rows over 4 TCP connections into an event log; the batch layer"
@@ -70,18 +84,7 @@ build/examples/fraud generate 1000000 "$txns"
 build/examples/fraud --input "$txns" > "$batch"
 head -6 "$batch"
 echo "   ... and over TCP (2 connections): the same alerts?"
-build/examples/fraud --listen 127.0.0.1:0 --connections 2 > "$out" 2> "$err" &
-server=$!
-for _ in $(seq 500); do grep -q 'listening on' "$err" && break; sleep 0.01; done
-port=$(sed -n 's/.*listening on .*:\([0-9]*\)$/\1/p' "$err")
-build/examples/tools/send_lines "$txns" --to "127.0.0.1:$port" --connections 2
-wait "$server"
-if [ "$(sort "$out")" = "$(sort "$batch")" ]; then
-  echo "stream alerts == batch alerts ($(($(wc -l < "$out") - 1)) alerts)"
-else
-  echo "stream alerts differ from batch alerts" >&2
-  exit 1
-fi
+stream_like_batch "$txns" 2 "alerts" -- build/examples/fraud --connections 2
 
 echo
 echo "== a stream-table join: the sales rows priced by brand from a product table, revenue per brand per hour"

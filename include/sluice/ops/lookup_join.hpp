@@ -9,7 +9,8 @@
 // (inner). With combine(e, const row*) every event goes on, nullptr when missing (left join).
 //
 // The host may replace the table while a stream runs (table.replace(rows), or load it again):
-// readers keep the version they hold until they see a new one, and never block the writer.
+// readers keep the version they hold until they see a new one. Reader and writer share a lock only
+// to copy or swap a pointer (once per version per reader), never while a version is built or read.
 // Each event meets the version current when it is handled, so unlike the event-time joins
 // (join.hpp, temporal_join for a table with versions) the answer depends on when the table
 // changed: a lookup join is only mode-equivalent while the table stands still.
