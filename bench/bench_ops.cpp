@@ -118,12 +118,12 @@ std::vector<either> make_either(std::size_t n, std::int64_t keys) {
   return out;
 }
 
-/// The variant an event is, for reading its time with std::visit.
-const either& either_or_event(const either& e) {
-  return e;
+/// An event's time, whichever kind of event it is.
+sluice::millis time_of(const event& e) {
+  return e.ts;
 }
-std::variant<event> either_or_event(const event& e) {
-  return e;
+sluice::millis time_of(const either& e) {
+  return std::visit([](const auto& x) { return x.ts; }, e);
 }
 
 template <class Flow, class Events>
@@ -135,8 +135,7 @@ void run_stepped(benchmark::State& state, const Flow& flow, const Events& events
     sluice::millis latest = sluice::millis::min();
     std::size_t n = 0;
     for (const auto& e : events) {
-      const sluice::millis t = std::visit([](const auto& x) { return x.ts; }, either_or_event(e));
-      latest = std::max(latest, t);
+      latest = std::max(latest, time_of(e));
       chain(sluice::millis{0}, e);
       if (++n % 1024 == 0) {
         rows += partial.advance(latest - std::chrono::milliseconds(100)).size();
