@@ -29,6 +29,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <limits>
 #include <map>
 #include <optional>
 #include <stdexcept>
@@ -71,8 +72,13 @@ void push_cleanup_timer(Ctx& ctx, std::optional<millis>& current, millis at) {
   current = at;
 }
 
+/// t + ms, saturated at the ends of time (an unbounded join's bounds are +-INT64_MAX).
 inline millis shifted(millis t, std::int64_t ms) {
-  return millis{t.count() + ms};
+  std::int64_t out = 0;
+  if (__builtin_add_overflow(t.count(), ms, &out)) {
+    return ms > 0 ? millis::max() : millis::min();
+  }
+  return millis{out};
 }
 
 template <class L, class R, class Combine>
@@ -157,14 +163,16 @@ struct interval_join_fn {
       ctx.clear();
       return;
     }
-    millis useless_at = millis::min();
+    millis last_use = millis::min();  // after it, nothing held can meet an event still to come
     if (!s.lefts.empty()) {
-      useless_at = shifted(s.lefts.back().time, upper + 1);
+      last_use = shifted(s.lefts.back().time, upper);
     }
     if (!s.rights.empty()) {
-      useless_at = std::max(useless_at, shifted(s.rights.back().time, 1 - lower));
+      last_use = std::max(last_use, shifted(s.rights.back().time, -lower));
     }
-    push_cleanup_timer(ctx, s.cleanup, useless_at);
+    if (last_use != millis::max()) {  // unbounded (inner_join without a ttl): kept for good
+      push_cleanup_timer(ctx, s.cleanup, shifted(last_use, 1));
+    }
   }
 };
 
@@ -222,58 +230,6 @@ struct window_join_fn {
   }
 };
 
-// ---- inner join ---------------------------------------------------------------------------
-
-template <class L, class R, class Combine>
-struct inner_join_fn {
-  std::optional<std::int64_t> ttl;
-  Combine combine;
-
-  template <class Ctx>
-  void operator()(Ctx& ctx, const std::variant<L, R>& v) const {
-    auto& s = ctx.state();
-    const millis t = ctx.time();
-    expire(ctx);
-    if (const L* a = std::get_if<0>(&v)) {
-      for (const auto& b : s.rights) {
-        ctx.emit(combine(*a, b.value));
-      }
-      s.lefts.push_back({t, *a});
-    } else {
-      const R& b = std::get<1>(v);
-      for (const auto& a : s.lefts) {
-        ctx.emit(combine(a.value, b));
-      }
-      s.rights.push_back({t, b});
-    }
-    if (ttl) {
-      push_cleanup_timer(ctx, s.cleanup, shifted(t, *ttl + 1));
-    }
-  }
-
-  template <class Ctx>
-  void operator()(Ctx& ctx) const {
-    ctx.state().cleanup.reset();  // it has just fired
-    expire(ctx);
-    if (ctx.state().lefts.empty() && ctx.state().rights.empty()) {
-      ctx.clear();
-    }
-  }
-
- private:
-  /// With a ttl, events more than ttl before now can meet no event still to come.
-  template <class Ctx>
-  void expire(Ctx& ctx) const {
-    if (!ttl) {
-      return;
-    }
-    auto& s = ctx.state();
-    const millis oldest = shifted(ctx.time(), -*ttl);
-    drop_front_until(s.lefts, [&](millis t) { return t >= oldest; });
-    drop_front_until(s.rights, [&](millis t) { return t >= oldest; });
-  }
-};
-
 // ---- temporal join ------------------------------------------------------------------------
 
 template <class L, class R, class Combine>
@@ -324,25 +280,24 @@ auto window_join(W spec, Combine combine) {
 }
 
 /// Every pair (a, b) of equal keys: an unbounded join; each pair is emitted once, when the later
-/// of the two is handled.
+/// of the two is handled. It is the interval join with no bounds.
 template <class L, class R, class Combine>
 auto inner_join(Combine combine) {
-  using fn = detail::inner_join_fn<L, R, Combine>;
-  const fn f{std::nullopt, std::move(combine)};
+  constexpr std::int64_t unbounded = std::numeric_limits<std::int64_t>::max();
+  using fn = detail::interval_join_fn<L, R, Combine>;
+  const fn f{-unbounded, unbounded, std::move(combine)};
   return process<detail::join_row_t<L, R, Combine>, detail::two_sided_state<L, R>>(f, f);
 }
 
-/// Pairs (a, b) of equal keys whose times are at most `ttl` apart; state older than that is
-/// dropped.
+/// Pairs (a, b) of equal keys whose times are at most `ttl` apart: the interval join over
+/// [-ttl, +ttl]; state older than that is dropped.
 template <class L, class R, class D, class Combine>
 auto inner_join(Combine combine, D ttl) {
   const std::int64_t ms = detail::join_millis(ttl);
   if (ms < 0) {
     throw std::invalid_argument("sluice::inner_join: negative ttl");
   }
-  using fn = detail::inner_join_fn<L, R, Combine>;
-  const fn f{ms, std::move(combine)};
-  return process<detail::join_row_t<L, R, Combine>, detail::two_sided_state<L, R>>(f, f);
+  return interval_join<L, R>(std::chrono::milliseconds(-ms), std::chrono::milliseconds(ms), std::move(combine));
 }
 
 /// Each a with the version of its key's R current at a.time (the latest b at or before it; b
