@@ -6,9 +6,7 @@
 
 #include <algorithm>
 #include <cstdint>
-#include <deque>
 #include <map>
-#include <set>
 #include <string>
 #include <vector>
 
@@ -37,7 +35,9 @@ std::string reference_alerts(const std::string& csv, std::size_t limit) {
   const auto lines = lines_of(csv);
   for (std::size_t i = 1; i < lines.size(); ++i) {
     const auto f = split(lines[i]);
-    REQUIRE(f.size() == 4);
+    if (f.size() != 4) {  // not one assertion per line: 10^5 of them under the sanitizers
+      FAIL("expected 4 fields: " << lines[i]);
+    }
     by_card[f[1]].push_back(txn_row{std::stoll(f[0]), i, f[1], f[3]});
   }
   std::vector<std::string> alerts;
@@ -48,8 +48,6 @@ std::string reference_alerts(const std::string& csv, std::size_t limit) {
     for (std::size_t i = 0; i < txns.size(); ++i) {
       const txn_row& t = txns[i];
       std::size_t in_minute = 0;
-      std::set<std::string> other_countries;
-      std::map<std::string, std::int64_t> last_seen;  // country -> latest time before t
       for (std::size_t j = 0; j <= i; ++j) {
         if (txns[j].ts > t.ts - 60'000) {
           ++in_minute;
