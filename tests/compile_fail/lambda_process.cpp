@@ -1,4 +1,4 @@
-// expect: process functions cannot be split by epoch
+// expect: process functions, joins and chained aggregates cannot be split
 // A process function's state and timers follow each key across epochs: no Lambda view for it.
 #include <cstdint>
 

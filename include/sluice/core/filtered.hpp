@@ -71,6 +71,13 @@ struct filtered_monoid {
   }
   void merge(state& s, const state& o) const { inner.merge(s, o); }
   [[nodiscard]] auto result(const state& s) const { return inner.result(s); }
+  template <class T>
+  requires group_for<M, T>
+  void subtract(state& s, const T& x) const {
+    if (std::invoke(pred, x)) {
+      inner.subtract(s, x);
+    }
+  }
 };
 
 /// filtered(pred, aggregator): the aggregator over the events that pass pred.

@@ -29,6 +29,13 @@ concept monoid_for = std::copy_constructible<M> &&
   m.result(o);
 };
 
+/// A monoid that is also a group over T: subtract(s, x) undoes add(s, x), so a retracted input
+/// (a changelog's "retract old row") is taken out of the state (count, sum, mean).
+template <class M, class T>
+concept group_for = monoid_for<M, T> && requires(const M& m, typename M::state& s, const T& x) {
+  m.subtract(s, x);
+};
+
 /// An aggregate factory: something that, given the input type, yields a monoid (sum(f) learns
 /// its state type from f's result). A ready monoid is its own factory.
 template <class A, class T>
@@ -61,6 +68,10 @@ struct count {
   }
   static void merge(state& s, const state& o) { s += o; }
   [[nodiscard]] static state result(const state& s) { return s; }
+  template <class T>
+  static void subtract(state& s, const T& /*input*/) {
+    --s;
+  }
 };
 
 namespace detail {
@@ -85,6 +96,10 @@ struct sum_monoid {
   }
   void merge(state& s, const state& o) const { s += o; }
   [[nodiscard]] state result(const state& s) const { return s; }
+  template <class T>
+  void subtract(state& s, const T& x) const {
+    s -= std::invoke(project, x);
+  }
 };
 
 template <class F>
@@ -173,6 +188,11 @@ struct mean_monoid {
     s.sum += o.sum;
     s.n += o.n;
   }
+  template <class T>
+  void subtract(state& s, const T& x) const {
+    s.sum -= std::invoke(project, x);
+    --s.n;
+  }
   [[nodiscard]] std::optional<double> result(const state& s) const {
     if (s.n == 0) {
       return std::nullopt;
@@ -209,6 +229,10 @@ struct product_monoid {
   }
   void merge(state& s, const state& o) const {
     each([](const auto& m, auto& si, const auto& oi) { m.merge(si, oi); }, s, o);
+  }
+  template <class T>
+  requires(group_for<Ms, T>&&...) void subtract(state& s, const T& x) const {
+    each([&](const auto& m, auto& si, const auto& /*unused*/) { m.subtract(si, x); }, s, s);
   }
   [[nodiscard]] auto result(const state& s) const {
     return [&]<std::size_t... I>(std::index_sequence<I...>) {

@@ -32,8 +32,8 @@ class epoch_store {
   // stream mode keeps on one worker cannot be split by epoch and merged back exactly either.
   static_assert(!detail::needs_one_worker<Flow>(),
                 "sluice: Lambda and Kappa views support plain, tumbling and sliding aggregates "
-                "(session and count windows and process functions cannot be split by epoch and merged back "
-                "exactly)");
+                "(session and count windows, process functions, joins and chained aggregates cannot be split "
+                "by epoch and merged back exactly)");
 
  public:
   using partial_type = decltype(std::declval<const Flow&>().make_partial());

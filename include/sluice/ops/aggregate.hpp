@@ -117,6 +117,12 @@ class plain_partial : public window_firing {
   result_type into_result() && { return std::move(state_); }
   /// What is held and not yet fired (all of it, until the final watermark): a live view's rows.
   [[nodiscard]] const result_type& held() const { return state_; }
+  /// What was added since the last call (for a chained flow: the keys whose rows changed).
+  result_type take_held() {
+    result_type taken(state_.monoid());
+    std::swap(taken, state_);
+    return taken;
+  }
 
  private:
   result_type state_;

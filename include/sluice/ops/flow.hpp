@@ -17,7 +17,14 @@
 
 namespace sluice {
 
+template <class First, class Next>
+struct chain_stage;  // ops/chain.hpp
+
 namespace detail {
+/// flow | stage after an aggregate: the stage starts the flow over the aggregate's rows (chain.hpp).
+template <class Element, class Last, class Stage>
+auto chain_after(const Last& last, Stage stage);
+
 template <class S>
 concept terminal_stage = requires {
   requires S::terminal;
@@ -183,10 +190,13 @@ template <class In, class... Stages, class Stage>
 auto operator|(const flow<In, Stages...>& f, Stage stage) {
   using current = flow<In, Stages...>;
   using element = typename current::element_type;
-  if constexpr (current::is_aggregating) {
-    static_assert(!current::is_aggregating,
-                  "sluice: no stage can follow aggregate(...): query the result store, or start a new flow");
+  if constexpr (current::is_aggregating && detail::in_order_stage<typename current::last_stage>) {
+    static_assert(!detail::in_order_stage<typename current::last_stage>,
+                  "sluice: no stage can follow process(...) or a join yet: run the flow and start a new one on its rows");
     return f;
+  } else if constexpr (current::is_aggregating) {
+    return detail::replace_last(f, detail::chain_after<element>(std::get<sizeof...(Stages) - 1>(f.stages()), stage),
+                                std::make_index_sequence<sizeof...(Stages) - 1>{});
   } else if constexpr (detail::is_aggregate_stage_v<Stage>) {
     using agg = decltype(stage.aggregator);
     if constexpr (!aggregator_for<agg, detail::value_of_t<element>>) {
@@ -231,3 +241,5 @@ auto operator|(const flow<In, Stages...>& f, Stage stage) {
 }
 
 }  // namespace sluice
+
+#include "sluice/ops/chain.hpp"  // after flow: a chained flow is made of flows

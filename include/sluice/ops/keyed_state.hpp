@@ -62,9 +62,12 @@ class keyed_state {
   /// Make room for `entries` entries (before inserting a part of another state in its order).
   void reserve(std::size_t entries) { table_.reserve(entries); }
 
-
   template <class BorrowedKey>
   [[nodiscard]] const state_type* find(const BorrowedKey& key) const {
+    return table_.find(key);
+  }
+  template <class BorrowedKey>
+  [[nodiscard]] state_type* find(const BorrowedKey& key) {
     return table_.find(key);
   }
 

@@ -130,6 +130,8 @@ constexpr bool needs_one_worker() {
   using last = typename Flow::last_stage;
   if constexpr (in_order_stage<last>) {
     return true;  // each key's events must meet in one place, in event-time order
+  } else if constexpr (requires { last::chained; }) {
+    return true;  // a window's row goes on only when all its events have met in one place
   } else if constexpr (requires { last::spec; }) {
     return Flow::order_sensitive || decltype(last::spec)::merging;
   } else {

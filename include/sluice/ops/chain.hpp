@@ -1,0 +1,346 @@
+// Chained stages: the rows an aggregate emits feed more stages (DESIGN §4a).
+//
+//   flow<bid>() | event_time(&bid::ts) | key_by(&bid::auction)
+//               | window(tumbling(10s)) | aggregate(count{})        // rows: window_row<auction, time_window, count>
+//               | key_by([](const auto& r) { return r.window; })    // per window...
+//               | aggregate(max(&window_row<...>::value))           // ...the hottest auction's bid count
+//
+// After aggregate(...), `|` starts a second flow over the aggregate's rows:
+//   - a windowed aggregate emits window_row{key, window, value} for each window when it fires,
+//     with event time window.end - 1 ms (Flink's window max timestamp), so the next stages may
+//     window again, join or run a process function; its rows are final.
+//   - an aggregate without a window (a running aggregate) emits key_row{key, value}. In stream mode
+//     its rows change: each time the watermark moves, every key that changed emits a changelog,
+//     a retraction of its old row and its new row, and the next aggregate (which must be one
+//     without a window) takes them with retract_*: it subtracts where its monoid is a group (count,
+//     sum, mean) and keeps a multiset where it is not (min, max, top_k). Batch mode emits final
+//     rows only. Both end in the same state.
+//   - under allowed lateness a window that fires again after late events emits a retraction of
+//     its old row and its new one, which again only an aggregate without a window can take.
+//
+// Stream mode runs a chained flow on one worker: a window's row is final only when every event
+// of it has met in one place. Lambda views refuse chained flows (their rows straddle epochs).
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <stdexcept>
+#include <type_traits>
+#include <utility>
+
+#include "sluice/core/key.hpp"
+#include "sluice/core/monoid.hpp"
+#include "sluice/core/retract.hpp"
+#include "sluice/core/time.hpp"
+#include "sluice/core/window.hpp"
+#include "sluice/ops/aggregate.hpp"
+#include "sluice/ops/event_time.hpp"
+#include "sluice/ops/flow.hpp"
+#include "sluice/ops/keyed_state.hpp"
+
+namespace sluice {
+
+/// A windowed aggregate's row: its key, its window and the aggregate's result.
+template <class K, class W, class R>
+struct window_row {
+  K key;
+  W window;
+  R value;
+  friend bool operator==(const window_row&, const window_row&) = default;
+  friend auto operator<=>(const window_row&, const window_row&) = default;
+};
+
+/// A running aggregate's row: its key and the aggregate's result so far.
+template <class K, class R>
+struct key_row {
+  K key;
+  R value;
+  friend bool operator==(const key_row&, const key_row&) = default;
+  friend auto operator<=>(const key_row&, const key_row&) = default;
+};
+
+namespace detail {
+/// The row type of an aggregate whose fired state is `State`, and how to make one.
+template <class State>
+struct row_for;
+template <class K, class M>
+struct row_for<keyed_state<K, M>> {
+  using type = key_row<K, typename keyed_state<K, M>::result_type>;
+  static constexpr bool windowed = false;
+};
+template <class K, class W, class M>
+struct row_for<keyed_state<windowed_key<K, W>, M>> {
+  using type = window_row<K, W, typename keyed_state<windowed_key<K, W>, M>::result_type>;
+  static constexpr bool windowed = true;
+};
+
+/// A window row's event time: the last millisecond of its window.
+struct window_row_time {
+  template <class K, class R>
+  millis operator()(const window_row<K, time_window, R>& r) const {
+    return millis{r.window.end.count() - 1};
+  }
+};
+
+/// The flow the rows of type Row start: with event time when they have a time window.
+template <class Row>
+auto start_chain() {
+  if constexpr (requires(const Row& r) { window_row_time{}(r); }) {
+    return flow<Row>() | event_time(window_row_time{});
+  } else {
+    return flow<Row>();
+  }
+}
+
+/// Pushes into a partial's retract(time, key, value) what partial_pusher would add.
+template <class Partial>
+struct retract_pusher {
+  Partial* partial;
+  template <class E>
+  void operator()(millis t, const E& e) {
+    using in = aggregate_input<E>;
+    partial->retract(t, in::key_of(e), in::value_of(e));
+  }
+  void finish() {}
+};
+
+/// An aggregate without a window fed by a changelog: adds inserted rows, takes retracted ones
+/// out (retractable_t), and drops a key once all its rows are retracted. Like plain_partial it
+/// fires at the final watermark.
+template <class K, class M, class V>
+class changelog_partial : public window_firing {
+ public:
+  using monoid_type = counted_monoid<retractable_t<M, V>>;
+  using result_type = keyed_state<owned_key_t<K>, monoid_type>;
+  explicit changelog_partial(M m) : state_(monoid_type{make_retractable<M, V>(std::move(m))}) {}
+
+  void add(millis /*t*/, const K& key, const V& value) { state_.add(key, value); }
+  void retract(millis /*t*/, const K& key, const V& value) { state_.monoid().subtract(state_.slot(key), value); }
+  void merge(const changelog_partial& o) { state_.merge(o.state_); }
+
+  result_type advance(millis w) {
+    set_watermark(w);
+    result_type fired(state_.monoid());
+    if (w == millis::max()) {
+      drop_retracted();
+      std::swap(fired, state_);
+    }
+    return fired;
+  }
+  result_type into_result() && {
+    drop_retracted();
+    return std::move(state_);
+  }
+
+ private:
+  void drop_retracted() {
+    state_.retain_if([](const auto& /*key*/, const auto& s) { return !monoid_type::empty(s); });
+  }
+  result_type state_;
+};
+
+template <class P>
+concept takes_retractions = requires { &P::retract; };
+}  // namespace detail
+
+namespace detail {
+/// The partial of `First` (the aggregate whose rows feed `Next`, the next flow) and of Next's
+/// terminal stage. Batch mode: First takes every event, its final rows go to Next at the end.
+/// Stream mode: each advance(w) fires First's complete rows (and changes, see above) into Next,
+/// then advances Next to the same watermark: rows fired at w have times before w, and no later
+/// row will, so the watermark holds for them too.
+template <class First, class NextFlow, class NextPartial>
+class chained_partial {
+  using first_state = decltype(std::declval<First&>().advance(millis{}));
+  using row = row_for<first_state>;
+  static constexpr bool running = !row::windowed;  // First has no window: its rows change
+
+ public:
+  using result_type = decltype(std::declval<NextPartial&>().advance(millis{}));
+
+  chained_partial(First first, NextFlow next_flow, NextPartial next)
+      : first_(std::move(first)), next_flow_(std::move(next_flow)), next_(std::move(next)) {
+    static_assert(!running || takes_retractions<NextPartial>,
+                  "sluice: an aggregate without a window emits a changelog (its rows change); only an "
+                  "aggregate(...) without a window can follow it");
+  }
+
+  void set_allowed_lateness(std::int64_t ms) {
+    first_.set_allowed_lateness(ms);
+    if (ms > 0 && !running) {
+      if constexpr (!takes_retractions<NextPartial>) {
+        throw std::invalid_argument(
+            "sluice: with allowed lateness a window's row can change; only an aggregate(...) without a window can "
+            "follow it (it takes the retraction of the old row)");
+      }
+      track_ = true;
+      lateness_ = ms;
+    }
+  }
+  [[nodiscard]] std::uint64_t late_events() const { return first_.late_events(); }
+  [[nodiscard]] std::uint64_t partly_late_events() const { return first_.partly_late_events(); }
+
+  template <class Key, class V>
+  void add(millis t, const Key& key, const V& value) {
+    first_.add(t, key, value);
+  }
+
+  /// Batch mode: another chunk's partial (Next is still empty: it fills at the end).
+  void merge(chained_partial& other) { first_.merge(other.first_); }
+
+  result_type advance(millis w) {
+    if constexpr (running) {
+      feed(first_.take_held(), w);  // what changed since the last step
+    } else {
+      feed(first_.advance(w), w);
+      forget_closed(w);
+    }
+    return next_.advance(w);
+  }
+
+  result_type into_result() && { return std::move(*this).into_result(1); }
+  result_type into_result(unsigned threads) && {
+    feed(std::move(first_).into_result(), millis::max());
+    return final_result(std::move(next_), threads);
+  }
+
+ private:
+  void feed(const first_state& fired, millis w) {
+    auto insert = next_flow_.bind(next_);
+    const auto& m = fired.monoid();
+    if (!(running || track_)) {
+      for (const auto& e : fired) {
+        push(insert, w, e.key, m.result(e.value));
+      }
+      return;
+    }
+    if constexpr (takes_retractions<NextPartial>) {
+      auto retract = next_flow_.bind_into(retract_pusher<NextPartial>{&next_});
+      if (!emitted_) {
+        emitted_.emplace(m);
+      }
+      for (const auto& e : fired) {
+        auto* before = emitted_->find(e.key);
+        if (before != nullptr) {
+          push(retract, w, e.key, m.result(*before));
+          m.merge(*before, e.value);
+          push(insert, w, e.key, m.result(*before));
+        } else {
+          m.merge(emitted_->slot(e.key), e.value);
+          push(insert, w, e.key, m.result(e.value));
+        }
+      }
+    }
+  }
+
+  template <class Chain, class Key, class R>
+  static void push(Chain& chain, millis w, const Key& key, R result) {
+    if constexpr (row::windowed) {
+      chain(w, typename row::type{key.key, key.window, std::move(result)});
+    } else {
+      chain(w, typename row::type{key, std::move(result)});
+    }
+  }
+
+  // A window's row can change only while late events may still reach it.
+  void forget_closed(millis w) {
+    if constexpr (!running) {
+      if (track_ && emitted_) {
+        emitted_->retain_if([&](const auto& key, const auto& /*state*/) {
+          return static_cast<std::uint64_t>(w.count()) - static_cast<std::uint64_t>(key.window.end.count()) <
+                     static_cast<std::uint64_t>(lateness_) ||
+                 w < key.window.end;
+        });
+      }
+    }
+  }
+
+  First first_;
+  NextFlow next_flow_;
+  NextPartial next_;
+  bool track_ = running;           // rows may change: remember what was emitted
+  std::int64_t lateness_ = 0;
+  std::optional<first_state> emitted_;  // the rows emitted so far (as states), while they may change
+};
+
+template <class S>
+inline constexpr bool is_chain_stage_v = false;
+template <class First, class Next>
+inline constexpr bool is_chain_stage_v<chain_stage<First, Next>> = true;
+}  // namespace detail
+
+/// The terminal stage of a chained flow: the aggregate `first` and the flow `next` over its rows.
+template <class First, class Next>
+struct chain_stage {
+  First first;
+  Next next;
+
+  static constexpr bool terminal = true;
+  static constexpr bool chained = true;  // rows meet in one place: one worker in stream mode
+  static constexpr bool needs_event_time = First::needs_event_time;
+  static constexpr bool order_sensitive = First::order_sensitive || Next::order_sensitive;
+
+  template <class E>
+  static constexpr bool accepts = First::template accepts<E>;
+
+  template <class E>
+  auto make_partial() const {
+    auto head = first.template make_partial<E>();
+    using next_last = typename Next::last_stage;
+    if constexpr (detail::is_aggregate_stage_v<next_last>) {
+      // An aggregate without a window takes retractions (a changelog_partial, not a plain one).
+      using in = detail::aggregate_input<typename Next::element_type>;
+      using value = typename in::value;
+      using monoid = monoid_for_t<value, decltype(next_last::aggregator)>;
+      const auto& last = std::get<std::tuple_size_v<std::remove_cvref_t<decltype(next.stages())>> - 1>(next.stages());
+      return make(std::move(head),
+                  detail::changelog_partial<typename in::key, monoid, value>(bind_monoid<value>(last.aggregator)));
+    } else {
+      return make(std::move(head), next.make_partial());
+    }
+  }
+
+ private:
+  template <class Head, class Tail>
+  auto make(Head head, Tail tail) const {
+    return detail::chained_partial<Head, Next, Tail>(std::move(head), next, std::move(tail));
+  }
+};
+
+namespace detail {
+/// flow | stage where flow ends in an aggregate: the stage starts (or extends) the flow over
+/// the aggregate's rows.
+template <class Row>
+inline constexpr bool is_changelog_row_v = false;  // a running aggregate's rows change
+template <class K, class R>
+inline constexpr bool is_changelog_row_v<key_row<K, R>> = true;
+
+template <class Element, class Last>
+struct rows_of {
+  using type = typename row_for<decltype(std::declval<const Last&>().template make_partial<Element>().advance(
+      millis{}))>::type;
+};
+template <class Element, class First, class Next>
+struct rows_of<Element, chain_stage<First, Next>> {
+  using type = typename Next::input_type;
+};
+
+template <class Element, class Last, class Stage>
+auto chain_after(const Last& last, Stage stage) {
+  if constexpr (is_changelog_row_v<typename rows_of<Element, Last>::type> &&
+                (in_order_stage<Stage> || is_window_stage_v<Stage>)) {
+    static_assert(!is_changelog_row_v<typename rows_of<Element, Last>::type>,
+                  "sluice: an aggregate without a window emits a changelog (its rows change); only an "
+                  "aggregate(...) without a window can follow it");
+    return last;
+  } else if constexpr (is_chain_stage_v<Last>) {
+    auto next = last.next | std::move(stage);
+    return chain_stage<decltype(last.first), decltype(next)>{last.first, std::move(next)};
+  } else {
+    auto next = start_chain<typename rows_of<Element, Last>::type>() | std::move(stage);
+    return chain_stage<Last, decltype(next)>{last, std::move(next)};
+  }
+}
+}  // namespace detail
+
+}  // namespace sluice
