@@ -1,6 +1,8 @@
 // The other unbounded byte sources through run_stream: UDP datagrams, a pipe (what stdin is),
 // and a tailed file that is appended to and rotated. Each run is stopped once its live counters
-// show every row arrived; the answer must then be exact.
+// show every row arrived; the answer must then be exact. Also the other formats: length-prefixed
+// binary frames, and lines_of (a parse function per line), cut at every offset, with an interval
+// join over TCP of two event types in one line format against batch mode and a brute-force model.
 #include <doctest/doctest.h>
 
 #include <utility>  // before Asio
@@ -8,17 +10,21 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
+#include <charconv>
 #include <chrono>
-#include <cstring>
 #include <cstdint>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <map>
 #include <stop_token>
 #include <string>
 #include <thread>
+#include <tuple>
+#include <variant>
 #include <vector>
 
 #include <boost/asio/io_context.hpp>
@@ -26,12 +32,16 @@
 #include <boost/asio/ip/udp.hpp>
 #include <boost/asio/write.hpp>
 
+#include "sluice/io/memory_source.hpp"
 #include "sluice/io/reader_source.hpp"
-#include "sluice/io/tcp_source.hpp"
+#include "sluice/io/text_lines.hpp"
 #include "sluice/io/stream_format.hpp"
+#include "sluice/io/tcp_source.hpp"
 #include "sluice/io/udp_source.hpp"
+#include "sluice/run/batch.hpp"
 #include "sluice/run/stream.hpp"
 #include "sluice/sluice.hpp"
+#include "join_fixtures.hpp"
 
 namespace {
 
@@ -287,5 +297,158 @@ TEST_CASE("a sink that throws ends the run with its exception, without leaving a
                                             opts),
                          "sink is down", std::runtime_error);
     clients.join();
+  }
+}
+
+// ---- several event types in one text stream ----------------------------------------------------
+
+namespace {
+
+using join_test::either;
+using join_test::left_ev;
+using join_test::right_ev;
+
+/// "L,time,key,id" or "R,time,key,id".
+std::string line_of(const either& e) {
+  return std::visit(
+      [&](const auto& x) {
+        const char* side = std::holds_alternative<left_ev>(e) ? "L" : "R";
+        return std::string(side) + "," + std::to_string(x.t.count()) + "," + std::to_string(x.k) + "," +
+               std::to_string(x.id) + "\n";
+      },
+      e);
+}
+
+const char* parse_either(std::string_view line, either& out) {
+  if (line.size() < 2 || line[1] != ',' || (line[0] != 'L' && line[0] != 'R')) {
+    return "expected L or R and a comma";
+  }
+  std::int64_t fields[3] = {};
+  const char* p = line.data() + 2;
+  const char* end = line.data() + line.size();
+  for (int i = 0; i < 3; ++i) {
+    const auto [next, ec] = std::from_chars(p, end, fields[i]);
+    if (ec != std::errc{} || (i < 2 ? next == end || *next != ',' : next != end)) {
+      return "expected three integers: time,key,id";
+    }
+    p = next + 1;
+  }
+  if (line[0] == 'L') {
+    out = left_ev{sluice::millis{fields[0]}, fields[1], fields[2]};
+  } else {
+    out = right_ev{sluice::millis{fields[0]}, fields[1], fields[2]};
+  }
+  return nullptr;
+}
+
+/// What a format made of a text: records (offset, id) and bad records (line, offset, reason).
+struct outcome {
+  std::vector<std::pair<std::uint64_t, std::int64_t>> records;
+  std::vector<std::tuple<std::uint64_t, std::uint64_t, std::string>> bad;
+  bool operator==(const outcome&) const = default;
+};
+
+}  // namespace
+
+TEST_CASE("lines_of: however the bytes are cut, the records and bad records are those of the whole text") {
+  std::string text = "L,1,2,3\nR,4,5,6\r\n\nbad line\nL,7,8,9\n" + std::string(300, 'x') + "\nR,10,11,12\nL,13,1,14";
+  sluice::input_options options;
+  options.max_record_bytes = 100;
+  const auto format = sluice::lines_of<either>(parse_either, options);
+  auto run = [&](std::size_t piece, bool needs_final_newline) {
+    outcome out;
+    auto input = format.new_input("t");
+    auto emit = [&](const either& e, std::string_view /*raw*/, std::uint64_t offset) {
+      out.records.emplace_back(offset, std::visit([](const auto& x) { return x.id; }, e));
+    };
+    auto report = [&](const sluice::bad_record& b) {
+      out.bad.emplace_back(b.line, b.offset, std::string(b.reason));
+      return true;
+    };
+    for (std::size_t at = 0; at < text.size(); at += piece) {
+      format.feed(input, std::string_view(text).substr(at, piece), emit, report);
+    }
+    format.close(input, needs_final_newline, emit, report);
+    CHECK(input.at.offset == text.size());
+    return out;
+  };
+  const outcome whole = run(text.size(), false);
+  const std::vector<std::pair<std::uint64_t, std::int64_t>> records{{0, 3}, {8, 6}, {27, 9}, {336, 12}, {347, 14}};
+  CHECK(whole.records == records);
+  REQUIRE(whole.bad.size() == 2);
+  CHECK(whole.bad[0] == std::tuple<std::uint64_t, std::uint64_t, std::string>{4, 18, "expected L or R and a comma"});
+  CHECK(std::get<0>(whole.bad[1]) == 6);
+  CHECK(std::get<1>(whole.bad[1]) == 35);
+  CHECK(std::get<2>(whole.bad[1]) == "record exceeds the max record size (100 bytes)");
+  for (std::size_t piece = 1; piece < 40; ++piece) {
+    CAPTURE(piece);
+    CHECK(run(piece, false) == whole);
+  }
+  // A socket: the last line has no newline, so a disconnect may have cut it.
+  const outcome cut = run(7, true);
+  CHECK(cut.records.size() == records.size() - 1);
+  REQUIRE(cut.bad.size() == 3);
+  CHECK(std::get<2>(cut.bad[2]) == "input closed in the middle of a record (no final newline)");
+}
+
+TEST_CASE("an interval join over TCP (two event types in one line format) equals batch mode and the model") {
+  constexpr std::int64_t delay = 40;
+  for (std::uint64_t seed = 1; seed <= 2; ++seed) {
+    CAPTURE(seed);
+    const auto events = join_test::random_either(seed + 300, 3000, 9, delay);
+    const auto flow = join_test::keyed_either() |
+                      sluice::interval_join<left_ev, right_ev>(std::chrono::milliseconds(-10),
+                                                               std::chrono::milliseconds(25), join_test::pair_of);
+    const auto model = join_test::all_pairs(events, [](const left_ev& a, const right_ev& b) {
+      return b.t.count() >= a.t.count() - 10 && b.t.count() <= a.t.count() + 25;
+    });
+    REQUIRE(model.size() > 100);
+    // Two connections, each in event order with the input's disorder (so nothing is late: the
+    // watermark is the slower connection's), and a bad line on each.
+    std::string streams[2];
+    for (std::size_t i = 0; i < events.size(); ++i) {
+      streams[i % 2] += line_of(events[i]);
+      if (i == 500 || i == 1001) {
+        streams[i % 2] += "Q,1,2,3\n";
+      }
+    }
+    std::vector<sluice::bad_record> bad;
+    sluice::input_options input;
+    input.dead_letters = [&](const sluice::bad_record& r) { bad.push_back(r); };
+    sluice::tcp_source source(sluice::lines_of<either>(parse_either, input), sluice::tcp_options{.stop_after = 2});
+    std::thread clients([&] {
+      boost::asio::io_context io;
+      std::vector<boost::asio::ip::tcp::socket> sockets;
+      for (int c = 0; c < 2; ++c) {
+        sockets.emplace_back(io).connect({boost::asio::ip::make_address("127.0.0.1"), source.port()});
+      }
+      std::size_t at[2] = {0, 0};
+      std::size_t piece = 1;
+      while (at[0] < streams[0].size() || at[1] < streams[1].size()) {
+        for (int c = 0; c < 2; ++c) {  // pieces of 1 to 97 bytes: lines split at every offset
+          const std::size_t n = std::min(piece, streams[c].size() - at[c]);
+          boost::asio::write(sockets[static_cast<std::size_t>(c)], boost::asio::buffer(streams[c].data() + at[c], n));
+          at[c] += n;
+        }
+        piece = piece % 97 + 1;
+      }
+    });
+    std::vector<join_test::pair_row> rows;
+    sluice::stream_options opts;
+    opts.max_delay = std::chrono::milliseconds(delay);
+    opts.expected_inputs = 2;
+    const auto stats = sluice::run_stream(
+        source, flow,
+        [&rows](const std::vector<join_test::pair_row>& emitted) { rows.insert(rows.end(), emitted.begin(), emitted.end()); },
+        opts);
+    clients.join();
+    CHECK(stats.events == events.size());
+    CHECK(stats.late_events == 0);
+    CHECK(join_test::sorted(rows) == model);
+    REQUIRE(bad.size() == 2);
+    std::sort(bad.begin(), bad.end(), [](const auto& a, const auto& b) { return a.line < b.line; });
+    CHECK(bad[0].line == 252);  // connection 0's line after its 251st event (i = 500)
+    CHECK(bad[1].line == 502);  // connection 1's line after its 501st event (i = 1001)
+    CHECK(join_test::sorted(sluice::run_batch(sluice::from_range(events), flow)) == model);
   }
 }

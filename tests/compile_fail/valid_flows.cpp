@@ -48,4 +48,19 @@ void run() {
                        sluice::aggregate(sluice::count{});
   auto p4 = counted.make_partial();
   counted.bind(p4)(sluice::millis{0}, order{1, 2, 3, "a"});
+
+  // The corrected forms of chained_not_a_monoid and changelog_into_process (the guide's examples).
+  const auto hot = sluice::flow<order>() | sluice::event_time(&order::ts) | sluice::key_by(&order::region) |
+                   sluice::window(sluice::tumbling(std::chrono::seconds(10))) | sluice::aggregate(sluice::count{}) |
+                   sluice::window(sluice::tumbling(std::chrono::seconds(10))) |
+                   sluice::aggregate(sluice::max([](const auto& row) { return row.value; }));
+  auto p5 = hot.make_partial();
+  hot.bind(p5)(sluice::millis{0}, order{1, 2, 3, "a"});
+
+  const auto avg_max = sluice::flow<order>() | sluice::event_time(&order::ts) | sluice::key_by(&order::region) |
+                       sluice::aggregate(sluice::max(&order::qty)) |
+                       sluice::key_by([](const auto& row) { return row.key % 10; }) |
+                       sluice::aggregate(sluice::mean([](const auto& row) { return *row.value; }));
+  auto p6 = avg_max.make_partial();
+  avg_max.bind(p6)(sluice::millis{0}, order{1, 2, 3, "a"});
 }
