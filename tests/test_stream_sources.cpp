@@ -191,6 +191,28 @@ TEST_CASE("tail_source: follows appends and a rotation; a line cut at the old fi
   std::filesystem::remove(path.string() + ".1");
 }
 
+namespace {
+/// Sends streams[0] and streams[1] over two connections to `port`, in turns, in pieces of 1, 2,
+/// ..., 97, 1, 2, ... bytes, so that records are split at every offset.
+void send_in_pieces(std::uint16_t port, const std::string (&streams)[2]) {
+  boost::asio::io_context io;
+  std::vector<boost::asio::ip::tcp::socket> sockets;
+  for (int c = 0; c < 2; ++c) {
+    sockets.emplace_back(io).connect({boost::asio::ip::make_address("127.0.0.1"), port});
+  }
+  std::size_t at[2] = {0, 0};
+  std::size_t piece = 1;
+  while (at[0] < streams[0].size() || at[1] < streams[1].size()) {
+    for (std::size_t c = 0; c < 2; ++c) {
+      const std::size_t n = std::min(piece, streams[c].size() - at[c]);
+      boost::asio::write(sockets[c], boost::asio::buffer(streams[c].data() + at[c], n));
+      at[c] += n;
+    }
+    piece = piece % 97 + 1;
+  }
+}
+}  // namespace
+
 TEST_CASE("tcp_source with length-prefixed binary records: frames split anywhere decode exactly") {
   struct packet {
     std::int64_t sensor = 0;
@@ -231,23 +253,7 @@ TEST_CASE("tcp_source with length-prefixed binary records: frames split anywhere
   }
   const auto flow = sluice::flow<packet>() | sluice::key_by(&packet::sensor) | sluice::aggregate(sluice::sum(&packet::value));
   std::map<std::int64_t, std::int64_t> got;
-  std::thread clients([&] {
-    boost::asio::io_context io;
-    std::vector<boost::asio::ip::tcp::socket> sockets;
-    for (int c = 0; c < 2; ++c) {
-      sockets.emplace_back(io).connect({boost::asio::ip::make_address("127.0.0.1"), source.port()});
-    }
-    std::size_t at[2] = {0, 0};
-    std::size_t piece = 1;
-    while (at[0] < streams[0].size() || at[1] < streams[1].size()) {
-      for (int c = 0; c < 2; ++c) {  // pieces of 1, 2, 3, ... bytes: frames split at every offset
-        const std::size_t n = std::min(piece, streams[c].size() - at[c]);
-        boost::asio::write(sockets[static_cast<std::size_t>(c)], boost::asio::buffer(streams[c].data() + at[c], n));
-        at[c] += n;
-      }
-      piece = piece % 97 + 1;
-    }
-  });
+  std::thread clients([&] { send_in_pieces(source.port(), streams); });
   const auto stats = sluice::run_stream(source, flow, [&](const auto& store) {
     for (const auto& row : store.scan()) {
       got[row.key] = row.value;
@@ -416,23 +422,7 @@ TEST_CASE("an interval join over TCP (two event types in one line format) equals
     sluice::input_options input;
     input.dead_letters = [&](const sluice::bad_record& r) { bad.push_back(r); };
     sluice::tcp_source source(sluice::lines_of<either>(parse_either, input), sluice::tcp_options{.stop_after = 2});
-    std::thread clients([&] {
-      boost::asio::io_context io;
-      std::vector<boost::asio::ip::tcp::socket> sockets;
-      for (int c = 0; c < 2; ++c) {
-        sockets.emplace_back(io).connect({boost::asio::ip::make_address("127.0.0.1"), source.port()});
-      }
-      std::size_t at[2] = {0, 0};
-      std::size_t piece = 1;
-      while (at[0] < streams[0].size() || at[1] < streams[1].size()) {
-        for (int c = 0; c < 2; ++c) {  // pieces of 1 to 97 bytes: lines split at every offset
-          const std::size_t n = std::min(piece, streams[c].size() - at[c]);
-          boost::asio::write(sockets[static_cast<std::size_t>(c)], boost::asio::buffer(streams[c].data() + at[c], n));
-          at[c] += n;
-        }
-        piece = piece % 97 + 1;
-      }
-    });
+    std::thread clients([&] { send_in_pieces(source.port(), streams); });
     std::vector<join_test::pair_row> rows;
     sluice::stream_options opts;
     opts.max_delay = std::chrono::milliseconds(delay);
