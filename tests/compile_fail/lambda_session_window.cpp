@@ -1,4 +1,4 @@
-// expect: Lambda and Kappa views support plain, tumbling and sliding aggregates
+// expect: Lambda views support plain, tumbling and sliding aggregates
 // A session can span two epochs: its halves cannot be merged back by key and window.
 #include <chrono>
 #include <cstdint>

@@ -31,9 +31,9 @@ class epoch_store {
   // Sessions merge across epoch boundaries and count windows follow arrival order: the flows
   // stream mode keeps on one worker cannot be split by epoch and merged back exactly either.
   static_assert(!detail::needs_one_worker<Flow>(),
-                "sluice: Lambda and Kappa views support plain, tumbling and sliding aggregates "
-                "(session and count windows, process functions, joins and chained aggregates cannot be split "
-                "by epoch and merged back exactly)");
+                "sluice: Lambda views support plain, tumbling and sliding aggregates (session and count "
+                "windows, process functions, joins and chained aggregates cannot be split by epoch and merged "
+                "back exactly; a Kappa view runs them)");
 
  public:
   using partial_type = decltype(std::declval<const Flow&>().make_partial());

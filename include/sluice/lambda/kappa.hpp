@@ -23,7 +23,6 @@
 #include <utility>
 
 #include "sluice/io/log_source.hpp"
-#include "sluice/lambda/epoch_store.hpp"
 #include "sluice/run/stream.hpp"
 #include "sluice/store/event_log.hpp"
 #include "sluice/store/result_store.hpp"
@@ -50,11 +49,92 @@ struct kappa_status {
 
 namespace detail {
 
+/// What a Kappa generation replays into: the flow's partial as stream mode runs it on one worker,
+/// and what it has emitted so far. Any flow runs here (process functions, joins and chained
+/// aggregates too: one partial sees every event, so nothing needs merging across epochs or
+/// workers). The answer is what has fired (rows emitted, for a process stage or a join) plus,
+/// for aggregates, the windows still open.
+template <class Flow>
+class replay_state {
+ public:
+  using partial_type = decltype(std::declval<const Flow&>().make_partial());
+  using state_type = decltype(std::declval<partial_type&>().advance(millis{}));
+  enum class outcome : std::uint8_t { added, partly_late, late };
+
+  replay_state(const Flow& flow, std::int64_t allowed_lateness_ms)
+      : flow_(&flow), partial_(make_open(flow, allowed_lateness_ms)), chain_(flow.bind_into(pusher{this})) {}
+  // The chain points back at this state.
+  replay_state(const replay_state&) = delete;
+  replay_state& operator=(const replay_state&) = delete;
+
+  template <class T>
+  outcome add(const T& value) {
+    const std::uint64_t late_before = partial_.late_events();
+    const std::uint64_t partly_before = partial_.partly_late_events();
+    chain_(millis{0}, value);
+    if (partial_.late_events() != late_before) {
+      return outcome::late;
+    }
+    return partial_.partly_late_events() != partly_before ? outcome::partly_late : outcome::added;
+  }
+  [[nodiscard]] millis event_time() const { return last_time_; }
+  millis take_latest() { return std::exchange(latest_, millis::min()); }
+
+  void advance(millis watermark) { keep(partial_.advance(watermark)); }
+
+  /// out (+)= what fired and, for aggregates, the open windows so far.
+  void merge_into(state_type& out) const {
+    if constexpr (is_emitted_rows_v<state_type>) {
+      out.rows.insert(out.rows.end(), fired_.rows.begin(), fired_.rows.end());
+    } else {
+      out.merge(fired_);
+      if constexpr (requires { partial_.held(); }) {
+        out.merge(partial_.held());
+      }
+    }
+  }
+  [[nodiscard]] state_type empty_state() const { return flow_->make_partial().advance(millis::min()); }
+
+ private:
+  static partial_type make_open(const Flow& flow, std::int64_t lateness) {
+    partial_type p = flow.make_partial();
+    p.set_allowed_lateness(lateness);
+    return p;
+  }
+  void keep(state_type fired) {
+    if constexpr (is_emitted_rows_v<state_type>) {
+      fired_.rows.insert(fired_.rows.end(), std::make_move_iterator(fired.rows.begin()),
+                         std::make_move_iterator(fired.rows.end()));
+    } else {
+      fired_.merge(fired);  // a window fired again under allowed lateness brings its change
+    }
+  }
+  struct pusher {
+    replay_state* s;
+    template <class E>
+    void operator()(millis t, const E& e) {
+      using in = aggregate_input<E>;
+      s->last_time_ = t;
+      s->latest_ = std::max(s->latest_, t);
+      s->partial_.add(t, in::key_of(e), in::value_of(e));
+    }
+    void finish() {}
+  };
+  using chain_type = decltype(std::declval<const Flow&>().bind_into(std::declval<pusher>()));
+
+  const Flow* flow_;
+  partial_type partial_;
+  state_type fired_ = partial_.advance(millis::min());
+  millis last_time_ = millis::min();
+  millis latest_ = millis::min();
+  chain_type chain_;
+};
+
 /// One replay of the log into its own store, on its own thread.
 template <class Flow, class Payloads>
 class kappa_generation {
  public:
-  using state_type = typename epoch_store<Flow>::state_type;
+  using state_type = typename replay_state<Flow>::state_type;
 
   kappa_generation(std::uint64_t id, const Flow& flow, const Payloads& payloads, const std::string& dir,
                    std::uint64_t from, const kappa_options& opts)
@@ -69,9 +149,9 @@ class kappa_generation {
     std::lock_guard lock(mutex_);
     const std::size_t n = tail_.poll(
         [&](const log_record& r) {
-          using outcome = typename epoch_store<Flow>::outcome;
+          using outcome = typename replay_state<Flow>::outcome;
           outcome o = outcome::added;
-          const std::string reason = decoder_.decode(r.payload, [&](const auto& value) { o = store_.add(0, value); });
+          const std::string reason = decoder_.decode(r.payload, [&](const auto& value) { o = store_.add(value); });
           ++events_;
           if (!reason.empty()) {
             ++bad_;
@@ -96,6 +176,11 @@ class kappa_generation {
   [[nodiscard]] bool caught_up() const {
     std::lock_guard lock(mutex_);
     return caught_up_;
+  }
+  /// A bounded replay is over: fire everything still open (what batch mode does at the end).
+  void finish() {
+    std::lock_guard lock(mutex_);
+    store_.advance(millis::max());
   }
   void merge_into(state_type& out) const {
     std::lock_guard lock(mutex_);
@@ -145,7 +230,7 @@ class kappa_generation {
   std::uint64_t id_;
   const kappa_options& opts_;
   mutable std::mutex mutex_;
-  epoch_store<Flow> store_;
+  replay_state<Flow> store_;
   typename Payloads::decoder decoder_;
   log_tail tail_;
   std::uint64_t target_ = 0;
@@ -164,7 +249,8 @@ class kappa_view {
  public:
   using generation = detail::kappa_generation<Flow, Payloads>;
   using state_type = typename generation::state_type;
-  using store_type = result_store<typename state_type::key_type, typename state_type::monoid_type>;
+  /// A result store for aggregates; the rows emitted so far (std::vector) for process and joins.
+  using store_type = decltype(make_result_store(std::declval<state_type>()));
 
   kappa_view(const Flow& flow, Payloads payloads, std::string dir, kappa_options opts = {})
       : flow_(flow), payloads_(std::move(payloads)), dir_(std::move(dir)), opts_(std::move(opts)) {}
@@ -212,7 +298,7 @@ class kappa_view {
     }
     state_type state = g->empty_state();
     g->merge_into(state);
-    return store_type(std::move(state));
+    return make_result_store(std::move(state));
   }
 
   [[nodiscard]] kappa_status status() const {
@@ -264,6 +350,7 @@ auto replay_to_head(const Flow& flow, const Payloads& payloads, const std::strin
       throw log_error("log " + dir + ": ended before the head it had when the replay started");
     }
   }
+  g.finish();
   auto state = g.empty_state();
   g.merge_into(state);
   if (status != nullptr) {

@@ -115,8 +115,18 @@ class changelog_partial : public window_firing {
   explicit changelog_partial(M m) : state_(monoid_type{make_retractable<M, V>(std::move(m))}) {}
 
   void add(millis /*t*/, const K& key, const V& value) { state_.add(key, value); }
-  void retract(millis /*t*/, const K& key, const V& value) { state_.monoid().subtract(state_.slot(key), value); }
+  void retract(millis /*t*/, const K& key, const V& value) {
+    auto& s = state_.slot(key);
+    state_.monoid().subtract(s, value);
+    emptied_ = emptied_ || monoid_type::empty(s);
+  }
   void merge(const changelog_partial& o) { state_.merge(o.state_); }
+
+  /// The state so far (a live view's rows), without keys whose rows were all retracted.
+  [[nodiscard]] const result_type& held() const {
+    drop_retracted();
+    return state_;
+  }
 
   result_type advance(millis w) {
     set_watermark(w);
@@ -133,10 +143,16 @@ class changelog_partial : public window_firing {
   }
 
  private:
-  void drop_retracted() {
-    state_.retain_if([](const auto& /*key*/, const auto& s) { return !monoid_type::empty(s); });
+  // Keys are dropped in sweeps, not one by one: the table has no erase, and a key whose rows
+  // were retracted often comes back with the new row at once.
+  void drop_retracted() const {
+    if (emptied_) {
+      state_.retain_if([](const auto& /*key*/, const auto& s) { return !monoid_type::empty(s); });
+      emptied_ = false;
+    }
   }
-  result_type state_;
+  mutable result_type state_;  // held() sweeps it
+  mutable bool emptied_ = false;  // some key may have no rows left
 };
 
 template <class P>
@@ -196,6 +212,13 @@ class chained_partial {
       forget_closed(w);
     }
     return next_.advance(w);
+  }
+
+  /// The next stage's rows so far, where it keeps them (a live view).
+  [[nodiscard]] const auto& held() const
+  requires requires(const NextPartial& p) { p.held(); }
+  {
+    return next_.held();
   }
 
   result_type into_result() && { return std::move(*this).into_result(1); }
