@@ -10,6 +10,7 @@
 #include <compare>
 #include <cstdint>
 #include <fstream>
+#include <map>
 #include <random>
 #include <string>
 #include <string_view>
@@ -131,6 +132,51 @@ TEST_CASE("window_join: both in the same tumbling or sliding window, each window
   }
 }
 
+TEST_CASE("window_join over sessions: pairs of a key's events (both sides) less than gap apart in a chain") {
+  constexpr std::int64_t delay = 40;
+  constexpr std::int64_t gap = 60;
+  for (std::uint64_t seed = 1; seed <= 3; ++seed) {
+    CAPTURE(seed);
+    // 30 keys: a key's events come about 75 ms apart on average, so sessions of one to many.
+    const auto events = random_either(seed + 40, 3000, 30, delay);
+    std::map<std::int64_t, std::vector<either>> by_key;
+    for (const auto& e : events) {
+      by_key[std::visit([](const auto& x) { return x.k; }, e)].push_back(e);
+    }
+    std::vector<pair_row> model;
+    std::size_t sessions = 0;
+    auto time_of = [](const either& e) { return std::visit([](const auto& x) { return x.t.count(); }, e); };
+    for (auto& entry : by_key) {
+      auto& list = entry.second;
+      std::stable_sort(list.begin(), list.end(), [&](const either& a, const either& b) { return time_of(a) < time_of(b); });
+      for (std::size_t first = 0; first < list.size();) {
+        std::size_t end = first + 1;
+        while (end < list.size() && time_of(list[end]) - time_of(list[end - 1]) < gap) {
+          ++end;
+        }
+        ++sessions;
+        for (std::size_t i = first; i < end; ++i) {
+          for (std::size_t j = first; j < end; ++j) {
+            const auto* a = std::get_if<left_ev>(&list[i]);
+            const auto* b = std::get_if<right_ev>(&list[j]);
+            if (a != nullptr && b != nullptr) {
+              model.push_back(pair_row{a->k, a->id, b->id, time_of(list[first])});
+            }
+          }
+        }
+        first = end;
+      }
+    }
+    REQUIRE(sessions > 200);
+    const auto f = keyed_either() | sluice::window_join<left_ev, right_ev>(
+                                        sluice::session(std::chrono::milliseconds(gap)),
+                                        [](const left_ev& a, const right_ev& b, sluice::time_window w) {
+                                          return pair_row{a.k, a.id, b.id, w.start.count()};
+                                        });
+    check_join(f, events, sorted(model), delay);
+  }
+}
+
 TEST_CASE("inner_join: every pair of equal keys; with a ttl, pairs at most ttl apart") {
   constexpr std::int64_t delay = 40;
   const auto events = random_either(11, 600, 9, delay);
@@ -179,6 +225,7 @@ TEST_CASE("joins drop a key's state once the watermark makes any further match i
   };
   CHECK(drained(keyed_either() | sluice::interval_join<left_ev, right_ev>(-5ms, 20ms, pair_of)) == 0);
   CHECK(drained(keyed_either() | sluice::window_join<left_ev, right_ev>(sluice::sliding(60ms, 20ms), pair_of)) == 0);
+  CHECK(drained(keyed_either() | sluice::window_join<left_ev, right_ev>(sluice::session(15ms), pair_of)) == 0);
   CHECK(drained(keyed_either() | sluice::inner_join<left_ev, right_ev>(pair_of, 30ms)) == 0);
   CHECK(drained(keyed_either() | sluice::inner_join<left_ev, right_ev>(pair_of)) == 4);  // unbounded: kept
 }

@@ -7,9 +7,11 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <compare>
 #include <cstdint>
+#include <iterator>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -392,4 +394,146 @@ TEST_CASE("process: max_held_events stops a run that would hold more events, wit
   opts.max_delay = std::chrono::hours(1);
   CHECK_THROWS_WITH_AS(run_over_queue(bounded, events, opts), doctest::Contains("max_held_events(1000)"),
                        std::length_error);
+}
+
+// ---- processing-time timers ------------------------------------------------------------------
+
+namespace {
+
+struct watch_row {
+  std::int64_t key = 0;
+  bool processing = false;  // from a processing-time timer (else an event-time one)
+  std::int64_t value = 0;   // events seen by then
+  auto operator<=>(const watch_row&) const = default;
+};
+struct watch_state {
+  std::int64_t events = 0;
+  std::optional<sluice::millis> processing_timer;
+};
+
+// Per key: a processing-time timer at 1000 + key from its first event (cancelled by an event with
+// a value under -90), and an event-time timer 30 ms after its first event.
+auto watcher() {
+  return sluice::flow<ev>() | sluice::event_time(&ev::t) | sluice::key_by(&ev::k) |
+         sluice::process<watch_row, watch_state>(
+             [](auto& ctx, const ev& e) {
+               auto& s = ctx.state();
+               if (ctx.domain() != sluice::time_domain::event_time) {
+                 ctx.emit(watch_row{-1, true, -1});  // in no model
+               }
+               if (s.events++ == 0) {
+                 s.processing_timer = sluice::millis{1000 + ctx.key()};
+                 ctx.processing_timer_at(*s.processing_timer);
+                 ctx.timer_at(sluice::millis{ctx.time().count() + 30});
+               }
+               if (e.v < -90 && s.processing_timer) {
+                 ctx.cancel_processing_timer(*s.processing_timer);
+                 s.processing_timer.reset();
+               }
+             },
+             [](auto& ctx) {
+               const bool processing = ctx.domain() == sluice::time_domain::processing_time;
+               ctx.emit(watch_row{ctx.key(), processing, ctx.state().events});
+             });
+}
+
+std::vector<watch_row> watcher_model(const std::vector<ev>& events) {
+  std::map<std::int64_t, std::vector<ev>> by_key;
+  for (const ev& e : events) {
+    by_key[e.k].push_back(e);
+  }
+  std::vector<watch_row> out;
+  for (auto& entry : by_key) {
+    auto& list = entry.second;
+    std::stable_sort(list.begin(), list.end(), [](const ev& a, const ev& b) { return a.t < b.t; });
+    const std::int64_t due = list.front().t.count() + 30;
+    std::int64_t before_due = 0;
+    bool cancelled = false;
+    for (const ev& e : list) {
+      before_due += e.t.count() < due ? 1 : 0;  // the event-time timer fires before an event at its time
+      cancelled = cancelled || e.v < -90;
+    }
+    out.push_back(watch_row{entry.first, false, before_due});
+    if (!cancelled) {
+      out.push_back(watch_row{entry.first, true, static_cast<std::int64_t>(list.size())});  // at end of input
+    }
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("process: processing-time timers fire at the end of input in batch mode, after the key's events") {
+  const auto events = stream_test::random_events(41, 3000, 23, 40);
+  const auto model = watcher_model(events);
+  REQUIRE(std::count_if(model.begin(), model.end(), [](const watch_row& r) { return r.processing; }) > 5);
+  REQUIRE(std::count_if(model.begin(), model.end(), [](const watch_row& r) { return r.processing; }) < 23);
+  for (const unsigned threads : {1U, 4U}) {
+    auto rows = sluice::run_batch(sluice::from_range(events), watcher(),
+                                  sluice::batch_options{.threads = threads, .min_chunk_units = 1});
+    std::sort(rows.begin(), rows.end());
+    CHECK(rows == model);
+  }
+  // Stream mode with a clock that never reaches them: they fire when the stream ends, as in batch.
+  sluice::stream_options opts;
+  opts.max_delay = std::chrono::milliseconds(40);
+  opts.processing_clock = [] { return sluice::millis{0}; };
+  std::vector<watch_row> stream;
+  sluice::event_queue<ev> q(64);
+  std::thread producer([&] {
+    for (const ev& e : events) {
+      q.push(e);
+    }
+    q.close();
+  });
+  sluice::run_stream(sluice::from_queue(q), watcher(),
+                     [&](const std::vector<watch_row>& rows) { stream.insert(stream.end(), rows.begin(), rows.end()); },
+                     opts);
+  producer.join();
+  std::sort(stream.begin(), stream.end());
+  CHECK(stream == model);
+}
+
+TEST_CASE("process: in stream mode a processing-time timer fires when the clock reaches it, while the stream runs") {
+  std::atomic<std::int64_t> now{0};
+  std::atomic<bool> fired{false};
+  sluice::stream_options opts;
+  opts.processing_clock = [&now] { return sluice::millis{now.load()}; };
+  std::vector<watch_row> rows;
+  std::mutex rows_mutex;
+  sluice::event_queue<ev> q(64);
+  std::thread producer([&] {
+    q.push(stream_test::at(100, 7));
+    q.push(stream_test::at(200, 8));  // moves the watermark past the first: key 7 sets its timer at 1007
+    now = 1006;
+    q.push(stream_test::at(210, 8));
+    now = 1007;  // no event comes: the engine's wake-up finds the timer due
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);  // a hang guard
+    while (!fired && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::yield();
+    }
+    q.push(stream_test::at(300, 7));
+    q.close();
+  });
+  sluice::run_stream(
+      sluice::from_queue(q), watcher(),
+      [&](const std::vector<watch_row>& emitted) {
+        const std::lock_guard lock(rows_mutex);
+        for (const watch_row& r : emitted) {
+          rows.push_back(r);
+          fired = fired || (r.processing && r.key == 7);
+        }
+      },
+      opts);
+  producer.join();
+  REQUIRE(fired);
+  // Key 7's processing timer fired once, while the stream ran: after its first event, before its
+  // second (which was pushed only after the row arrived). Key 8's (at 1008) fired at the end.
+  const std::vector<watch_row> processing_rows = [&] {
+    std::vector<watch_row> out;
+    std::copy_if(rows.begin(), rows.end(), std::back_inserter(out), [](const watch_row& r) { return r.processing; });
+    return out;
+  }();
+  CHECK(processing_rows == std::vector<watch_row>{{7, true, 1}, {8, true, 2}});
 }

@@ -23,6 +23,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <stdexcept>
 #include <type_traits>
@@ -212,6 +213,23 @@ class chained_partial {
       forget_closed(w);
     }
     return next_.advance(w);
+  }
+
+  // A process function after the aggregate: its processing-time timers.
+  void set_processing_clock(std::function<millis()> clock)
+  requires requires(NextPartial& p) { p.set_processing_clock(clock); }
+  {
+    next_.set_processing_clock(std::move(clock));
+  }
+  [[nodiscard]] std::optional<millis> next_processing_timer() const
+  requires requires(const NextPartial& p) { p.next_processing_timer(); }
+  {
+    return next_.next_processing_timer();
+  }
+  result_type fire_processing_timers(millis now)
+  requires requires(NextPartial& p) { p.fire_processing_timers(now); }
+  {
+    return next_.fire_processing_timers(now);
   }
 
   /// The next stage's rows so far, where it keeps them (a live view).

@@ -6,8 +6,9 @@
 //                 | key_by(by_type(&person::id, &auction::seller))
 //                 | interval_join<person, auction>(0ms, 1h, [](const person& p, const auction& a) {...})
 //
-//   window_join<L, R>(spec, combine)      a and b in the same tumbling or sliding window: each
-//                                         window's pairs when the window ends
+//   window_join<L, R>(spec, combine)      a and b in the same tumbling, sliding or session window:
+//                                         each window's pairs when the window ends (a session:
+//                                         the key's events of both sides, gaps under `gap`)
 //   interval_join<L, R>(lo, hi, combine)  b.time in [a.time + lo, a.time + hi]: each pair once the
 //                                         later of the two is handled
 //   inner_join<L, R>(combine[, ttl])      every pair with equal keys (with a ttl: whose times are at
@@ -178,6 +179,21 @@ struct interval_join_fn {
 
 // ---- window join --------------------------------------------------------------------------
 
+/// Every pair of a window's lefts and rights: combine(a, b, window) when combine takes the window.
+template <class Ctx, class Combine, class L, class R>
+void emit_pairs(Ctx& ctx, const Combine& combine, const std::vector<L>& lefts, const std::vector<R>& rights,
+                time_window window) {
+  for (const L& a : lefts) {
+    for (const R& b : rights) {
+      if constexpr (std::is_invocable_v<const Combine&, const L&, const R&, time_window>) {
+        ctx.emit(combine(a, b, window));
+      } else {
+        ctx.emit(combine(a, b));
+      }
+    }
+  }
+}
+
 template <class L, class R>
 struct window_pairs {
   millis end;
@@ -213,20 +229,55 @@ struct window_join_fn {
     auto& windows = ctx.state();
     while (!windows.empty() && windows.begin()->second.end <= ctx.time()) {
       const auto& [start, w] = *windows.begin();
-      for (const L& a : w.lefts) {
-        for (const R& b : w.rights) {
-          if constexpr (std::is_invocable_v<const Combine&, const L&, const R&, time_window>) {
-            ctx.emit(combine(a, b, time_window{start, w.end}));
-          } else {
-            ctx.emit(combine(a, b));
-          }
-        }
-      }
+      emit_pairs(ctx, combine, w.lefts, w.rights, time_window{start, w.end});
       windows.erase(windows.begin());
     }
     if (windows.empty()) {
       ctx.clear();
     }
+  }
+};
+
+// ---- session window join ------------------------------------------------------------------
+
+template <class L, class R>
+struct open_session {
+  std::optional<time_window> window;  // [first event, last event + gap) while a session is open
+  std::vector<L> lefts;
+  std::vector<R> rights;
+};
+
+/// Sessions of a key's events (both sides): an event less than `gap` after the session's last
+/// one extends it. Events come in time order, so a session is complete once the watermark
+/// reaches its last event + gap: its timer then emits its pairs.
+template <class L, class R, class Combine>
+struct session_join_fn {
+  std::int64_t gap = 0;
+  Combine combine;
+
+  template <class Ctx>
+  void operator()(Ctx& ctx, const std::variant<L, R>& v) const {
+    auto& session = ctx.state();
+    const millis end = shifted(ctx.time(), gap);
+    if (!session.window) {
+      session.window = time_window{ctx.time(), end};
+    } else {
+      ctx.cancel_timer(session.window->end);  // the timer at its end fires before an event at it
+      session.window->end = end;
+    }
+    ctx.timer_at(end);
+    if (const L* a = std::get_if<0>(&v)) {
+      session.lefts.push_back(*a);
+    } else {
+      session.rights.push_back(std::get<1>(v));
+    }
+  }
+
+  template <class Ctx>
+  void operator()(Ctx& ctx) const {
+    const auto& session = ctx.state();
+    emit_pairs(ctx, combine, session.lefts, session.rights, *session.window);
+    ctx.clear();
   }
 };
 
@@ -268,15 +319,23 @@ auto interval_join(D1 lower, D2 upper, Combine combine) {
   return process<detail::join_row_t<L, R, Combine>, detail::two_sided_state<L, R>>(f, f);
 }
 
-/// Pairs (a, b) of equal keys in the same window (tumbling or sliding), emitted when it ends.
+/// Pairs (a, b) of equal keys in the same window, emitted when it ends: tumbling, sliding, or a
+/// session of the key's events of both sides (window [first, last + gap)).
 template <class L, class R, class W, class Combine>
 auto window_join(W spec, Combine combine) {
-  static_assert(std::is_same_v<W, tumbling_window> || std::is_same_v<W, sliding_window>,
-                "sluice::window_join: tumbling or sliding windows (session joins are not built yet)");
+  static_assert(std::is_same_v<W, tumbling_window> || std::is_same_v<W, sliding_window> ||
+                    std::is_same_v<W, session_window>,
+                "sluice::window_join: tumbling, sliding or session windows");
   using row = typename detail::window_join_row<L, R, Combine>::type;
-  using fn = detail::window_join_fn<L, R, W, Combine>;
-  const fn f{spec, std::move(combine)};
-  return process<row, std::map<millis, detail::window_pairs<L, R>>>(f, f);
+  if constexpr (std::is_same_v<W, session_window>) {
+    using fn = detail::session_join_fn<L, R, Combine>;
+    const fn f{spec.gap_ms, std::move(combine)};
+    return process<row, detail::open_session<L, R>>(f, f);
+  } else {
+    using fn = detail::window_join_fn<L, R, W, Combine>;
+    const fn f{spec, std::move(combine)};
+    return process<row, std::map<millis, detail::window_pairs<L, R>>>(f, f);
+  }
 }
 
 /// Every pair (a, b) of equal keys: an unbounded join; each pair is emitted once, when the later

@@ -1,11 +1,13 @@
-// process<Out, State>(on_event[, on_timer]): a keyed process function with state and event-time
-// timers (Flink's KeyedProcessFunction). The last stage of a flow, after key_by:
+// process<Out, State>(on_event[, on_timer]): a keyed process function with state, event-time
+// and processing-time timers (Flink's KeyedProcessFunction). The last stage of a flow, after key_by:
 //
 //   flow<txn>() | event_time(&txn::ts) | key_by(&txn::card)
 //               | process<alert, card_state>(on_event, on_timer)
 //
 //   on_event(ctx, const V& value)   for each event of ctx.key(), in event-time order
-//   on_timer(ctx)                   when the watermark reaches a timer set with ctx.timer_at(t)
+//   on_timer(ctx)                   when the watermark reaches a timer set with ctx.timer_at(t),
+//                                   or the wall clock one set with ctx.processing_timer_at(t)
+//                                   (ctx.domain() says which; batch mode fires those at the end)
 //
 // ctx.state() is the key's State (any default-constructible type: a value, a list, a map, a
 // struct of them); ctx.emit(row) outputs a row; ctx.clear() drops the key's state and timers.
@@ -28,6 +30,7 @@
 #pragma once
 
 #include <algorithm>
+#include <chrono>
 #include <concepts>
 #include <cstddef>
 #include <cstdint>
@@ -65,7 +68,16 @@ concept in_order_stage = requires {
 };
 }  // namespace detail
 
-/// What a process function sees of its key, its state and the operator's clock.
+/// Which clock a timer belongs to (process_context::domain()).
+enum class time_domain : std::uint8_t { event_time, processing_time };
+
+/// The wall clock processing-time timers follow: milliseconds since the Unix epoch.
+inline millis system_processing_time() {
+  return millis{std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+                    .count()};
+}
+
+/// What a process function sees of its key, its state and the operator's clocks.
 template <class K, class State, class Out>
 class process_context {
  public:
@@ -93,6 +105,31 @@ class process_context {
       timers.erase(at);
     }
   }
+  /// A processing-time timer for this key at wall-clock time `t` (once per key and time). Stream
+  /// mode fires it when the clock reaches it (within about 10 ms); batch mode, which has no
+  /// wall clock to follow, fires every pending one at the end of the input, after the key's events
+  /// (as Flink's batch mode does). on_timer then sees domain() == processing_time.
+  void processing_timer_at(millis t) {
+    auto& timers = *processing_timers_;
+    const auto at = std::lower_bound(timers.begin(), timers.end(), t);
+    if (at == timers.end() || *at != t) {
+      timers.insert(at, t);
+      new_processing_timers_->push_back(t);
+    }
+  }
+  void cancel_processing_timer(millis t) {
+    auto& timers = *processing_timers_;
+    const auto at = std::lower_bound(timers.begin(), timers.end(), t);
+    if (at != timers.end() && *at == t) {
+      timers.erase(at);
+    }
+  }
+  /// The wall clock now (stream_options::processing_clock in stream mode; the system clock
+  /// otherwise).
+  [[nodiscard]] millis processing_time() const { return (*clock_)(); }
+  /// In on_timer: which kind of timer fired (event_time in on_event).
+  [[nodiscard]] time_domain domain() const { return domain_; }
+
   void emit(Out row) { out_->push_back(std::move(row)); }
   /// Drop this key's state and timers once the current call returns (how state is bounded).
   void clear() { *cleared_ = true; }
@@ -104,9 +141,13 @@ class process_context {
   const K* key_ = nullptr;
   State* state_ = nullptr;
   std::vector<millis>* timers_ = nullptr;
+  std::vector<millis>* processing_timers_ = nullptr;
+  std::vector<millis>* new_processing_timers_ = nullptr;
+  const std::function<millis()>* clock_ = nullptr;
   std::vector<Out>* out_ = nullptr;
   bool* cleared_ = nullptr;
   millis time_{};
+  time_domain domain_ = time_domain::event_time;
 };
 
 /// The rows a process stage emitted since the last step (stream mode) or in the whole run.
@@ -192,7 +233,39 @@ class process_partial {
     held_.erase(held_.begin(), held_.begin() + static_cast<std::ptrdiff_t>(next));
     sorted_ = held_.size();
     released_ = std::max(released_, w);
+    if (w == millis::max()) {
+      end_of_input_processing_timers(fired.rows, times);
+    }
     drop_cleared_keys();
+    return fired;
+  }
+
+  /// Stream mode: the clock processing-time timers follow (by default the system clock).
+  void set_processing_clock(std::function<millis()> clock) { clock_ = std::move(clock); }
+  /// The earliest pending processing-time timer (it may have been cancelled since).
+  [[nodiscard]] std::optional<millis> next_processing_timer() const {
+    return processing_queue_.empty() ? std::nullopt : std::optional<millis>(processing_queue_.front().time);
+  }
+  /// Fire the processing-time timers at or before `now`, in time order; return their rows.
+  result_type fire_processing_timers(millis now) {
+    result_type fired;
+    while (!processing_queue_.empty() && processing_queue_.front().time <= now) {
+      std::pop_heap(processing_queue_.begin(), processing_queue_.end(), later_timer{});
+      const pending_timer timer = std::move(processing_queue_.back());
+      processing_queue_.pop_back();
+      key_entry* entry = keys_.find(timer.key);
+      if (entry == nullptr || !entry->live) {
+        continue;  // the key was cleared: its timers went with it
+      }
+      auto& timers = entry->processing_timers;
+      const auto at = std::lower_bound(timers.begin(), timers.end(), timer.time);
+      if (at == timers.end() || *at != timer.time) {
+        continue;  // cancelled
+      }
+      timers.erase(at);
+      call(timer.key, *entry, timer.time, fired.rows, [&](context& ctx) { on_timer_(ctx); },
+           time_domain::processing_time);
+    }
     return fired;
   }
 
@@ -259,6 +332,7 @@ class process_partial {
   struct key_entry {
     State state{};
     std::vector<millis> timers;    // sorted, unique: the pending timers of this key
+    std::vector<millis> processing_timers;  // sorted, unique: its processing-time timers
     std::optional<millis> queued;  // the time of the key's entry in the queue; others are stale
     bool live = true;              // false once cleared: the entry waits for the key's return or a sweep
   };
@@ -347,25 +421,56 @@ class process_partial {
   }
 
   template <class Fn>
-  void call(const key_type& key, key_entry& entry, millis t, std::vector<Out>& out, Fn&& fn) {
+  void call(const key_type& key, key_entry& entry, millis t, std::vector<Out>& out, Fn&& fn,
+            time_domain domain = time_domain::event_time) {
     bool cleared = false;
     context ctx;
     ctx.key_ = &key;
     ctx.state_ = &entry.state;
     ctx.timers_ = &entry.timers;
+    ctx.processing_timers_ = &entry.processing_timers;
+    ctx.new_processing_timers_ = &new_processing_timers_;
+    ctx.clock_ = &clock_;
     ctx.out_ = &out;
     ctx.cleared_ = &cleared;
     ctx.time_ = t;
+    ctx.domain_ = domain;
+    new_processing_timers_.clear();
     fn(ctx);
     if (cleared) {
       entry.state = State{};  // its queue entry finds it unqueued and is skipped
       entry.timers.clear();
+      entry.processing_timers.clear();  // their queue entries find the key cleared
       entry.queued.reset();
       entry.live = false;
       ++cleared_keys_;
       return;
     }
+    for (const millis at : new_processing_timers_) {
+      processing_queue_.push_back(pending_timer{at, timer_seq_++, key});
+      std::push_heap(processing_queue_.begin(), processing_queue_.end(), later_timer{});
+    }
     queue_earliest(key, entry);
+  }
+
+  /// Batch mode and the end of a stream: the processing-time timers pending now fire (in time
+  /// order), after every event. Timers these set are not fired: each round could set more.
+  void end_of_input_processing_timers(std::vector<Out>& out, std::vector<millis>* times) {
+    std::vector<pending_timer> pending;
+    pending.swap(processing_queue_);
+    std::sort(pending.begin(), pending.end(), [](const pending_timer& a, const pending_timer& b) {
+      return later_timer{}(b, a);
+    });
+    for (pending_timer& timer : pending) {
+      processing_queue_.clear();
+      processing_queue_.push_back(std::move(timer));
+      result_type fired = fire_processing_timers(millis::max());
+      for (Out& row : fired.rows) {
+        out.push_back(std::move(row));
+      }
+      note_times(times, out.size(), millis::max());
+    }
+    processing_queue_.clear();
   }
 
   /// Queue the key at its earliest timer unless it already is at or before it.
@@ -394,6 +499,9 @@ class process_partial {
   flat_table<key_type, key_entry> keys_;
   std::size_t cleared_keys_ = 0;
   std::vector<pending_timer> timers_;  // a min-heap by (time, seq): see key_entry
+  std::vector<pending_timer> processing_queue_;  // a min-heap by (time, seq): one entry per timer set
+  std::vector<millis> new_processing_timers_;    // set by the call in progress
+  std::function<millis()> clock_ = system_processing_time;
   std::uint64_t timer_seq_ = 0;
   millis released_ = millis::min();
   std::uint64_t late_ = 0;

@@ -91,6 +91,7 @@ struct stream_options {
   std::size_t queue_events = 65536;               // events per batch taken from an event_queue
   late_sink on_late{};                            // empty: late events are only counted
   stream_metrics* metrics = nullptr;              // optional live counters
+  std::function<millis()> processing_clock{};     // processing-time timers' clock; empty: the system clock
 };
 
 struct stream_stats {
@@ -183,6 +184,8 @@ class stream_engine {
   using fired_type = decltype(std::declval<partial_type&>().advance(millis{}));
   using combiner_type = typename combiner_for<fired_type>::type;
   using clock = std::chrono::steady_clock;
+  /// A process stage: its processing-time timers fire by the wall clock, not the watermark.
+  static constexpr bool has_processing_timers = requires(partial_type& p) { p.fire_processing_timers(millis{}); };
 
   /// One worker's partial state and the chain feeding it.
   class worker {
@@ -193,6 +196,9 @@ class stream_engine {
           partial_(engine.flow_.make_partial()),
           chain_(engine.flow_.bind_into(pusher{this})) {
       partial_.set_allowed_lateness(engine.opts_.allowed_lateness.count());
+      if constexpr (has_processing_timers) {
+        partial_.set_processing_clock(engine.processing_clock());
+      }
     }
     worker(const worker&) = delete;
     worker& operator=(const worker&) = delete;
@@ -216,7 +222,15 @@ class stream_engine {
     millis take_latest() { return std::exchange(latest_, millis::min()); }
     std::uint64_t take_events() { return std::exchange(events_, 0); }
 
-    [[nodiscard]] bool fire_due() const { return engine_->tracker_.current() > fired_up_to_; }
+    [[nodiscard]] bool fire_due() const {
+      if constexpr (has_processing_timers) {
+        const auto next = partial_.next_processing_timer();
+        if (next && *next <= engine_->processing_clock()()) {
+          return true;
+        }
+      }
+      return engine_->tracker_.current() > fired_up_to_;
+    }
 
     /// Fire what the watermark has passed and ship it to the combiner.
     void fire(millis watermark) {
@@ -231,12 +245,20 @@ class stream_engine {
       late_reported_ = partial_.late_events();
       partly_late_reported_ = partial_.partly_late_events();
     }
-    void fire_due_windows() { fire(engine_->tracker_.current()); }
+    void fire_due_windows() {
+      fire(engine_->tracker_.current());
+      if constexpr (has_processing_timers) {
+        engine_->combiner_.ship(index_, partial_.fire_processing_timers(engine_->processing_clock()()), fired_up_to_,
+                                engine_->sink_);
+        engine_->metrics_->rows_emitted.store(engine_->combiner_.rows_emitted(), std::memory_order_relaxed);
+      }
+    }
 
    private:
     // Partials whose windows complete by count, not by time, fire after every batch even when
     // the watermark (which they do not move) stands still.
     static constexpr bool fires_when_full = requires { partial_type::fires_when_full; };
+    static constexpr bool has_processing_timers = stream_engine::has_processing_timers;
     struct pusher {
       worker* w;
       template <class E>
@@ -268,12 +290,20 @@ class stream_engine {
         opts_(opts),
         tracker_(watermark_options{opts.max_delay, opts.idle_timeout, opts.expected_inputs}),
         combiner_(make_combiner(flow, workers, opts.allowed_lateness.count())),
-        metrics_(opts.metrics != nullptr ? opts.metrics : &own_metrics_) {}
+        metrics_(opts.metrics != nullptr ? opts.metrics : &own_metrics_),
+        processing_clock_(opts.processing_clock ? opts.processing_clock : std::function<millis()>(system_processing_time)) {}
 
   stream_metrics& metrics() { return *metrics_; }
 
-  /// How a worker blocked on its queue is woken when the watermark moves or the run fails.
-  void set_wake_all(std::function<void()> fn) { wake_all_ = std::move(fn); }
+  /// How a worker blocked on its queue is woken when the watermark moves or the run fails (and,
+  /// for a process stage, every 10 ms, to fire processing-time timers that came due).
+  void set_wake_all(std::function<void()> fn) {
+    wake_all_ = std::move(fn);
+    if constexpr (has_processing_timers) {
+      processing_ticker_ = run_every(std::chrono::milliseconds(10), [this] { wake_all_(); });
+    }
+  }
+  [[nodiscard]] const std::function<millis()>& processing_clock() const { return processing_clock_; }
   void set_on_failure(std::function<void()> fn) { on_failure_ = std::move(fn); }
 
   /// After a worker processed a chunk of `input`: move that input's watermark, and the stream's.
@@ -406,6 +436,8 @@ class stream_engine {
   mutable std::mutex report_mutex_;
   std::optional<std::string> failure_;
   std::exception_ptr error_;
+  std::function<millis()> processing_clock_;
+  std::jthread processing_ticker_;  // last: stopped before what it uses goes
 };
 
 /// Wakes the workers now and then so that idle inputs stop holding the watermark back.
