@@ -229,6 +229,41 @@ void top_n_3(benchmark::State& state) {
 }
 BENCHMARK(top_n_3);
 
+// ---- chained stages: an aggregate's rows into another aggregate ---------------------------------
+
+auto count_per_key_second() {
+  return sluice::flow<event>() | sluice::event_time(&event::ts) | sluice::key_by(&event::key) |
+         sluice::window(sluice::tumbling(std::chrono::seconds(1))) | sluice::aggregate(sluice::count{});
+}
+
+/// The first stage alone (the floor for the chain below): counts per key and second, stepped.
+void window_count_100k_keys(benchmark::State& state) {
+  static const auto events = make_events(1 << 20, 100'000);
+  run_stepped(state, count_per_key_second(), events);
+}
+BENCHMARK(window_count_100k_keys);
+
+/// Its rows into a second window: the largest per-key count of each second (Nexmark's hot items).
+void chained_window_max(benchmark::State& state) {
+  static const auto events = make_events(1 << 20, 100'000);
+  const auto flow = count_per_key_second() | sluice::window(sluice::tumbling(std::chrono::seconds(1))) |
+                    sluice::aggregate(sluice::max([](const auto& row) { return row.value; }));
+  run_stepped(state, flow, events);
+}
+BENCHMARK(chained_window_max);
+
+/// A running aggregate's changelog: each key's largest value (it changes), summed per key % 100.
+/// Every step retracts and re-inserts each key that changed.
+void running_max_changelog_sum(benchmark::State& state) {
+  static const auto events = make_events(1 << 20, 100'000);
+  const auto flow = sluice::flow<event>() | sluice::event_time(&event::ts) | sluice::key_by(&event::key) |
+                    sluice::aggregate(sluice::max(&event::value)) |
+                    sluice::key_by([](const auto& row) { return row.key % 100; }) |
+                    sluice::aggregate(sluice::sum([](const auto& row) { return *row.value; }));
+  run_stepped(state, flow, events);
+}
+BENCHMARK(running_max_changelog_sum);
+
 }  // namespace
 
 BENCHMARK_MAIN();

@@ -412,7 +412,7 @@ struct watch_state {
 };
 
 // Per key: a processing-time timer at 1000 + key from its first event (cancelled by an event with
-// a value under -90), and an event-time timer 30 ms after its first event.
+// a value under -95), and an event-time timer 30 ms after its first event.
 auto watcher() {
   return sluice::flow<ev>() | sluice::event_time(&ev::t) | sluice::key_by(&ev::k) |
          sluice::process<watch_row, watch_state>(
@@ -426,7 +426,7 @@ auto watcher() {
                  ctx.processing_timer_at(*s.processing_timer);
                  ctx.timer_at(sluice::millis{ctx.time().count() + 30});
                }
-               if (e.v < -90 && s.processing_timer) {
+               if (e.v < -95 && s.processing_timer) {
                  ctx.cancel_processing_timer(*s.processing_timer);
                  s.processing_timer.reset();
                }
@@ -451,7 +451,7 @@ std::vector<watch_row> watcher_model(const std::vector<ev>& events) {
     bool cancelled = false;
     for (const ev& e : list) {
       before_due += e.t.count() < due ? 1 : 0;  // the event-time timer fires before an event at its time
-      cancelled = cancelled || e.v < -90;
+      cancelled = cancelled || e.v < -95;
     }
     out.push_back(watch_row{entry.first, false, before_due});
     if (!cancelled) {
