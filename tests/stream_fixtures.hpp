@@ -43,8 +43,10 @@ inline std::vector<ev> random_events(std::uint64_t seed, std::size_t n, std::int
     if (excess > 0 && rng() % excess == 0) {
       behind = static_cast<std::int64_t>(rng() % static_cast<std::uint64_t>(8 * max_disorder + 51));
     }
-    out.push_back(at(clock - behind, static_cast<std::int64_t>(rng() % static_cast<std::uint64_t>(keys)),
-                     static_cast<std::int64_t>(rng() % 1000) - 100));
+    // Drawn one statement at a time: the order of a call's arguments is the compiler's choice.
+    const auto key = static_cast<std::int64_t>(rng() % static_cast<std::uint64_t>(keys));
+    const auto value = static_cast<std::int64_t>(rng() % 1000) - 100;
+    out.push_back(at(clock - behind, key, value));
   }
   return out;
 }
