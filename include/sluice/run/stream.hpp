@@ -296,11 +296,17 @@ class stream_engine {
   stream_metrics& metrics() { return *metrics_; }
 
   /// How a worker blocked on its queue is woken when the watermark moves or the run fails (and,
-  /// for a process stage, every 10 ms, to fire processing-time timers that came due).
-  void set_wake_all(std::function<void()> fn) {
-    wake_all_ = std::move(fn);
+  /// for a process stage, at every tick, to fire processing-time timers that came due).
+  void set_wake_all(std::function<void()> fn) { wake_all_ = std::move(fn); }
+
+  /// The runner's ticker: idle inputs stop holding the watermark back; process stages look at
+  /// the wall clock for processing-time timers.
+  void tick(clock::time_point now) {
+    advance(now);
     if constexpr (has_processing_timers) {
-      processing_ticker_ = run_every(std::chrono::milliseconds(10), [this] { wake_all_(); });
+      if (wake_all_) {
+        wake_all_();
+      }
     }
   }
   [[nodiscard]] const std::function<millis()>& processing_clock() const { return processing_clock_; }
@@ -437,17 +443,25 @@ class stream_engine {
   std::optional<std::string> failure_;
   std::exception_ptr error_;
   std::function<millis()> processing_clock_;
-  std::jthread processing_ticker_;  // last: stopped before what it uses goes
 };
 
-/// Wakes the workers now and then so that idle inputs stop holding the watermark back.
+/// Wakes the workers now and then so that idle inputs stop holding the watermark back, and every
+/// 10 ms for a process stage's processing-time timers. The runner keeps it as a local declared
+/// after the queues that wake_all pokes, so it stops before they go.
 template <class Engine>
 std::jthread idle_ticker(Engine& engine, std::chrono::milliseconds idle_timeout) {
-  if (idle_timeout.count() <= 0) {
+  constexpr std::chrono::milliseconds processing_tick{10};
+  std::chrono::milliseconds period = std::chrono::milliseconds::max();
+  if (idle_timeout.count() > 0) {
+    period = std::max(std::chrono::milliseconds{1}, idle_timeout / 4);
+  }
+  if constexpr (Engine::has_processing_timers) {
+    period = std::min(period, processing_tick);
+  }
+  if (period == std::chrono::milliseconds::max()) {
     return {};
   }
-  return run_every(std::max(std::chrono::milliseconds{1}, idle_timeout / 4),
-                   [&engine] { engine.advance(std::chrono::steady_clock::now()); });
+  return run_every(period, [&engine] { engine.tick(std::chrono::steady_clock::now()); });
 }
 
 /// The byte_feed the runner gives a byte source: inputs go to workers round robin.
