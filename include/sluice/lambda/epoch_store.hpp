@@ -14,6 +14,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <type_traits>
 #include <utility>
 #include <vector>
@@ -100,19 +101,23 @@ class epoch_store {
     }
   }
 
-  /// Whether `epoch` holds exactly `records` events, none of them (partly) late: then its state
-  /// is what batch mode computes over those records.
+  /// Whether `epoch` holds exactly `records` events, none of them partly late: then its state
+  /// with what it dropped as late (merge_epoch_into) is what batch mode computes over those
+  /// records, and the batch layer need not read them again.
   [[nodiscard]] bool saw_all(std::uint64_t epoch, std::uint64_t records) const {
     const auto it = epochs_.find(epoch);
-    return it != epochs_.end() && it->second.info.events == records && it->second.info.late == 0 &&
-           it->second.info.partly_late == 0;
+    return it != epochs_.end() && it->second.info.events == records && it->second.info.partly_late == 0;
   }
 
-  /// out (+)= `epoch`'s state: its fired windows and open ones so far.
+  /// out (+)= `epoch`'s whole state, for the batch view: its fired windows, its open ones and the
+  /// events it dropped as late (which the speed layer's answers leave out).
   void merge_epoch_into(state_type& out, std::uint64_t epoch) const {
     if (const auto it = epochs_.find(epoch); it != epochs_.end()) {
       out.merge(it->second.fired);
       out.merge(it->second.open.held());
+      if (it->second.dropped) {
+        out.merge(it->second.dropped->held());
+      }
     }
   }
 
@@ -146,7 +151,7 @@ class epoch_store {
   [[nodiscard]] std::size_t sum_over_states(Measure measure) const {
     std::size_t n = 0;
     for (const auto& [epoch, e] : epochs_) {
-      n += measure(e.open.held()) + measure(e.fired);
+      n += measure(e.open.held()) + measure(e.fired) + (e.dropped ? measure(e.dropped->held()) : 0);
     }
     return n;
   }
@@ -155,6 +160,9 @@ class epoch_store {
     partial_type open;
     state_type fired;
     epoch_info info;
+    // The events `open` dropped as late, kept (in a partial whose watermark never moves) only
+    // so that the epoch can still be promoted: the batch view counts them.
+    std::optional<partial_type> dropped;
   };
   struct pusher {
     epoch_store* s;
@@ -163,7 +171,15 @@ class epoch_store {
       using in = detail::aggregate_input<E>;
       s->last_time_ = t;
       s->latest_ = std::max(s->latest_, t);
-      s->current_->open.add(t, in::key_of(e), in::value_of(e));
+      epoch_state& epoch = *s->current_;
+      const std::uint64_t late_before = epoch.open.late_events();
+      epoch.open.add(t, in::key_of(e), in::value_of(e));
+      if (epoch.open.late_events() != late_before) {
+        if (!epoch.dropped) {
+          epoch.dropped.emplace(s->flow_->make_partial());
+        }
+        epoch.dropped->add(t, in::key_of(e), in::value_of(e));
+      }
     }
     void finish() {}
   };
@@ -175,7 +191,8 @@ class epoch_store {
       partial_type open = flow_->make_partial();
       open.set_allowed_lateness(lateness_);
       state_type fired = open.advance(watermark_);  // a new epoch knows what has already fired
-      it = epochs_.emplace(epoch, epoch_state{std::move(open), std::move(fired), epoch_info{epoch, 0, 0, 0}}).first;
+      it = epochs_.emplace(epoch, epoch_state{std::move(open), std::move(fired), epoch_info{epoch, 0, 0, 0}, {}})
+               .first;
     }
     return it->second;
   }
