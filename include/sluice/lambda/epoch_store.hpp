@@ -39,6 +39,8 @@ class epoch_store {
  public:
   using partial_type = decltype(std::declval<const Flow&>().make_partial());
   using state_type = decltype(std::declval<partial_type&>().advance(millis{}));  // keyed_state<key[, window], M>
+  /// Windowed partials can keep what they drop as late (a plain aggregate drops nothing).
+  static constexpr bool keeps_dropped = requires(partial_type& p) { p.keep_dropped(); };
 
   struct epoch_info {
     std::uint64_t epoch = 0;
@@ -101,12 +103,12 @@ class epoch_store {
     }
   }
 
-  /// Whether `epoch` holds exactly `records` events, none of them partly late: then its state
-  /// with what it dropped as late (merge_epoch_into) is what batch mode computes over those
-  /// records, and the batch layer need not read them again.
+  /// Whether `epoch` holds exactly `records` events: then its state, with what its windows
+  /// dropped as late (merge_epoch_into), is what batch mode computes over those records, and the
+  /// batch layer need not read them again.
   [[nodiscard]] bool saw_all(std::uint64_t epoch, std::uint64_t records) const {
     const auto it = epochs_.find(epoch);
-    return it != epochs_.end() && it->second.info.events == records && it->second.info.partly_late == 0;
+    return it != epochs_.end() && it->second.info.events == records;
   }
 
   /// out (+)= `epoch`'s whole state, for the batch view: its fired windows, its open ones and the
@@ -115,8 +117,8 @@ class epoch_store {
     if (const auto it = epochs_.find(epoch); it != epochs_.end()) {
       out.merge(it->second.fired);
       out.merge(it->second.open.held());
-      if (it->second.dropped) {
-        out.merge(it->second.dropped->held());
+      if constexpr (keeps_dropped) {
+        out.merge(*it->second.open.dropped());
       }
     }
   }
@@ -151,7 +153,10 @@ class epoch_store {
   [[nodiscard]] std::size_t sum_over_states(Measure measure) const {
     std::size_t n = 0;
     for (const auto& [epoch, e] : epochs_) {
-      n += measure(e.open.held()) + measure(e.fired) + (e.dropped ? measure(e.dropped->held()) : 0);
+      n += measure(e.open.held()) + measure(e.fired);
+      if constexpr (keeps_dropped) {
+        n += measure(*e.open.dropped());
+      }
     }
     return n;
   }
@@ -160,9 +165,6 @@ class epoch_store {
     partial_type open;
     state_type fired;
     epoch_info info;
-    // The events `open` dropped as late, kept (in a partial whose watermark never moves) only
-    // so that the epoch can still be promoted: the batch view counts them.
-    std::optional<partial_type> dropped;
   };
   struct pusher {
     epoch_store* s;
@@ -171,15 +173,7 @@ class epoch_store {
       using in = detail::aggregate_input<E>;
       s->last_time_ = t;
       s->latest_ = std::max(s->latest_, t);
-      epoch_state& epoch = *s->current_;
-      const std::uint64_t late_before = epoch.open.late_events();
-      epoch.open.add(t, in::key_of(e), in::value_of(e));
-      if (epoch.open.late_events() != late_before) {
-        if (!epoch.dropped) {
-          epoch.dropped.emplace(s->flow_->make_partial());
-        }
-        epoch.dropped->add(t, in::key_of(e), in::value_of(e));
-      }
+      s->current_->open.add(t, in::key_of(e), in::value_of(e));
     }
     void finish() {}
   };
@@ -190,9 +184,11 @@ class epoch_store {
     if (it == epochs_.end()) {
       partial_type open = flow_->make_partial();
       open.set_allowed_lateness(lateness_);
+      if constexpr (keeps_dropped) {
+        open.keep_dropped();  // for the batch view: promoting the epoch must count its late events
+      }
       state_type fired = open.advance(watermark_);  // a new epoch knows what has already fired
-      it = epochs_.emplace(epoch, epoch_state{std::move(open), std::move(fired), epoch_info{epoch, 0, 0, 0}, {}})
-               .first;
+      it = epochs_.emplace(epoch, epoch_state{std::move(open), std::move(fired), epoch_info{epoch, 0, 0, 0}}).first;
     }
     return it->second;
   }

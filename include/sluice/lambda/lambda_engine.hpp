@@ -62,10 +62,10 @@ struct lambda_options {
   std::chrono::milliseconds idle_timeout{0};      // speed layer: a silent input stops holding the watermark
   std::chrono::milliseconds batch_every{0};       // batch layer: at most this often; 0: whenever an epoch seals
   bool incremental = true;                        // V_E' = V_E (+) batch([E, E')); false: recompute from offset 0
-  // Incremental only: an epoch whose every record reached the speed layer, none of them partly
-  // late (a sliding-window event that missed some windows), is published from the speed layer's
-  // state for it, plus the events it dropped as late (kept aside for this), instead of being read
-  // and aggregated again (stream mode's answer is batch mode's when nothing is late: DESIGN §3).
+  // Incremental only: an epoch whose every record reached the speed layer is published from the
+  // speed layer's state for it, plus what its windows dropped as late (kept aside for this, out
+  // of the speed layer's answers), instead of being read and aggregated again (stream mode's
+  // answer is batch mode's over the events it took: DESIGN section 3).
   bool promote_clean_epochs = true;
   unsigned batch_threads = 0;                     // 0: all cores
   // Windowed views: windows that ended more than this before the watermark are no longer
@@ -290,7 +290,7 @@ class lambda_engine {
     const std::uint64_t to = segments.empty() ? 0 : segments.back().end_offset;
     const std::uint64_t from = opts_.incremental ? horizon_offset_.load() : 0;
     std::vector<log_segment> to_read;     // the epochs the batch layer reads and aggregates
-    std::vector<std::uint64_t> promoted;  // the epochs the speed layer saw whole, none partly late
+    std::vector<std::uint64_t> promoted;  // the epochs the speed layer saw whole
     millis horizon = millis::min();       // retention: windows ending at or before it are left out
     {
       std::lock_guard state(state_mutex_);

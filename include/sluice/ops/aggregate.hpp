@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <optional>
 #include <stdexcept>
 #include <type_traits>
 #include <utility>
@@ -142,6 +143,7 @@ class assigned_window_partial : public window_firing {
       if (!last_.contains(t)) {
         spec_.assign(t, [&](time_window w) { last_ = w; });
         if (closed_for_good(last_.end)) {
+          keep_dropped(key, last_, value);
           last_ = no_window;
           count_late();
           return;
@@ -154,6 +156,7 @@ class assigned_window_partial : public window_firing {
       bool missed = false;
       spec_.assign(t, [&](time_window w) {
         if (closed_for_good(w.end)) {
+          keep_dropped(key, w, value);
           missed = true;
         } else {
           state_.add(windowed_key<K>{key, w}, value);
@@ -172,6 +175,16 @@ class assigned_window_partial : public window_firing {
   result_type into_result() && { return std::move(state_); }
   /// The windows held and not yet fired, with their aggregates so far (a live view's open rows).
   [[nodiscard]] const result_type& held() const { return state_; }
+
+  /// From now on keep what is dropped as late, per window (dropped()), instead of discarding it:
+  /// a Lambda speed epoch hands it to the batch view, which must count every event.
+  void keep_dropped() {
+    if (!dropped_) {
+      dropped_.emplace(state_.monoid());
+    }
+  }
+  /// What was dropped as late since keep_dropped(), by window; null if not kept.
+  [[nodiscard]] const result_type* dropped() const { return dropped_ ? &*dropped_ : nullptr; }
 
   result_type advance(millis w) {
     set_watermark(w);
@@ -200,8 +213,16 @@ class assigned_window_partial : public window_firing {
   }
 
  private:
+  template <class V>
+  void keep_dropped(const K& key, time_window w, const V& value) {
+    if (dropped_) {
+      dropped_->add(windowed_key<K>{key, w}, value);
+    }
+  }
+
   static constexpr time_window no_window{millis{0}, millis{0}};  // empty: contains nothing
   result_type state_;
+  std::optional<result_type> dropped_;  // see keep_dropped()
   W spec_;
   time_window last_ = no_window;
   millis earliest_end_ = millis::max();  // no window ends before this: advance has nothing to do
