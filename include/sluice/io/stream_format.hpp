@@ -73,6 +73,10 @@ class csv_lines {
   [[nodiscard]] const input_options& options() const { return options_; }
   [[nodiscard]] input new_input(std::string name) const { return detail::input_named<input>(std::move(name)); }
 
+  /// Whether the value parsed from `raw` views nothing but `raw`: a record without quotes (an
+  /// unescaped "" field is a view of the parser's scratch space, valid only while it parses).
+  [[nodiscard]] static bool views_only_raw(std::string_view raw) { return raw.find('"') == std::string_view::npos; }
+
   /// Parse the bytes that arrived on `in`. emit(value, raw_text, offset) for each record (offset:
   /// of its first byte in the input); report(bad_record) returns false to stop (policy fail).
   /// Returns false once stopped. However the input is cut into pieces, the records and bad

@@ -2,7 +2,9 @@
 //
 //   source (calling thread) --chunks of input i--> [bounded queue i % T] --> ingest thread:
 //   frame and validate each record with the source's format, encode it for the log (with its
-//   CRC), then engine.ingest(the chunk's accepted records)
+//   CRC), then engine.ingest(the chunk's accepted records, with the values parsed here, which
+//   the speed layers take instead of parsing the records again when the format's values are
+//   the payload decoder's: the same schema reads the same text the same way)
 //
 // T ingest threads (default: one per core), each input on one of them, as stream mode spreads
 // inputs over its workers: an input's records reach the log in the order it sent them, and the
@@ -22,6 +24,7 @@
 #include <string>
 #include <string_view>
 #include <thread>
+#include <type_traits>
 #include <unordered_map>
 #include <utility>
 #include <vector>
@@ -41,11 +44,34 @@ void ingest_loop(Engine& engine, event_queue<stream_chunk>& queue, const Format&
   std::unordered_map<input_id, typename Format::input> inputs;
   std::vector<stream_chunk> chunks;
   log_batch accepted;  // encoded as parsed: the raw text is read once more, by the CRC
+  // The values parsed here, for the speed layers when they are the payload decoder's type (same
+  // schema, same values), so that they need not parse the records again. Only values whose text
+  // lies in the chunk: one completed from the carried start of a record views the format's carry,
+  // which changes before the records are ingested; that one is decoded from the log batch.
+  // A format says which values view nothing but their raw text (views_only_raw): a CSV field
+  // with "" escapes views the parser's scratch space instead, gone once the chunk is parsed.
+  constexpr bool reuse_values = std::is_same_v<typename Format::value_type, typename Engine::value_type> &&
+                                requires(std::string_view raw) { Format::views_only_raw(raw); };
+  constexpr std::size_t not_kept = static_cast<std::size_t>(-1);
+  std::vector<typename Format::value_type> values;
+  std::vector<std::size_t> value_of_record;  // per accepted record: its index in `values`, or not_kept
+  std::vector<const typename Engine::value_type*> decoded;
+  std::string_view chunk_bytes;
   auto keep = [&](const auto& value, std::string_view raw, std::uint64_t /*offset*/) {
     while (!raw.empty() && (raw.back() == '\n' || raw.back() == '\r')) {
       raw.remove_suffix(1);  // the log keeps a record's text without its line ending
     }
     engine.encode(accepted, time_of(value), raw);
+    if constexpr (reuse_values) {
+      const bool in_chunk = !chunk_bytes.empty() && raw.data() >= chunk_bytes.data() &&
+                            raw.data() + raw.size() <= chunk_bytes.data() + chunk_bytes.size();
+      if (in_chunk && Format::views_only_raw(raw)) {
+        value_of_record.push_back(values.size());
+        values.push_back(value);
+      } else {
+        value_of_record.push_back(not_kept);
+      }
+    }
   };
   while (true) {
     chunks.clear();
@@ -63,13 +89,25 @@ void ingest_loop(Engine& engine, event_queue<stream_chunk>& queue, const Format&
         continue;
       }
       accepted.clear();
+      values.clear();
+      value_of_record.clear();
       if (c.what == stream_chunk::kind::data) {
+        chunk_bytes = c.bytes;
         format.feed(it->second, c.bytes, keep, report);
       } else {
+        chunk_bytes = {};
         format.close(it->second, needs_final_newline, keep, report);
       }
       if (!accepted.empty()) {
-        engine.ingest(c.input, accepted);
+        if constexpr (reuse_values) {
+          decoded.clear();  // pointers only now: `values` has stopped growing
+          for (const std::size_t i : value_of_record) {
+            decoded.push_back(i == not_kept ? nullptr : &values[i]);
+          }
+          engine.ingest(c.input, accepted, &decoded);
+        } else {
+          engine.ingest(c.input, accepted);
+        }
       }
       if (c.what == stream_chunk::kind::closed) {
         inputs.erase(it);

@@ -135,6 +135,8 @@ class lambda_engine {
  public:
   template <std::size_t I>
   using view_type = detail::lambda_view<std::tuple_element_t<I, std::tuple<Flows...>>>;
+  /// What the payload decoder makes of a record: the value the speed layers take.
+  using value_type = typename Payloads::value_type;
   template <std::size_t I = 0>
   using snapshot_type = typename view_type<I>::snapshot_type;
 
@@ -208,7 +210,13 @@ class lambda_engine {
   /// the records every thread wrote before it began (group commit); under the policy always,
   /// before the records reach the speed layer. Readers and the speed layer never wait for a
   /// disk. A segment seals only once every record written to it has reached the speed layer.
-  void ingest(input_id input, const log_batch& batch) {
+  void ingest(input_id input, const log_batch& batch) { ingest(input, batch, nullptr); }
+
+  /// ingest(input, batch), where decoded[i], when not null, is record i's value as the payload
+  /// decoder would make it (the source's format parsed it at the edge with the same schema): the
+  /// speed layers take it as it is instead of decoding the payload again. It must stay valid
+  /// until this returns.
+  void ingest(input_id input, const log_batch& batch, const std::vector<const value_type*>* decoded) {
     std::uint64_t epoch = 0;
     std::uint64_t first = 0;
     {
@@ -226,7 +234,12 @@ class lambda_engine {
       std::lock_guard state(state_mutex_);
       std::uint64_t offset = first;
       batch.for_each([&](millis event_time, std::string_view payload) {
-        add_to_speed(epoch, offset, ingest_record{payload, event_time}, late);
+        const value_type* value = decoded != nullptr ? (*decoded)[offset - first] : nullptr;
+        if (value != nullptr) {
+          add_value_to_speed(epoch, offset, *value, ingest_record{payload, event_time}, late);
+        } else {
+          add_to_speed(epoch, offset, ingest_record{payload, event_time}, late);
+        }
         ++offset;
       });
       metrics_.events.fetch_add(offset - first, std::memory_order_relaxed);
@@ -454,29 +467,32 @@ class lambda_engine {
   }
 
   void add_to_speed(std::uint64_t epoch, std::uint64_t offset, const ingest_record& r, std::vector<late_event>& late) {
+    const std::string reason = decoder_.decode(
+        r.payload, [&](const value_type& value) { add_value_to_speed(epoch, offset, value, r, late); });
+    if (!reason.empty()) {
+      metrics_.bad_records.fetch_add(1, std::memory_order_relaxed);  // the batch layer will dead-letter it too
+    }
+  }
+
+  void add_value_to_speed(std::uint64_t epoch, std::uint64_t offset, const value_type& value, const ingest_record& r,
+                          std::vector<late_event>& late) {
     bool dropped = false;
     bool partly = false;
     millis event_time = r.event_time;
-    const std::string reason = decoder_.decode(r.payload, [&](const auto& value) {
-      for_each_view([&](auto& v) {
-        using outcome = typename std::remove_reference_t<decltype(*v.speed)>::outcome;
-        const outcome o = v.speed->add(epoch, value);
-        if (o == outcome::late) {
-          ++v.late;
-          dropped = true;
-        } else if (o == outcome::partly_late) {
-          ++v.partly_late;
-          partly = true;
-        }
-        if (o != outcome::added) {
-          event_time = v.speed->event_time();
-        }
-      });
+    for_each_view([&](auto& v) {
+      using outcome = typename std::remove_reference_t<decltype(*v.speed)>::outcome;
+      const outcome o = v.speed->add(epoch, value);
+      if (o == outcome::late) {
+        ++v.late;
+        dropped = true;
+      } else if (o == outcome::partly_late) {
+        ++v.partly_late;
+        partly = true;
+      }
+      if (o != outcome::added) {
+        event_time = v.speed->event_time();
+      }
     });
-    if (!reason.empty()) {
-      metrics_.bad_records.fetch_add(1, std::memory_order_relaxed);  // the batch layer will dead-letter it too
-      return;
-    }
     if (dropped || partly) {
       (dropped ? metrics_.late_events : metrics_.partly_late_events).fetch_add(1, std::memory_order_relaxed);
       if (opts_.on_late) {
