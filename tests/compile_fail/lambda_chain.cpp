@@ -1,4 +1,4 @@
-// expect: process functions, joins and chained aggregates cannot be split
+// expect: a Lambda view cannot run a chained aggregate
 // A chained aggregate's rows are final only when a window has seen every epoch: no Lambda view.
 #include <chrono>
 #include <cstdint>

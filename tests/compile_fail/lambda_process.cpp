@@ -1,4 +1,4 @@
-// expect: process functions, joins and chained aggregates cannot be split
+// expect: a Lambda view cannot run a process function or a join
 // A process function's state and timers follow each key across epochs: no Lambda view for it.
 #include <cstdint>
 

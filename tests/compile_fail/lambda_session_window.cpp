@@ -1,4 +1,4 @@
-// expect: Lambda views support plain, tumbling and sliding aggregates
+// expect: a Lambda view cannot run session windows
 // A session can span two epochs: its halves cannot be merged back by key and window.
 #include <chrono>
 #include <cstdint>

@@ -26,15 +26,45 @@
 namespace sluice {
 
 
+namespace detail {
+/// The stage that keeps a flow out of a Lambda view (one worker in stream mode): its state
+/// follows a key across epochs, so epoch results cannot be merged back exactly.
+enum class unsplittable : std::uint8_t { none, process, chain, session, count };
+template <class Flow>
+constexpr unsplittable unsplittable_stage() {
+  using last = typename Flow::last_stage;
+  if constexpr (!needs_one_worker<Flow>()) {
+    return unsplittable::none;
+  } else if constexpr (in_order_stage<last>) {
+    return unsplittable::process;
+  } else if constexpr (requires { last::chained; }) {
+    return unsplittable::chain;
+  } else if constexpr (requires { last::spec; } && std::is_same_v<decltype(last::spec), session_window>) {
+    return unsplittable::session;
+  } else {
+    return unsplittable::count;
+  }
+}
+}  // namespace detail
+
 template <class Flow>
 class epoch_store {
   static_assert(Flow::is_aggregating, "sluice: a live view needs a flow that ends in aggregate(...)");
-  // Sessions merge across epoch boundaries and count windows follow arrival order: the flows
-  // stream mode keeps on one worker cannot be split by epoch and merged back exactly either.
-  static_assert(!detail::needs_one_worker<Flow>(),
-                "sluice: Lambda views support plain, tumbling and sliding aggregates (session and count "
-                "windows, process functions, joins and chained aggregates cannot be split by epoch and merged "
-                "back exactly; a Kappa view runs them)");
+  // One message naming the stage; each is refused for the same reason: its state cannot be split
+  // by epoch and merged back exactly. Lambda views run plain, tumbling and sliding aggregates.
+  static constexpr detail::unsplittable refused = detail::unsplittable_stage<Flow>();
+  static_assert(refused != detail::unsplittable::process,
+                "sluice: a Lambda view cannot run a process function or a join: its state and timers follow each "
+                "key across epochs (use a Kappa view, or batch and stream mode)");
+  static_assert(refused != detail::unsplittable::chain,
+                "sluice: a Lambda view cannot run a chained aggregate: a window's row is final only once every "
+                "epoch holding its events has been seen (use a Kappa view, or batch and stream mode)");
+  static_assert(refused != detail::unsplittable::session,
+                "sluice: a Lambda view cannot run session windows: a session can span epochs and merge across "
+                "them (use tumbling or sliding windows, or a Kappa view)");
+  static_assert(refused != detail::unsplittable::count,
+                "sluice: a Lambda view cannot run count windows: they follow arrival order across epochs (use "
+                "time windows, or a Kappa view)");
 
  public:
   using partial_type = decltype(std::declval<const Flow&>().make_partial());
