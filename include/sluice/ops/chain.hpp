@@ -1,25 +1,26 @@
 // Chained stages: the rows an aggregate emits feed more stages (DESIGN §4a).
 //
 //   flow<bid>() | event_time(&bid::ts) | key_by(&bid::auction)
-//               | window(tumbling(10s)) | aggregate(count{})        // rows: window_row<auction, time_window, count>
-//               | key_by([](const auto& r) { return r.window; })    // per window...
-//               | aggregate(max(&window_row<...>::value))           // ...the hottest auction's bid count
+//               | window(tumbling(10s)) | aggregate(count{})               // rows: window_row{auction, window, count}
+//               | key_by([](const auto& r) { return r.window; })           // per window...
+//               | aggregate(max([](const auto& r) { return r.value; }))    // ...the hottest auction's bid count
 //
 // After aggregate(...), `|` starts a second flow over the aggregate's rows:
 //   - a windowed aggregate emits window_row{key, window, value} for each window when it fires,
 //     with event time window.end - 1 ms (Flink's window max timestamp), so the next stages may
-//     window again, join or run a process function; its rows are final.
+//     window again or run a process function; its rows are final.
 //   - an aggregate without a window (a running aggregate) emits key_row{key, value}. In stream mode
 //     its rows change: each time the watermark moves, every key that changed emits a changelog,
-//     a retraction of its old row and its new row, and the next aggregate (which must be one
-//     without a window) takes them with retract_*: it subtracts where its monoid is a group (count,
+//     a retraction of its old row and its new row. The next aggregate (which must be one without
+//     a window: changelog_partial) subtracts a retraction where its monoid is a group (count,
 //     sum, mean) and keeps a multiset where it is not (min, max, top_k). Batch mode emits final
 //     rows only. Both end in the same state.
 //   - under allowed lateness a window that fires again after late events emits a retraction of
 //     its old row and its new one, which again only an aggregate without a window can take.
 //
 // Stream mode runs a chained flow on one worker: a window's row is final only when every event
-// of it has met in one place. Lambda views refuse chained flows (their rows straddle epochs).
+// of it has met in one place. Lambda views refuse chained flows (a window's rows straddle
+// epochs); Kappa views run them.
 #pragma once
 
 #include <cstdint>
