@@ -12,6 +12,8 @@
 // also fixes it, but costs 5-10% on every lookup.)
 #pragma once
 
+#include <algorithm>
+#include <bit>
 #include <cstddef>
 #include <cstdint>
 #include <iterator>
@@ -155,16 +157,20 @@ class flat_table {
   /// Grow to at least `capacity` slots: before inserting another table's entries in its slot
   /// order (a merge), so that they do not pile up in long probe runs.
   void reserve_slots(std::size_t capacity) {
-    while (slots_.size() < capacity) {
-      grow();
+    if (slots_.size() < capacity) {
+      rehash(std::bit_ceil(std::max(capacity, min_slots)));  // one step, not a doubling at a time
     }
   }
   /// Grow so that `entries` entries fit without growing: before inserting a subset of another
   /// table's entries in its slot order (splitting a table), which, inserted into a table that
   /// grows as they come, would pile up like a merge into a smaller one.
   void reserve(std::size_t entries) {
-    while (too_full(entries, slots_.size())) {
-      grow();
+    std::size_t capacity = std::max(slots_.size(), min_slots);
+    while (too_full(entries, capacity)) {
+      capacity *= 2;
+    }
+    if (capacity > slots_.size()) {
+      rehash(capacity);
     }
   }
   [[nodiscard]] std::size_t slot_count() const { return slots_.size(); }
@@ -180,6 +186,8 @@ class flat_table {
  private:
   // Small tables (all in cache anyway) grow at half full, for the shortest probes; large ones
   // at 4/5 full, so that 100k keys keep 128k slots and more of them stay in cache.
+  static constexpr std::size_t min_slots = 16;
+
   static bool too_full(std::size_t entries, std::size_t slots) {
     const bool small = slots <= 4096;
     return entries * (small ? 2 : 5) > slots * (small ? 1 : 4);
@@ -205,8 +213,10 @@ class flat_table {
     ++size_;
   }
 
-  void grow() {
-    const std::size_t capacity = slots_.empty() ? 16 : slots_.size() * 2;
+  void grow() { rehash(slots_.empty() ? min_slots : slots_.size() * 2); }
+
+  // Move every entry into `capacity` (a power of two, at least the entries) fresh slots.
+  void rehash(std::size_t capacity) {
     std::vector<std::uint8_t> fresh_ctrl(capacity, 0);
     std::vector<entry> fresh(capacity);
     const std::size_t mask = capacity - 1;
