@@ -85,30 +85,18 @@ class epoch_store {
   epoch_store(const epoch_store&) = delete;
   epoch_store& operator=(const epoch_store&) = delete;
 
-  enum class outcome : std::uint8_t {
-    added,
-    partly_late,  // a sliding-window event that missed some of its windows (they had fired)
-    late,         // it missed all of them: it reached no state
-  };
+  using outcome = detail::add_outcome;
 
   /// Run one value through the flow into `epoch`. When it was (partly) late, event_time() is
   /// its event time.
   template <class T>
   outcome add(std::uint64_t epoch, const T& value) {
     current_ = &at(epoch);
-    const std::uint64_t late_before = current_->open.late_events();
-    const std::uint64_t partly_before = current_->open.partly_late_events();
-    chain_(millis{0}, value);
+    const outcome o = detail::add_counting_late(current_->open, [&] { chain_(millis{0}, value); });
     ++current_->info.events;
-    if (current_->open.late_events() != late_before) {
-      ++current_->info.late;
-      return outcome::late;
-    }
-    if (current_->open.partly_late_events() != partly_before) {
-      ++current_->info.partly_late;
-      return outcome::partly_late;
-    }
-    return outcome::added;
+    current_->info.late += o == outcome::late ? 1 : 0;
+    current_->info.partly_late += o == outcome::partly_late ? 1 : 0;
+    return o;
   }
 
   /// The event time of the last event that reached the aggregate.

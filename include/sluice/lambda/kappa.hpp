@@ -59,7 +59,7 @@ class replay_state {
  public:
   using partial_type = decltype(std::declval<const Flow&>().make_partial());
   using state_type = decltype(std::declval<partial_type&>().advance(millis{}));
-  enum class outcome : std::uint8_t { added, partly_late, late };
+  using outcome = add_outcome;
 
   replay_state(const Flow& flow, std::int64_t allowed_lateness_ms)
       : flow_(&flow), partial_(make_open(flow, allowed_lateness_ms)), chain_(flow.bind_into(pusher{this})) {}
@@ -69,13 +69,7 @@ class replay_state {
 
   template <class T>
   outcome add(const T& value) {
-    const std::uint64_t late_before = partial_.late_events();
-    const std::uint64_t partly_before = partial_.partly_late_events();
-    chain_(millis{0}, value);
-    if (partial_.late_events() != late_before) {
-      return outcome::late;
-    }
-    return partial_.partly_late_events() != partly_before ? outcome::partly_late : outcome::added;
+    return add_counting_late(partial_, [&] { chain_(millis{0}, value); });
   }
   [[nodiscard]] millis event_time() const { return last_time_; }
   millis take_latest() { return std::exchange(latest_, millis::min()); }

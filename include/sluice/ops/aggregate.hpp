@@ -77,12 +77,13 @@ class window_firing {
   [[nodiscard]] std::uint64_t partly_late_events() const { return partly_late_; }
   [[nodiscard]] millis watermark() const { return watermark_; }
 
- protected:
   /// A window ending at `end` takes no more events once the watermark is `lateness` past it.
   [[nodiscard]] bool closed_for_good(millis end) const {
     return watermark_ >= end &&
            static_cast<std::uint64_t>(watermark_.count()) - static_cast<std::uint64_t>(end.count()) >= lateness_;
   }
+
+ protected:
   void count_late() { ++late_; }
   void count_partly_late() { ++partly_late_; }
   void set_watermark(millis w) { watermark_ = std::max(watermark_, w); }
@@ -94,6 +95,25 @@ class window_firing {
   std::uint64_t late_ = 0;
   std::uint64_t partly_late_ = 0;
 };
+
+/// What became of an event run into a partial.
+enum class add_outcome : std::uint8_t {
+  added,
+  partly_late,  // a sliding-window event that missed some of its windows (they had fired)
+  late,         // it missed all of them: it reached no state
+};
+
+/// run() (which adds an event to `partial`), judged by the partial's late counters.
+template <class Partial, class Run>
+add_outcome add_counting_late(const Partial& partial, Run&& run) {
+  const std::uint64_t late_before = partial.late_events();
+  const std::uint64_t partly_before = partial.partly_late_events();
+  run();
+  if (partial.late_events() != late_before) {
+    return add_outcome::late;
+  }
+  return partial.partly_late_events() != partly_before ? add_outcome::partly_late : add_outcome::added;
+}
 
 /// No window: key -> state.
 template <class K, class M>

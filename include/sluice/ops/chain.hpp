@@ -192,7 +192,6 @@ class chained_partial {
             "follow it (it takes the retraction of the old row)");
       }
       track_ = true;
-      lateness_ = ms;
     }
   }
   [[nodiscard]] std::uint64_t late_events() const { return first_.late_events(); }
@@ -211,7 +210,7 @@ class chained_partial {
       feed(first_.take_held(), w);  // what changed since the last step
     } else {
       feed(first_.advance(w), w);
-      forget_closed(w);
+      forget_closed();
     }
     return next_.advance(w);
   }
@@ -284,15 +283,13 @@ class chained_partial {
     }
   }
 
-  // A window's row can change only while late events may still reach it.
-  void forget_closed(millis w) {
+  // A window's row can change only while late events may still reach it (as the first stage,
+  // just advanced, judges them).
+  void forget_closed() {
     if constexpr (!running) {
       if (track_ && emitted_) {
-        emitted_->retain_if([&](const auto& key, const auto& /*state*/) {
-          return static_cast<std::uint64_t>(w.count()) - static_cast<std::uint64_t>(key.window.end.count()) <
-                     static_cast<std::uint64_t>(lateness_) ||
-                 w < key.window.end;
-        });
+        emitted_->retain_if(
+            [&](const auto& key, const auto& /*state*/) { return !first_.closed_for_good(key.window.end); });
       }
     }
   }
@@ -301,7 +298,6 @@ class chained_partial {
   NextFlow next_flow_;
   NextPartial next_;
   bool track_ = running;           // rows may change: remember what was emitted
-  std::int64_t lateness_ = 0;
   std::optional<first_state> emitted_;  // the rows emitted so far (as states), while they may change
 };
 

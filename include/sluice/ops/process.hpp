@@ -253,18 +253,7 @@ class process_partial {
       std::pop_heap(processing_queue_.begin(), processing_queue_.end(), later_timer{});
       const pending_timer timer = std::move(processing_queue_.back());
       processing_queue_.pop_back();
-      key_entry* entry = keys_.find(timer.key);
-      if (entry == nullptr || !entry->live) {
-        continue;  // the key was cleared: its timers went with it
-      }
-      auto& timers = entry->processing_timers;
-      const auto at = std::lower_bound(timers.begin(), timers.end(), timer.time);
-      if (at == timers.end() || *at != timer.time) {
-        continue;  // cancelled
-      }
-      timers.erase(at);
-      call(timer.key, *entry, timer.time, fired.rows, [&](context& ctx) { on_timer_(ctx); },
-           time_domain::processing_time);
+      fire_processing_timer(timer, fired.rows);
     }
     return fired;
   }
@@ -456,21 +445,30 @@ class process_partial {
   /// Batch mode and the end of a stream: the processing-time timers pending now fire (in time
   /// order), after every event. Timers these set are not fired: each round could set more.
   void end_of_input_processing_timers(std::vector<Out>& out, std::vector<millis>* times) {
-    std::vector<pending_timer> pending;
-    pending.swap(processing_queue_);
+    std::vector<pending_timer> pending = std::exchange(processing_queue_, {});
     std::sort(pending.begin(), pending.end(), [](const pending_timer& a, const pending_timer& b) {
       return later_timer{}(b, a);
     });
-    for (pending_timer& timer : pending) {
-      processing_queue_.clear();
-      processing_queue_.push_back(std::move(timer));
-      result_type fired = fire_processing_timers(millis::max());
-      for (Out& row : fired.rows) {
-        out.push_back(std::move(row));
-      }
-      note_times(times, out.size(), millis::max());
+    for (const pending_timer& timer : pending) {
+      fire_processing_timer(timer, out);
     }
-    processing_queue_.clear();
+    processing_queue_.clear();  // what those set: the input has ended
+    note_times(times, out.size(), millis::max());
+  }
+
+  /// A processing-time timer that came up: on_timer, unless it was cancelled or its key cleared.
+  void fire_processing_timer(const pending_timer& timer, std::vector<Out>& out) {
+    key_entry* entry = keys_.find(timer.key);
+    if (entry == nullptr || !entry->live) {
+      return;  // the key was cleared: its timers went with it
+    }
+    auto& timers = entry->processing_timers;
+    const auto at = std::lower_bound(timers.begin(), timers.end(), timer.time);
+    if (at == timers.end() || *at != timer.time) {
+      return;  // cancelled
+    }
+    timers.erase(at);
+    call(timer.key, *entry, timer.time, out, [&](context& ctx) { on_timer_(ctx); }, time_domain::processing_time);
   }
 
   /// Queue the key at its earliest timer unless it already is at or before it.

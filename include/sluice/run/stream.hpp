@@ -207,14 +207,10 @@ class stream_engine {
     /// output with its position.
     template <class T>
     void process(const T& value, std::string_view raw, std::string_view source, std::uint64_t offset) {
-      const std::uint64_t late_before = partial_.late_events();
-      const std::uint64_t partly_before = partial_.partly_late_events();
-      chain_(millis{0}, value);
+      const add_outcome o = add_counting_late(partial_, [&] { chain_(millis{0}, value); });
       ++events_;
-      if (partial_.late_events() != late_before) {
-        engine_->report_late(late_event{source, offset, last_time_, raw, false});
-      } else if (partial_.partly_late_events() != partly_before) {
-        engine_->report_late(late_event{source, offset, last_time_, raw, true});
+      if (o != add_outcome::added) {
+        engine_->report_late(late_event{source, offset, last_time_, raw, o == add_outcome::partly_late});
       }
     }
 
