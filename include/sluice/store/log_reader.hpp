@@ -223,6 +223,10 @@ class log_tail {
         if (r.record().offset < position_) {
           continue;  // hopping to `from`
         }
+        if (r.record().offset >= next_base_) {
+          r.fail("a record at offset " + std::to_string(r.record().offset) + " overlaps the next segment, which starts at " +
+                 std::to_string(next_base_));
+        }
         bool more = true;
         try {
           more = detail::visit_record(fn, r.record());
@@ -279,13 +283,27 @@ class log_tail {
     auto holding =
         std::prev(std::upper_bound(files->begin(), files->end(), offset,
                                    [](std::uint64_t o, const detail::segment_file& f) { return o < f.base; }));
-    return open_segment(holding->base, std::next(holding) == files->end());
+    const auto next = std::next(holding);
+    return open_segment(holding->base, next == files->end(), next == files->end() ? no_next_base : next->base);
   }
 
   /// Moves to the segment starting at `base`; false when it does not exist (yet).
-  bool move_to(std::uint64_t base) { return open_segment(base, true); }
+  bool move_to(std::uint64_t base) {
+    const auto files = detail::list_segment_files(dir_);
+    std::uint64_t next = no_next_base;
+    if (files) {
+      const auto later = std::upper_bound(files->begin(), files->end(), base,
+                                          [](std::uint64_t o, const detail::segment_file& f) { return o < f.base; });
+      if (later != files->end()) {
+        next = later->base;
+      }
+    }
+    return open_segment(base, true, next);
+  }
 
-  bool open_segment(std::uint64_t base, bool newest) {
+  /// Opens the segment file at `base`; `next_base` is where the segment after it starts, when one
+  /// exists already: a record at or past it means two files claim the same offsets.
+  bool open_segment(std::uint64_t base, bool newest, std::uint64_t next_base) {
     auto r = detail::segment_reader::open(detail::segment_path(dir_, base), base);
     if (!r) {
       return false;
@@ -298,6 +316,7 @@ class log_tail {
       r->fail();
     }
     current_ = std::move(r);
+    next_base_ = next_base;
     return true;
   }
 
@@ -313,9 +332,12 @@ class log_tail {
     return files && !files->empty() && files->back().base > base;
   }
 
+  static constexpr std::uint64_t no_next_base = UINT64_MAX;
+
   std::string dir_;
   std::uint64_t position_;
   std::optional<detail::segment_reader> current_;
+  std::uint64_t next_base_ = no_next_base;  // the base of the segment after current_, if it existed when opened
 };
 
 }  // namespace sluice

@@ -267,6 +267,9 @@ class segment_reader {
       }
       return step::sealed;
     }
+    if (offset_ == UINT64_MAX) {  // its end offset would not fit: only a forged header gets here
+      return stop(step::corrupt, "record offset overflows 64 bits");
+    }
     if (length > max_record_) {
       return stop(step::corrupt,
                   "length " + std::to_string(length) + " exceeds max record size " + std::to_string(max_record_));
