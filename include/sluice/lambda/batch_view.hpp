@@ -93,8 +93,14 @@ class batch_view {
   /// This version (+) `delta`, leaving out windows that end at or before `horizon`: a new
   /// version that shares every shard `delta` does not touch (and this one stays as it was).
   [[nodiscard]] batch_view merged(const state_type& delta, millis horizon = millis::min()) const {
-    // The delta by shard: the only entries copied besides the touched shards.
-    std::map<shard_id, state_type> parts = split(std::vector<const state_type*>{&delta}, depth_, horizon);
+    return merged(std::vector<const state_type*>{&delta}, horizon);
+  }
+
+  /// This version (+) every state of `deltas` (read, not copied: a Lambda publish passes the
+  /// speed layer's frozen epochs as they are).
+  [[nodiscard]] batch_view merged(const std::vector<const state_type*>& deltas, millis horizon = millis::min()) const {
+    // The deltas by shard: the only entries copied besides the touched shards.
+    std::map<shard_id, state_type> parts = split(deltas, depth_, horizon);
     batch_view next(monoid_);
     next.depth_ = depth_;
     next.shards_.reserve(shards_.size() + parts.size());
@@ -112,6 +118,7 @@ class batch_view {
       }
       if (part != parts.end() && part->first == s.id) {
         add_new(s.id, with_part(*s.entries, part->second));  // copy on write: readers keep this version's
+        part->second = state_type(monoid_);  // merged in: its memory goes now, not after the last shard
         ++part;
       } else {
         next.size_ += s.entries->size();

@@ -15,6 +15,8 @@
 #include <cstdint>
 #include <map>
 #include <optional>
+#include <stdexcept>
+#include <string>
 #include <type_traits>
 #include <utility>
 #include <vector>
@@ -92,6 +94,9 @@ class epoch_store {
   template <class T>
   outcome add(std::uint64_t epoch, const T& value) {
     current_ = &at(epoch);
+    if (current_->frozen) {
+      throw std::logic_error("sluice: an event for epoch " + std::to_string(epoch) + ", which the batch view has taken");
+    }
     const outcome o = detail::add_counting_late(current_->open, [&] { chain_(millis{0}, value); });
     ++current_->info.events;
     current_->info.late += o == outcome::late ? 1 : 0;
@@ -108,7 +113,9 @@ class epoch_store {
   void advance(millis watermark) {
     watermark_ = std::max(watermark_, watermark);
     for (auto& [epoch, e] : epochs_) {
-      e.fired.merge(e.open.advance(watermark_));
+      if (!e.frozen) {  // a frozen epoch's states are being read (freeze)
+        e.fired.merge(e.open.advance(watermark_));
+      }
     }
   }
   [[nodiscard]] millis watermark() const { return watermark_; }
@@ -122,23 +129,28 @@ class epoch_store {
   }
 
   /// Whether `epoch` holds exactly `records` events: then its state, with what its windows
-  /// dropped as late (merge_epoch_into), is what batch mode computes over those records, and the
+  /// dropped as late (freeze), is what batch mode computes over those records, and the
   /// batch layer need not read them again.
   [[nodiscard]] bool saw_all(std::uint64_t epoch, std::uint64_t records) const {
     const auto it = epochs_.find(epoch);
     return it != epochs_.end() && it->second.info.events == records;
   }
 
-  /// out (+)= `epoch`'s whole state, for the batch view: its fired windows, its open ones and the
-  /// events it dropped as late (which the speed layer's answers leave out).
-  void merge_epoch_into(state_type& out, std::uint64_t epoch) const {
+  /// Freezes `epoch` for the batch view and gives its whole state: its fired windows, its open
+  /// ones and the events it dropped as late (which the speed layer's answers leave out). Call it
+  /// only once saw_all(epoch, ...) holds: no event can reach the epoch any more, and from now on
+  /// the watermark leaves it alone too, so the states stay as they are until retire_below drops
+  /// them and the batch layer may read them without the owner's lock. Empty when it has none.
+  [[nodiscard]] std::vector<const state_type*> freeze(std::uint64_t epoch) {
+    std::vector<const state_type*> states;
     if (const auto it = epochs_.find(epoch); it != epochs_.end()) {
-      out.merge(it->second.fired);
-      out.merge(it->second.open.held());
+      it->second.frozen = true;
+      states = {&it->second.fired, &it->second.open.held()};
       if constexpr (keeps_dropped) {
-        out.merge(*it->second.open.dropped());
+        states.push_back(it->second.open.dropped());
       }
     }
+    return states;
   }
 
   /// Drop the epochs below `epoch` (a batch view now covers them).
@@ -183,6 +195,7 @@ class epoch_store {
     partial_type open;
     state_type fired;
     epoch_info info;
+    bool frozen = false;  // see freeze()
   };
   struct pusher {
     epoch_store* s;
@@ -206,7 +219,7 @@ class epoch_store {
         open.keep_dropped();  // for the batch view: promoting the epoch must count its late events
       }
       state_type fired = open.advance(watermark_);  // a new epoch knows what has already fired
-      it = epochs_.emplace(epoch, epoch_state{std::move(open), std::move(fired), epoch_info{epoch, 0, 0, 0}}).first;
+      it = epochs_.emplace(epoch, epoch_state{std::move(open), std::move(fired), epoch_info{epoch, 0, 0, 0}, false}).first;
     }
     return it->second;
   }

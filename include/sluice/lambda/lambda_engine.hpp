@@ -551,22 +551,27 @@ class lambda_engine {
   auto next_view(const View& v, const std::optional<log_source<Payloads>>& source,
                  const std::vector<std::uint64_t>& promoted, batch_stats& stats, millis horizon) {
     using view = typename View::view_type;
-    auto delta = source ? sluice::run_batch(*source, *v.flow, batch_options{.threads = opts_.batch_threads}, &stats).state()
-                        : v.speed->empty_state();
+    std::optional<typename view::state_type> read;  // the epochs read from the log, aggregated
+    std::vector<const typename view::state_type*> deltas;
+    if (source) {
+      read.emplace(sluice::run_batch(*source, *v.flow, batch_options{.threads = opts_.batch_threads}, &stats).state());
+      deltas.push_back(&*read);
+    }
     std::shared_ptr<const view> current;
     {
       std::lock_guard state(state_mutex_);
       for (const std::uint64_t epoch : promoted) {
-        v.speed->merge_epoch_into(delta, epoch);
+        const auto states = v.speed->freeze(epoch);  // read as they are, unlocked, until retired
+        deltas.insert(deltas.end(), states.begin(), states.end());
       }
       if (opts_.incremental) {
         current = v.view;
       }
     }
     if (!current) {
-      current = std::make_shared<const view>(delta.monoid());  // from scratch
+      current = std::make_shared<const view>(v.speed->empty_state().monoid());  // from scratch
     }
-    return std::shared_ptr<const view>(std::make_shared<const view>(current->merged(delta, horizon)));
+    return std::shared_ptr<const view>(std::make_shared<const view>(current->merged(deltas, horizon)));
   }
 
   /// Under state_mutex_: the retention horizon now, the latest of what the batch views vouched
