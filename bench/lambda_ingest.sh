@@ -80,6 +80,7 @@ stream_once() {
 lambda_once() {
   local err=$WORK/lambda.err
   rm -rf "$err" "$LOGDIR"
+  sync  # no run starts with the writeback of the one before it
   "$SALES" "$QUERY" --lambda --log "$LOGDIR" --listen 127.0.0.1:0 --serve 127.0.0.1:0 --connections "$CONNS" \
     ${FSYNC:+--fsync "$FSYNC"} ${LAMBDA_ARGS:-} > /dev/null 2> "$err" &
   SERVER=$!
