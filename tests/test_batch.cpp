@@ -2,7 +2,11 @@
 // whatever the thread count and wherever chunk boundaries fall.
 #include <doctest/doctest.h>
 
+#include <algorithm>
+#include <cstdint>
 #include <cstdio>
+#include <iterator>
+#include <string_view>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -14,6 +18,7 @@
 #include "random_sales.hpp"
 #include "sales.hpp"
 #include "sluice/io/file_source.hpp"
+#include "sluice/io/lines_file.hpp"
 #include "sluice/io/memory_source.hpp"
 #include "sluice/run/batch.hpp"
 
@@ -270,4 +275,116 @@ TEST_CASE("csv and json-lines sinks write every row of a store in key order, fla
     seen.push_back(key.key + "@" + std::to_string(key.window.start.count()) + "=" + std::to_string(std::get<0>(value)));
   });
   CHECK(seen == std::vector<std::string>{"a@0=2", "b,\"x\"@60000=1"});
+}
+
+// ---- lines_file, from_index, collect, all_max ---------------------------------------------------
+
+namespace {
+struct kv {
+  std::int64_t key = 0;
+  std::int64_t value = 0;
+  friend bool operator==(const kv&, const kv&) = default;
+  friend auto operator<=>(const kv&, const kv&) = default;
+};
+/// "key=value": anything else is a bad line.
+const char* parse_kv(std::string_view line, kv& out) {
+  const auto eq = line.find('=');
+  if (eq == std::string_view::npos) {
+    return "no '='";
+  }
+  try {
+    out.key = std::stoll(std::string(line.substr(0, eq)));
+    out.value = std::stoll(std::string(line.substr(eq + 1)));
+  } catch (const std::exception&) {
+    return "not a number";
+  }
+  return nullptr;
+}
+}  // namespace
+
+TEST_CASE("lines_file: every good line once on any thread count; bad and over-long lines with their line numbers") {
+  std::mt19937_64 rng(11);
+  std::string text = "\xEF\xBB\xBF";  // a byte-order mark, skipped
+  std::vector<kv> want;
+  std::vector<std::uint64_t> bad_lines;
+  for (std::uint64_t line = 1; line <= 3000; ++line) {
+    const auto pick = rng() % 20;
+    if (pick == 0) {
+      text += "garbage\n";
+      bad_lines.push_back(line);
+    } else if (pick == 1) {
+      text += std::string(300, '7') + "=1\n";  // past the 256-byte limit below
+      bad_lines.push_back(line);
+    } else if (pick == 2) {
+      text += "\r\n";  // blank: skipped
+    } else {
+      const kv v{static_cast<std::int64_t>(rng() % 100), static_cast<std::int64_t>(line)};
+      text += std::to_string(v.key) + "=" + std::to_string(v.value) + (pick == 3 ? "\r\n" : "\n");
+      want.push_back(v);
+    }
+  }
+  text += "5=9";  // a last line without its newline counts
+  want.push_back(kv{5, 9});
+  std::sort(want.begin(), want.end());
+  const std::string path = write_temp("lines_file.txt", text);
+  for (const unsigned threads : {1U, 3U}) {
+    CAPTURE(threads);
+    std::vector<std::uint64_t> seen_bad;
+    sluice::input_options opts;
+    opts.max_record_bytes = 256;
+    opts.dead_letters = [&](const sluice::bad_record& r) { seen_bad.push_back(r.line); };
+    sluice::batch_stats stats;
+    auto rows = sluice::run_batch(sluice::lines_file<kv>(path, parse_kv, opts), sluice::flow<kv>() | sluice::collect(),
+                                  sluice::batch_options{.threads = threads, .min_chunk_units = 1}, &stats);
+    std::sort(rows.begin(), rows.end());
+    CHECK(rows == want);
+    CHECK(stats.bad_records == bad_lines.size());
+    CHECK(seen_bad == bad_lines);
+  }
+}
+
+TEST_CASE("from_index and collect: fn(0..n-1) once each; one thread keeps input order") {
+  auto square = [](std::uint64_t i) { return static_cast<std::int64_t>(i * i); };
+  const auto evens = sluice::flow<std::int64_t>() | sluice::filter([](std::int64_t x) { return x % 2 == 0; }) |
+                     sluice::collect();
+  std::vector<std::int64_t> want;
+  for (std::uint64_t i = 0; i < 10'000; i += 2) {
+    want.push_back(square(i));
+  }
+  CHECK(sluice::run_batch(sluice::from_index(10'000, square), evens, sluice::batch_options{.threads = 1}) == want);
+  auto parallel =
+      sluice::run_batch(sluice::from_index(10'000, square), evens, sluice::batch_options{.threads = 4, .min_chunk_units = 1});
+  std::sort(parallel.begin(), parallel.end());
+  CHECK(parallel == want);
+}
+
+TEST_CASE("all_max keeps every input at the maximum, merged in any order") {
+  const auto m = sluice::all_max([](const kv& x) { return x.value; }).bind<kv>();
+  using monoid = std::remove_const_t<decltype(m)>;
+  std::mt19937_64 rng(5);
+  for (int round = 0; round < 50; ++round) {
+    std::vector<kv> xs;
+    for (int i = 0; i < 40; ++i) {
+      xs.push_back(kv{i, static_cast<std::int64_t>(rng() % 6)});
+    }
+    const std::int64_t top = std::max_element(xs.begin(), xs.end(), [](const kv& a, const kv& b) {
+                               return a.value < b.value;
+                             })->value;
+    std::vector<kv> want;
+    std::copy_if(xs.begin(), xs.end(), std::back_inserter(want), [&](const kv& x) { return x.value == top; });
+    // Split at a random point, fold each half, merge either way round.
+    const std::size_t cut = rng() % xs.size();
+    typename monoid::state a = m.identity(), b = m.identity();
+    for (std::size_t i = 0; i < xs.size(); ++i) {
+      m.add(i < cut ? a : b, xs[i]);
+    }
+    typename monoid::state ab = a, ba = b;
+    m.merge(ab, b);
+    m.merge(ba, a);
+    for (auto* s : {&ab, &ba}) {
+      auto got = m.result(*s);
+      std::sort(got.begin(), got.end());
+      CHECK(got == want);
+    }
+  }
 }

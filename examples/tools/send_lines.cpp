@@ -2,9 +2,9 @@
 // connections, as fast as it can (throughput runs) or at a fixed rate (latency runs).
 //
 //   send_lines FILE --to HOST:PORT [--connections N] [--split interleaved|chunks] [--skip-header]
-//              [--header-each] [--rate LINES_PER_S] [--repeat K]
+//              [--header-each] [--no-header] [--rate LINES_PER_S] [--repeat K]
 //
-// The file's header line is never sent as data; with --header-each every connection starts with
+// The file's header line is never sent as data (--no-header: the file has none, as JSON lines); with --header-each every connection starts with
 // it, for a server that binds columns by name. All N connections are open before the first byte
 // goes out, so that a server waiting for N clients sees the load start on all of them at once.
 #include <netinet/in.h>
@@ -36,7 +36,7 @@ namespace {
 
 constexpr const char* usage =
     "usage: send_lines FILE --to HOST:PORT [--connections N] [--split interleaved|chunks]\n"
-    "                  [--skip-header] [--header-each] [--rate LINES_PER_S] [--repeat K]\n"
+    "                  [--skip-header] [--header-each] [--no-header] [--rate LINES_PER_S] [--repeat K]\n"
     "  Sends the data lines of FILE (CSV with a header line) over N TCP connections.\n"
     "  --to HOST:PORT     the server; HOST is a name or an IPv4/IPv6 literal ([::1]:9000)\n"
     "  --connections N    connections, all open before any data is sent (default 1)\n"
@@ -44,6 +44,7 @@ constexpr const char* usage =
     "                     chunks: connection i sends the i-th contiguous 1/N of the lines\n"
     "  --skip-header      the default, accepted for clarity: the header is never sent as data\n"
     "  --header-each      every connection starts with the header line\n"
+    "  --no-header        every line is data (a file without a header line, such as JSON lines)\n"
     "  --rate R           about R lines/s overall (default: as fast as possible)\n"
     "  --repeat K         send the data K times (default 1)\n";
 
@@ -64,6 +65,7 @@ struct options {
   std::size_t connections = 1;
   split_mode split = split_mode::interleaved;
   bool header_each = false;
+  bool no_header = false;  // every line is data
   std::uint64_t rate = 0;  // lines/s; 0: as fast as possible
   std::uint64_t repeat = 1;
 };
@@ -364,6 +366,8 @@ options parse_options(int argc, char** argv) {
       // nothing to do: the header is never sent as data
     } else if (a == "--header-each") {
       o.header_each = true;
+    } else if (a == "--no-header") {
+      o.no_header = true;
     } else if (a == "--rate") {
       o.rate = at_least_one(args, "--rate");
     } else if (a == "--repeat") {
@@ -394,7 +398,7 @@ int main(int argc, char** argv) {
     if (text.back() != '\n') {
       text += '\n';  // so that the server counts the last line as one
     }
-    const std::size_t header_end = text.find('\n') + 1;
+    const std::size_t header_end = o.no_header ? 0 : text.find('\n') + 1;
     const std::string_view header = std::string_view(text).substr(0, header_end);
     const std::string_view data = std::string_view(text).substr(header_end);
     const auto data_lines = static_cast<std::uint64_t>(std::count(data.begin(), data.end(), '\n'));

@@ -17,6 +17,7 @@
 #include "sluice/core/top_k.hpp"
 #include "sluice/core/window.hpp"
 #include "sluice/ops/aggregate.hpp"
+#include "sluice/ops/collect.hpp"
 #include "sluice/ops/event_time.hpp"
 #include "sluice/ops/fan_out.hpp"
 #include "sluice/ops/filter.hpp"

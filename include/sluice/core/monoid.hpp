@@ -9,6 +9,7 @@
 #include <tuple>
 #include <type_traits>
 #include <utility>
+#include <vector>
 
 #include "sluice/core/key.hpp"
 
@@ -166,6 +167,51 @@ struct max {
   [[nodiscard]] auto bind() const {
     static_assert(detail::projection_for<F, T>, "sluice::max(f): f must be callable with the event type");
     return extreme_monoid<F, detail::projected_t<F, T>, std::greater<>>{project};
+  }
+};
+
+// ---------------------------------------------------------------------------------------------
+// all_max(f): every input whose f(x) is the largest, ties kept, in no particular order (the
+// "hottest" rows of a window: each auction whose bid count is the window's maximum). The inputs
+// are kept (copied): use it where few inputs tie, or on small rows.
+template <class F, class T, class R>
+struct all_max_monoid {
+  F project;
+  struct state {
+    std::optional<R> best;
+    std::vector<T> items;  // the inputs at `best`
+  };
+  [[nodiscard]] state identity() const { return {}; }
+  void add(state& s, const T& x) const {
+    R r = std::invoke(project, x);
+    if (!s.best || *s.best < r) {
+      s.best = std::move(r);
+      s.items.assign(1, x);
+    } else if (!(r < *s.best)) {
+      s.items.push_back(x);
+    }
+  }
+  void merge(state& s, const state& o) const {
+    if (!o.best || (s.best && *o.best < *s.best)) {
+      return;
+    }
+    if (!s.best || *s.best < *o.best) {
+      s = o;
+    } else {
+      s.items.insert(s.items.end(), o.items.begin(), o.items.end());
+    }
+  }
+  [[nodiscard]] std::vector<T> result(const state& s) const { return s.items; }
+};
+
+template <class F>
+struct all_max {
+  F project;
+  constexpr explicit all_max(F f) : project(std::move(f)) {}
+  template <class T>
+  [[nodiscard]] auto bind() const {
+    static_assert(detail::projection_for<F, T>, "sluice::all_max(f): f must be callable with the event type");
+    return all_max_monoid<F, T, detail::projected_t<F, T>>{project};
   }
 };
 

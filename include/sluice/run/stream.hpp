@@ -140,8 +140,8 @@ constexpr bool needs_one_worker() {
   }
 }
 
-/// A process stage's rows need no combining (it runs on one worker): they go to the sink as they
-/// are emitted.
+/// Rows need no combining (a process stage runs on one worker; collect()'s rows are final where
+/// they are made): they go to the sink as they are emitted, one worker's at a time.
 template <class Out>
 class row_forwarder {
  public:
@@ -149,6 +149,7 @@ class row_forwarder {
   void ship(std::size_t /*worker*/, emitted_rows<Out> fired, millis /*watermark*/, Sink& sink) {
     if (fired.size() > 0) {
       rows_emitted_.fetch_add(fired.size(), std::memory_order_relaxed);
+      const std::lock_guard one_at_a_time(sink_mutex_);
       sink(std::as_const(fired.rows));
     }
   }
@@ -156,6 +157,7 @@ class row_forwarder {
 
  private:
   std::atomic<std::uint64_t> rows_emitted_{0};
+  std::mutex sink_mutex_;
 };
 
 /// What merges the workers' fired state: a monoid combiner for aggregates, a forwarder for rows.
