@@ -16,6 +16,8 @@
 #include <memory>
 #include <optional>
 #include <stdexcept>
+#include <type_traits>
+#include <algorithm>
 #include <utility>
 #include <stop_token>
 #include <string>
@@ -193,10 +195,28 @@ int run_query(std::string_view name, const options& o) {
       cfg.events_per_second = *o.rate;
     }
     cfg.out_of_order = sluice::millis{o.out_of_order.count()};
-    run_batch_over<Query>(name, sluice::from_index(o.generate, [cfg](std::uint64_t n) {
-                            return nexmark::make_event(cfg, n);
-                          }),
-                          o, out);
+    auto events_from = [cfg](std::uint64_t first, std::uint64_t count) {
+      return sluice::from_index(count, [cfg, first](std::uint64_t n) { return nexmark::make_event(cfg, first + n); });
+    };
+    using flow_type = decltype(flow_of<Query>(o));
+    if constexpr (std::is_same_v<typename flow_type::last_stage, sluice::collect_stage>) {
+      // A flow without state: its rows are final as they come, so run it a slice of events at a
+      // time and write each slice's rows, holding one slice, not every row of the run.
+      constexpr std::uint64_t slice = std::uint64_t{1} << 18U;
+      sluice::batch_stats total;
+      for (std::uint64_t first = 0; first < o.generate; first += slice) {
+        sluice::batch_stats stats;
+        Query::write(sluice::run_batch(events_from(first, std::min(slice, o.generate - first)), flow_of<Query>(o),
+                                       sluice::batch_options{.threads = o.threads}, &stats),
+                     out);
+        total.records += stats.records;
+        total.seconds += stats.seconds;
+      }
+      out.close();
+      summary(name, total.records, out.rows(), total.seconds, "");
+    } else {
+      run_batch_over<Query>(name, events_from(0, o.generate), o, out);
+    }
     return 0;
   }
   if (!o.input.empty()) {
