@@ -538,7 +538,7 @@ void check_query(lines (*reference)(const input&), std::size_t min_rows) {
     double rate;
     std::int64_t disorder_ms;
   };
-  for (const run& r : {run{1, 10000, 1000, 0}, run{2, 15000, 2000, 500}, run{3, 25000, 500, 3000}}) {
+  for (const run& r : {run{1, 8000, 1000, 0}, run{2, 12000, 2000, 500}, run{3, 15000, 500, 3000}}) {
     CAPTURE(r.seed);
     const input in = generated(r.seed, r.events, r.rate, r.disorder_ms);
     const lines want = reference(in);
