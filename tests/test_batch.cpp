@@ -3,6 +3,8 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <charconv>
+#include <system_error>
 #include <cstdint>
 #include <cstdio>
 #include <iterator>
@@ -287,15 +289,18 @@ struct kv {
   friend auto operator<=>(const kv&, const kv&) = default;
 };
 /// "key=value": anything else is a bad line.
+/// "key=value", whole integers and nothing else (a '\r' left on the line is a bad record, so the
+/// CRLF lines below check that lines_file strips it).
 const char* parse_kv(std::string_view line, kv& out) {
   const auto eq = line.find('=');
   if (eq == std::string_view::npos) {
     return "no '='";
   }
-  try {
-    out.key = std::stoll(std::string(line.substr(0, eq)));
-    out.value = std::stoll(std::string(line.substr(eq + 1)));
-  } catch (const std::exception&) {
+  auto whole = [](std::string_view text, std::int64_t& v) {
+    const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+    return ec == std::errc{} && end == text.data() + text.size();
+  };
+  if (!whole(line.substr(0, eq), out.key) || !whole(line.substr(eq + 1), out.value)) {
     return "not a number";
   }
   return nullptr;

@@ -444,12 +444,14 @@ inline std::optional<std::string_view> url_channel_id(std::string_view url) {
   }
   return std::nullopt;
 }
+/// '0'..'3' for Apple, Google, Facebook, Baidu in any case (the SQL's lower(channel) = ...),
+/// compared in place: no lowered copy per bid.
 inline std::optional<std::string> known_channel_id(std::string_view channel) {
-  std::string lower(channel);
-  std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char c) { return std::tolower(c); });
   static constexpr std::string_view known[] = {"apple", "google", "facebook", "baidu"};
   for (std::size_t i = 0; i < std::size(known); ++i) {
-    if (lower == known[i]) {
+    if (std::equal(channel.begin(), channel.end(), known[i].begin(), known[i].end(), [](char a, char b) {
+          return std::tolower(static_cast<unsigned char>(a)) == b;
+        })) {
       return std::to_string(i);
     }
   }
