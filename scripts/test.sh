@@ -20,7 +20,7 @@ as_list() { local IFS=,; local a=("$@"); a=("${a[@]/#/\'}"); a=("${a[@]/%/\'}");
 
 # Each suite's tests run while the next build compiles: tests leave a core idle most of the time,
 # and compiling is what takes the time on two cores. `wait` stops the script on a failed suite.
-# SLUICE_BUILD_ARGS: extra options for build/ (.ci/run: -Dbench_unoptimized=true).
+# SLUICE_BUILD_ARGS: extra options for build/, split at spaces (.ci/run: -O1, benchmarks at -O0).
 if [ ! -f build/build.ninja ]; then
   meson setup build ${SLUICE_BUILD_ARGS:-} ${gcc_args[0]:+-Dcpp_args="$(as_list "${gcc_args[@]}")"} >/dev/null
 fi
