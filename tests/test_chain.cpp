@@ -3,7 +3,8 @@
 // aggregate's changelog into an aggregate without a window (group and multiset monoids, rows that
 // move between keys), and windows re-fired under allowed lateness (retract the old row, insert
 // the new). Batch mode on 1 and 4 threads, stream mode one event per pop (the watermark moves
-// between almost every event, so changelogs are long) and in large batches.
+// between almost every event, so changelogs are long) and in large batches. And a process
+// function's rows, each at the time it was emitted, into a window and into a running aggregate.
 #include <doctest/doctest.h>
 
 #include <algorithm>
@@ -11,6 +12,7 @@
 #include <cstdint>
 #include <map>
 #include <optional>
+#include <set>
 #include <stdexcept>
 #include <thread>
 #include <tuple>
@@ -375,6 +377,159 @@ TEST_CASE("chain: a multiset monoid answers as if the retracted inputs had never
   max.subtract(s, 3);
   CHECK(s.empty());
   CHECK_FALSE(max.result(s).has_value());
+}
+
+
+// ---- a process function's rows into more stages ----------------------------------------------
+
+// A process function's row: an event's value when it rises above the key's previous one, or -1
+// for the row of a timer 50 ms after each of the key's event times.
+struct step {
+  std::int64_t key;
+  std::int64_t value;
+};
+constexpr std::int64_t follow_up_ms = 50;
+
+auto rises_and_follow_ups() {
+  return sluice::flow<ev>() | sluice::event_time(&ev::t) | sluice::key_by(&ev::k) |
+         sluice::process<step, std::optional<std::int64_t>>(
+             [](auto& ctx, const ev& e) {
+               auto& previous = ctx.state();
+               if (previous && e.v > *previous) {
+                 ctx.emit(step{ctx.key(), e.v});
+               }
+               previous = e.v;
+               ctx.timer_at(sluice::millis{e.t.count() + follow_up_ms});
+             },
+             [](auto& ctx) { ctx.emit(step{ctx.key(), -1}); });
+}
+
+// The rows by (key % 3, 200 ms window of the time each was emitted at): count and sum. No
+// event_time stage: a row's time is its event's or its timer's.
+auto steps_per_window() {
+  return rises_and_follow_ups() | sluice::key_by([](const step& s) { return s.key % 3; }) |
+         sluice::window(sluice::tumbling(std::chrono::milliseconds(2 * window_ms))) |
+         sluice::aggregate(sluice::count{}, sluice::sum(&step::value));
+}
+
+// The rows by key % 2, without a window: count and largest value (a running aggregate).
+auto steps_per_group() {
+  return rises_and_follow_ups() | sluice::key_by([](const step& s) { return s.key % 2; }) |
+         sluice::aggregate(sluice::count{}, sluice::max(&step::value));
+}
+
+struct timed_step {
+  std::int64_t time;
+  step row;
+};
+
+// The process function by hand: each key's events in time order (equal times in arrival order).
+std::vector<timed_step> steps_reference(const std::vector<ev>& events) {
+  std::map<std::int64_t, std::vector<ev>> by_key;
+  for (const ev& e : events) {
+    by_key[e.k].push_back(e);
+  }
+  std::vector<timed_step> out;
+  for (auto& entry : by_key) {
+    std::stable_sort(entry.second.begin(), entry.second.end(), [](const ev& a, const ev& b) { return a.t < b.t; });
+    std::optional<std::int64_t> previous;
+    std::set<std::int64_t> timers;
+    for (const ev& e : entry.second) {
+      if (previous && e.v > *previous) {
+        out.push_back(timed_step{e.t.count(), step{e.k, e.v}});
+      }
+      previous = e.v;
+      timers.insert(e.t.count() + follow_up_ms);
+    }
+    for (const std::int64_t t : timers) {
+      out.push_back(timed_step{t, step{entry.first, -1}});
+    }
+  }
+  return out;
+}
+
+TEST_CASE("chain: a process function's rows, at the times they were emitted, into a window and into a running aggregate") {
+  for (std::uint64_t seed = 1; seed <= 3; ++seed) {
+    CAPTURE(seed);
+    constexpr std::int64_t delay = 40;
+    const auto events = stream_test::random_events(seed + 40, 40'000, 17, delay);
+    const auto steps = steps_reference(events);
+    window_answer windows_reference;  // (group, start) -> (count, sum, 0)
+    group_answer groups_reference;    // group -> (count, largest, 0)
+    for (const timed_step& s : steps) {
+      auto& [count, sum, unused] = windows_reference[{s.row.key % 3, floor_to(s.time, 2 * window_ms)}];
+      ++count;
+      sum += s.row.value;
+      auto [it, fresh] = groups_reference.try_emplace(s.row.key % 2, 0, s.row.value, 0);
+      ++std::get<0>(it->second);
+      std::get<1>(it->second) = std::max(std::get<1>(it->second), s.row.value);
+    }
+    REQUIRE(windows_reference.size() > 100);
+    const auto windows_of = [](const auto& store, window_answer& out) {
+      for (const auto& row : store.scan()) {
+        out[{row.key.key, row.key.window.start.count()}] = {std::get<0>(row.value), std::get<1>(row.value), 0};
+      }
+    };
+    const auto groups_of_steps = [](const auto& store, group_answer& out) {
+      for (const auto& row : store.scan()) {
+        REQUIRE(std::get<1>(row.value).has_value());
+        out[row.key] = {std::get<0>(row.value), *std::get<1>(row.value), 0};
+      }
+    };
+    // 40k events: enough for the process function to split its keys over the threads.
+    for (const unsigned threads : {1U, 4U}) {
+      CAPTURE(threads);
+      const sluice::batch_options opts{.threads = threads, .min_chunk_units = 1};
+      window_answer windows;
+      windows_of(sluice::run_batch(sluice::from_range(events), steps_per_window(), opts), windows);
+      CHECK(windows == windows_reference);
+      group_answer groups;
+      groups_of_steps(sluice::run_batch(sluice::from_range(events), steps_per_group(), opts), groups);
+      CHECK(groups == groups_reference);
+    }
+    sluice::stream_options opts;
+    opts.max_delay = std::chrono::milliseconds(delay);
+    opts.queue_events = 256;
+    window_answer windows;
+    std::size_t emissions = 0;
+    auto stats = stream_over_queue(steps_per_window(), events, opts, [&](const auto& store) {
+      ++emissions;
+      windows_of(store, windows);  // final rows: each window once
+    });
+    CHECK(stats.late_events == 0);
+    CHECK(windows == windows_reference);
+    CHECK(emissions > 10);  // windows of the rows fire as the run goes
+    group_answer groups;
+    stats = stream_over_queue(steps_per_group(), events, opts, [&](const auto& store) {
+      groups_of_steps(store, groups);  // a changelog: the latest row of each group
+    });
+    CHECK(stats.late_events == 0);
+    CHECK(groups == groups_reference);
+  }
+}
+
+TEST_CASE("chain: rows of a process function's processing-time timers go on at the latest time before them") {
+  // Batch mode fires processing-time timers at the end of the input; their rows must land in a
+  // window (not at time max, where none can hold them).
+  const auto flow = sluice::flow<ev>() | sluice::event_time(&ev::t) | sluice::key_by(&ev::k) |
+                    sluice::process<step>(
+                        [](auto& ctx, const ev& e) {
+                          ctx.emit(step{ctx.key(), e.v});
+                          ctx.processing_timer_at(sluice::millis{0});
+                        },
+                        [](auto& ctx) { ctx.emit(step{ctx.key(), 1000}); }) |
+                    sluice::key_by([](const step& /*s*/) { return 0; }) |
+                    sluice::window(sluice::tumbling(std::chrono::milliseconds(window_ms))) |
+                    sluice::aggregate(sluice::count{}, sluice::sum(&step::value));
+  const std::vector<ev> events{stream_test::at(5, 1, 1), stream_test::at(130, 2, 2), stream_test::at(250, 1, 3)};
+  stream_test::row_map rows;
+  const auto store = sluice::run_batch(sluice::from_range(events), flow);
+  for (const auto& row : store.scan()) {
+    rows[{row.key.window.start.count(), 0, 0}] = {std::get<0>(row.value), std::get<1>(row.value)};
+  }
+  // The two timers' rows (keys 1 and 2) join the last event's window.
+  const stream_test::row_map expected{{{0, 0, 0}, {1, 1}}, {{100, 0, 0}, {1, 2}}, {{200, 0, 0}, {3, 2003}}};
+  CHECK(rows == expected);
 }
 
 }  // namespace

@@ -334,7 +334,7 @@ lines ref_q17(const input& in) {
   return sorted(out);
 }
 
-void bid_fields(std::string& line, const nexmark::bid& b) {
+void full_bid_fields(std::string& line, const nexmark::bid& b) {
   nexmark::csv::field(line, b.auction);
   nexmark::csv::field(line, b.bidder);
   nexmark::csv::field(line, b.price);
@@ -358,7 +358,7 @@ lines ref_q18(const input& in) {
   lines out;
   for (const auto& [key, b] : last) {
     std::string line;
-    bid_fields(line, b);
+    full_bid_fields(line, b);
     nexmark::csv::end(line);
     out.push_back(line);
   }
@@ -376,7 +376,7 @@ lines ref_q19(const input& in) {
     });
     for (std::size_t i = 0; i < std::min<std::size_t>(10, bids.size()); ++i) {
       std::string line;
-      bid_fields(line, bids[i]);
+      full_bid_fields(line, bids[i]);
       nexmark::csv::field(line, static_cast<std::int64_t>(i + 1));
       nexmark::csv::end(line);
       out.push_back(line);
@@ -400,7 +400,7 @@ lines ref_q20(const input& in) {
     }
     const nexmark::auction& a = it->second;
     std::string line;
-    bid_fields(line, b);
+    full_bid_fields(line, b);
     nexmark::csv::field(line, a.item_name);
     nexmark::csv::field(line, a.description);
     nexmark::csv::field(line, a.initial_bid);
@@ -474,8 +474,9 @@ lines ref_q22(const input& in) {
   return sorted(out);
 }
 
-lines ref_q9(const input& in) {
-  std::map<std::int64_t, nexmark::auction> auctions;
+/// Each auction's winning bid: the valid bid (dateTime within the auction's) ranked first by
+/// price desc, then dateTime asc, bidder asc, channel, url, extra asc.
+std::map<std::int64_t, nexmark::bid> winning_bids(const input& in, std::map<std::int64_t, nexmark::auction>& auctions) {
   each<nexmark::auction>(in, [&](const nexmark::auction& a) { auctions.emplace(a.id, a); });
   std::map<std::int64_t, nexmark::bid> best;  // auction id -> winning bid
   each<nexmark::bid>(in, [&](const nexmark::bid& b) {
@@ -485,17 +486,76 @@ lines ref_q9(const input& in) {
     }
     auto [it, fresh] = best.try_emplace(b.auction, b);
     const nexmark::bid& held = it->second;
-    // price desc, then dateTime asc, bidder asc, channel, url, extra asc
     if (std::tie(held.price, b.date_time, b.bidder, b.channel, b.url, b.extra) <
         std::tie(b.price, held.date_time, held.bidder, held.channel, held.url, held.extra)) {
       it->second = b;
     }
   });
+  return best;
+}
+
+lines ref_q9(const input& in) {
+  std::map<std::int64_t, nexmark::auction> auctions;
   line_sink sink;
-  for (const auto& [id, b] : best) {
+  for (const auto& [id, b] : winning_bids(in, auctions)) {
     nexmark::q9::write(std::vector<nexmark::q9_row>{nexmark::q9_row{auctions.at(id), b}}, sink);
   }
   return sorted(sink.out);
+}
+
+lines ref_q4(const input& in) {
+  std::map<std::int64_t, nexmark::auction> auctions;
+  std::map<std::int64_t, std::pair<std::int64_t, std::int64_t>> per_category;  // sum, count of final prices
+  for (const auto& [id, b] : winning_bids(in, auctions)) {
+    auto& [sum, count] = per_category[auctions.at(id).category];
+    sum += b.price;
+    ++count;
+  }
+  lines out;
+  for (const auto& [category, sum_count] : per_category) {
+    out.push_back(std::to_string(category) + "," + std::to_string(sum_count.first / sum_count.second) + "\n");
+  }
+  return sorted(out);
+}
+
+lines ref_q6(const input& in) {
+  std::map<std::int64_t, nexmark::auction> auctions;
+  // seller -> (winning bid's dateTime, auction id) -> price: each seller's rows in the OVER's order
+  std::map<std::int64_t, std::map<std::pair<std::int64_t, std::int64_t>, std::int64_t>> per_seller;
+  for (const auto& [id, b] : winning_bids(in, auctions)) {
+    per_seller[auctions.at(id).seller][{b.date_time.count(), id}] = b.price;
+  }
+  lines out;
+  for (const auto& [seller, rows] : per_seller) {
+    std::vector<std::int64_t> prices;
+    for (const auto& row : rows) {
+      prices.push_back(row.second);
+      const std::size_t first = prices.size() > 11 ? prices.size() - 11 : 0;  // 10 preceding and this one
+      std::int64_t sum = 0;
+      for (std::size_t i = first; i < prices.size(); ++i) {
+        sum += prices[i];
+      }
+      out.push_back(std::to_string(seller) + "," + std::to_string(sum / static_cast<std::int64_t>(prices.size() - first)) +
+                    "\n");
+    }
+  }
+  return sorted(out);
+}
+
+lines ref_q10(const input& in) {
+  lines out;
+  each<nexmark::bid>(in, [&](const nexmark::bid& b) {
+    const std::string stamp = nexmark::format_time(b.date_time);  // yyyy-MM-dd HH:mm:ss.SSS
+    std::string line;
+    nexmark::csv::field(line, b.auction);
+    nexmark::csv::field(line, b.bidder);
+    nexmark::csv::field(line, b.price);
+    nexmark::csv::time(line, b.date_time);
+    nexmark::csv::field(line, b.extra);
+    line += stamp.substr(0, 10) + "," + stamp.substr(11, 5) + "\n";
+    out.push_back(line);
+  });
+  return sorted(out);
 }
 
 // ---- the flows -----------------------------------------------------------------------------------
@@ -606,6 +666,54 @@ TEST_CASE("nexmark q22 (url directories, NULL past the last) equals the referenc
 }
 TEST_CASE("nexmark q9 (each auction's winning bid within its time) equals the reference") {
   check_query<nexmark::q9>(ref_q9, 100);
+}
+TEST_CASE("nexmark q4 (average winning price per category: process rows into an aggregate) equals the reference") {
+  check_query<nexmark::q4>(ref_q4, 5);
+}
+TEST_CASE("nexmark q6 (average of each seller's last 11 winning prices, by bid time) equals the reference") {
+  check_query<nexmark::q6>(ref_q6, 100);
+}
+TEST_CASE("nexmark q10 (bids with their date and minute partition columns) equals the reference") {
+  check_query<nexmark::q10>(ref_q10, 5000);
+}
+
+TEST_CASE("nexmark q12 (processing-time windows): each bidder's counts add up to its bids, in aligned 10 s windows") {
+  const input in = generated(4, 12000, 1000, 500);
+  std::map<std::int64_t, std::int64_t> want;  // bidder -> bids
+  each<nexmark::bid>(in, [&](const nexmark::bid& b) { ++want[b.bidder]; });
+  const auto before = sluice::system_processing_time();
+  const auto check = [&](std::map<std::int64_t, std::int64_t>& got, const auto& rows) {
+    rows.for_each([&](const auto& key, std::int64_t count) {
+      CHECK((key.window.end - key.window.start).count() == 10'000);
+      CHECK(key.window.start.count() % 10'000 == 0);
+      // The windows are of the wall clock during the run, not of the events' 2015 dateTime.
+      CHECK(key.window.end > before);
+      CHECK(key.window.start <= sluice::system_processing_time());
+      got[key.key] += count;
+    });
+  };
+  for (const unsigned threads : {1U, 4U}) {
+    std::map<std::int64_t, std::int64_t> got;
+    check(got, sluice::run_batch(sluice::from_range(in.events), nexmark::q12::flow(),
+                                 sluice::batch_options{.threads = threads, .min_chunk_units = 1}));
+    CHECK(got == want);
+  }
+  sluice::event_queue<nexmark::event> q(64);
+  std::thread producer([&] {
+    for (const auto& e : in.events) {
+      q.push(e);
+    }
+    q.close();
+  });
+  std::map<std::int64_t, std::int64_t> got;
+  sluice::stream_options opts;
+  opts.threads = 2;
+  opts.max_delay = std::chrono::minutes(1);  // a worker's clock read may lag another's: none is late
+  const auto stats = sluice::run_stream(sluice::from_queue(q), nexmark::q12::flow(),
+                                        [&](const auto& rows) { check(got, rows); }, opts);
+  producer.join();
+  CHECK(stats.late_events == 0);
+  CHECK(got == want);
 }
 
 TEST_CASE("nexmark q7: a bid at exactly a window's end is a row of that window too when its price is the maximum") {

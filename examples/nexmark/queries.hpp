@@ -11,12 +11,16 @@
 #pragma once
 
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <cctype>
 #include <climits>
 #include <cstdint>
+#include <deque>
 #include <iterator>
+#include <map>
 #include <optional>
+#include <set>
 #include <tuple>
 #include <type_traits>
 #include <string>
@@ -97,6 +101,15 @@ auto events_of() {
   return sluice::flow<event>() | sluice::only<T>();
 }
 
+/// auction, bidder, price, dateTime, extra: q0's row, and the start of q10's.
+inline void bid_fields(std::string& s, const bid& b) {
+  csv::field(s, b.auction);
+  csv::field(s, b.bidder);
+  csv::field(s, b.price);
+  csv::time(s, b.date_time);
+  csv::field(s, b.extra);
+}
+
 // ---- q0: pass-through ---------------------------------------------------------------------------
 // SELECT auction, bidder, price, dateTime, extra FROM bid
 struct q0 {
@@ -104,13 +117,64 @@ struct q0 {
   static auto flow() { return events_of<bid>() | sluice::collect(); }
   template <class Rows, class Out>
   static void write(const Rows& rows, Out& out) {
-    csv::each_row(rows, out, [](std::string& s, const bid& b) {
-      csv::field(s, b.auction);
-      csv::field(s, b.bidder);
-      csv::field(s, b.price);
-      csv::time(s, b.date_time);
-      csv::field(s, b.extra);
+    csv::each_row(rows, out, bid_fields);
+  }
+};
+
+/// Bid counts per bidder and window, as q11 and q12 write them.
+struct bid_counts_per_window {
+  static constexpr std::string_view header = "bidder,bid_count,starttime,endtime";
+  template <class Rows, class Out>
+  static void write(const Rows& rows, Out& out) {
+    rows.for_each([&](const auto& key, std::int64_t count) {
+      out.row([&](std::string& s) {
+        csv::field(s, key.key);
+        csv::field(s, count);
+        csv::time(s, key.window.start);
+        csv::time(s, key.window.end);
+      });
     });
+  }
+};
+
+// ---- q10: log to the file system ----------------------------------------------------------------
+// INSERT INTO fs_sink PARTITIONED BY (dt, hm) SELECT auction, bidder, price, dateTime, extra,
+//   DATE_FORMAT(dateTime, 'yyyy-MM-dd'), DATE_FORMAT(dateTime, 'HH:mm') FROM bid
+// The suite's sink writes a directory per (dt, hm); here the partition columns are the last two
+// of one CSV (a host splits them as its file system wants): the query's work is the projection.
+struct q10 {
+  static constexpr std::string_view header = "auction,bidder,price,dateTime,extra,dt,hm";  // the sink's columns
+  static auto flow() { return events_of<bid>() | sluice::collect(); }
+  template <class Rows, class Out>
+  static void write(const Rows& rows, Out& out) {
+    csv::each_row(rows, out, [](std::string& s, const bid& b) {
+      const std::size_t at = s.size() + fmt::formatted_size("{},{},{},", b.auction, b.bidder, b.price);
+      bid_fields(s, b);              // ..., "yyyy-MM-dd HH:mm:ss.SSS,", extra
+      std::array<char, 16> stamp{};  // "yyyy-MM-dd HH:mm", copied: s grows below
+      s.copy(stamp.data(), stamp.size(), at);
+      csv::field(s, std::string_view(stamp.data(), 10));
+      csv::field(s, std::string_view(stamp.data() + 11, 5));
+    });
+  }
+};
+
+// ---- q12: processing-time windows ---------------------------------------------------------------
+// SELECT bidder, count(*) as bid_count, window_start AS starttime, window_end AS endtime
+// FROM TABLE(TUMBLE(TABLE (SELECT *, PROCTIME() as p_time FROM bid), DESCRIPTOR(p_time), 10 s))
+// GROUP BY bidder, window_start, window_end
+// PROCTIME() is the wall clock when the bid is read (a map stage takes it once per bid), then an
+// ordinary tumbling window over it. Its answer depends on the machine's speed: each bidder's
+// counts add up to its bids, and that is all a test can pin.
+struct q12_bid {
+  std::int64_t bidder;
+  sluice::millis p_time;
+};
+struct q12 : bid_counts_per_window {
+  static auto flow() {
+    return events_of<bid>() |
+           sluice::map([](const bid& b) { return q12_bid{b.bidder, sluice::system_processing_time()}; }) |
+           sluice::event_time(&q12_bid::p_time) | sluice::key_by(&q12_bid::bidder) |
+           sluice::window(sluice::tumbling(10s)) | sluice::aggregate(sluice::count{});
   }
 };
 
@@ -361,22 +425,10 @@ struct q8 {
 // SELECT bidder, count(*) as bid_count, SESSION_START(dateTime, 10 s) as starttime,
 //        SESSION_END(dateTime, 10 s) as endtime FROM bid GROUP BY bidder, SESSION(dateTime, 10 s)
 // A session's end is its last bid's time plus the gap, as Flink's SESSION_END.
-struct q11 {
-  static constexpr std::string_view header = "bidder,bid_count,starttime,endtime";
+struct q11 : bid_counts_per_window {
   static auto flow() {
     return events_of<bid>() | sluice::event_time(&bid::date_time) | sluice::key_by(&bid::bidder) |
            sluice::window(sluice::session(10s)) | sluice::aggregate(sluice::count{});
-  }
-  template <class Rows, class Out>
-  static void write(const Rows& rows, Out& out) {
-    rows.for_each([&](const auto& key, std::int64_t count) {
-      out.row([&](std::string& s) {
-        csv::field(s, key.key);
-        csv::field(s, count);
-        csv::time(s, key.window.start);
-        csv::time(s, key.window.end);
-      });
-    });
   }
 };
 
@@ -803,16 +855,58 @@ struct q16 {
 //     ROW_NUMBER() OVER (PARTITION BY A.id ORDER BY B.price DESC, B.dateTime ASC) AS rownum
 //   FROM auction A, bid B WHERE A.id = B.auction AND B.dateTime BETWEEN A.dateTime AND A.expires
 // ) WHERE rownum <= 1
-// A process function per auction id: it keeps the auction and its best bid so far (ties as
-// ranks_before: dateTime, then bidder, then the other fields ascending), and emits the winner
-// when the watermark passes the auction's expiry, when no later bid can count. An auction without
-// a bid in its time has no row (an inner join).
+// A process function per auction id (auction_closing, shared with q4 and q6): it keeps the
+// auction and its best bid so far (ties as ranks_before: dateTime, then bidder, then the other
+// fields ascending), and closes the auction when the watermark passes its expiry, when no later
+// bid can count. An auction without a bid in its time has no row (an inner join).
 struct auction_state {
   std::optional<auction> a;
   std::optional<bid> best;
   std::vector<bid> early;  // bids handled before their auction (same time, arrived first)
   bool closed = false;     // emitted: later bids are past its expiry
 };
+
+/// The auctions and their bids, each auction closed once the watermark passes its expiry:
+/// on_open(ctx, auction) when the auction is handled (at its dateTime), on_close(ctx, auction,
+/// best bid or nullopt) at expires + 1 ms, after every bid at `expires`. Rows of type Row.
+template <class Row, class OnOpen, class OnClose>
+auto auction_closing(OnOpen on_open, OnClose on_close) {
+  using side = std::variant<auction, bid>;
+  const auto offer = [](auction_state& s, const bid& b) {
+    if (b.date_time >= s.a->date_time && b.date_time <= s.a->expires && (!s.best || ranks_before(b, *s.best))) {
+      s.best = b;
+    }
+  };
+  auto on_event = [on_open, offer](auto& ctx, const side& v) {
+    auction_state& s = ctx.state();
+    if (s.closed) {
+      return;
+    }
+    if (const auto* a = std::get_if<auction>(&v)) {
+      s.a = *a;
+      for (const bid& b : std::exchange(s.early, {})) {
+        offer(s, b);
+      }
+      on_open(ctx, *a);
+      ctx.timer_at(sluice::millis{a->expires.count() + 1});  // after every bid at `expires`
+    } else if (s.a) {
+      offer(s, std::get<bid>(v));
+    } else {
+      s.early.push_back(std::get<bid>(v));
+    }
+  };
+  auto on_timer = [on_close](auto& ctx) {
+    auction_state& s = ctx.state();
+    on_close(ctx, *s.a, s.best);
+    s = auction_state{};
+    s.closed = true;
+  };
+  return events_of_both<auction, bid>() |
+         sluice::event_time(sluice::by_type(&auction::date_time, &bid::date_time)) |
+         sluice::key_by(sluice::by_type(&auction::id, &bid::auction)) |
+         sluice::process<Row, auction_state>(on_event, on_timer);
+}
+
 struct q9_row {
   auction a;
   bid b;
@@ -821,42 +915,13 @@ struct q9 {
   static constexpr std::string_view header =
       "id,itemName,description,initialBid,reserve,dateTime,expires,seller,category,extra,auction,bidder,price,"
       "bid_dateTime,bid_extra";
-  using side = std::variant<auction, bid>;
-  static void offer(auction_state& s, const bid& b) {
-    if (b.date_time >= s.a->date_time && b.date_time <= s.a->expires && (!s.best || ranks_before(b, *s.best))) {
-      s.best = b;
-    }
-  }
   static auto flow() {
-    auto on_event = [](auto& ctx, const side& v) {
-      auction_state& s = ctx.state();
-      if (s.closed) {
-        return;
-      }
-      if (const auto* a = std::get_if<auction>(&v)) {
-        s.a = *a;
-        for (const bid& b : std::exchange(s.early, {})) {
-          offer(s, b);
-        }
-        ctx.timer_at(sluice::millis{a->expires.count() + 1});  // after every bid at `expires`
-      } else if (s.a) {
-        offer(s, std::get<bid>(v));
-      } else {
-        s.early.push_back(std::get<bid>(v));
-      }
-    };
-    auto on_timer = [](auto& ctx) {
-      auction_state& s = ctx.state();
-      if (s.best) {
-        ctx.emit(q9_row{*s.a, *s.best});
-      }
-      s = auction_state{};
-      s.closed = true;
-    };
-    return events_of_both<auction, bid>() |
-           sluice::event_time(sluice::by_type(&auction::date_time, &bid::date_time)) |
-           sluice::key_by(sluice::by_type(&auction::id, &bid::auction)) |
-           sluice::process<q9_row, auction_state>(on_event, on_timer);
+    return auction_closing<q9_row>([](auto& /*ctx*/, const auction& /*a*/) {},
+                                   [](auto& ctx, const auction& a, const std::optional<bid>& best) {
+                                     if (best) {
+                                       ctx.emit(q9_row{a, *best});
+                                     }
+                                   });
   }
   template <class Rows, class Out>
   static void write(const Rows& rows, Out& out) {
@@ -876,6 +941,122 @@ struct q9 {
       csv::field(s, r.b.price);
       csv::time(s, r.b.date_time);
       csv::field(s, r.b.extra);
+    });
+  }
+};
+
+// ---- q4: average price for a category -----------------------------------------------------------
+// SELECT Q.category, AVG(Q.final) FROM (
+//   SELECT MAX(B.price) AS final, A.category FROM auction A, bid B
+//   WHERE A.id = B.auction AND B.dateTime BETWEEN A.dateTime AND A.expires GROUP BY A.id, A.category
+// ) Q GROUP BY Q.category
+// The inner query is q9's closing (the winning bid's price is the MAX), its rows go on into an
+// aggregate per category: the process function's rows chained into another stage. AVG of a
+// BIGINT is a BIGINT, truncated toward zero. An updating query: its final rows at end of input.
+struct closing_price {
+  std::int64_t category;
+  std::int64_t price;
+};
+struct q4 {
+  static constexpr std::string_view header = "id,final";  // the suite's sink columns
+  static auto flow() {
+    return auction_closing<closing_price>([](auto& /*ctx*/, const auction& /*a*/) {},
+                                          [](auto& ctx, const auction& a, const std::optional<bid>& best) {
+                                            if (best) {
+                                              ctx.emit(closing_price{a.category, best->price});
+                                            }
+                                          }) |
+           sluice::key_by(&closing_price::category) |
+           sluice::aggregate(sluice::sum(&closing_price::price), sluice::count{});
+  }
+  template <class Rows, class Out>
+  static void write(const Rows& rows, Out& out) {
+    rows.for_each([&](std::int64_t category, const auto& sum_count) {
+      out.row([&](std::string& s) {
+        csv::field(s, category);
+        csv::field(s, std::get<0>(sum_count) / std::get<1>(sum_count));
+      });
+    });
+  }
+};
+
+// ---- q6: average selling price by seller ---------------------------------------------------------
+// SELECT Q.seller, AVG(Q.price) OVER (PARTITION BY Q.seller ORDER BY Q.dateTime
+//                                     ROWS BETWEEN 10 PRECEDING AND CURRENT ROW)
+// FROM (each auction's winning bid: A.id, A.seller, B.price, B.dateTime, as in q9)
+// One row per auction with a winning bid: the average of its price and the prices of up to 10
+// of the same seller's auctions before it, ordered by the winning bid's dateTime (ties: the
+// smaller auction id first, a choice the SQL leaves open). AVG truncated toward zero.
+//
+// Two process functions in a row. The first closes the auctions (q9's) and tells the second,
+// keyed by seller, both when an auction opens and when it closes. A winning bid is ordered by its
+// dateTime, which is before its auction closes, so the second holds each closed auction until no
+// auction of the seller can still win with an earlier bid: until every auction of the seller
+// that is still open started after it (an open auction's winner will be at or after its start;
+// one not yet opened starts after the current time, and so after every held bid). Exact in both
+// modes, with state bounded by the seller's open auctions and 10 prices.
+struct seller_auction {
+  std::int64_t seller;
+  std::int64_t auction;
+  sluice::millis opened;                    // the auction's dateTime
+  std::optional<sluice::millis> bid_time;   // closed with a winner: its dateTime ...
+  std::int64_t price = 0;                   // ... and price
+  bool closed = false;
+};
+struct q6_row {
+  std::int64_t seller;
+  std::int64_t avg_price;
+};
+struct seller_state {
+  using order = std::pair<sluice::millis, std::int64_t>;  // (time, auction id)
+  std::set<order> open;                       // (dateTime, id) of the seller's open auctions
+  std::map<order, std::int64_t> held;         // (bid dateTime, id) -> price, closed, not yet emitted
+  std::deque<std::int64_t> last_prices;       // the last 11 emitted, oldest first
+  std::int64_t last_sum = 0;
+};
+struct q6 {
+  static constexpr std::string_view header = "seller,avg_price";  // the suite's sink columns
+  static constexpr std::size_t rows_in_frame = 11;                 // 10 preceding and the current
+  static auto flow() {
+    return auction_closing<seller_auction>(
+               [](auto& ctx, const auction& a) {
+                 ctx.emit(seller_auction{a.seller, a.id, a.date_time, std::nullopt, 0, false});
+               },
+               [](auto& ctx, const auction& a, const std::optional<bid>& best) {
+                 ctx.emit(best ? seller_auction{a.seller, a.id, a.date_time, best->date_time, best->price, true}
+                               : seller_auction{a.seller, a.id, a.date_time, std::nullopt, 0, true});
+               }) |
+           sluice::key_by(&seller_auction::seller) |
+           sluice::process<q6_row, seller_state>([](auto& ctx, const seller_auction& e) {
+             seller_state& s = ctx.state();
+             const seller_state::order opened{e.opened, e.auction};
+             if (!e.closed) {
+               s.open.insert(opened);
+               return;
+             }
+             s.open.erase(opened);
+             if (e.bid_time) {
+               s.held.emplace(seller_state::order{*e.bid_time, e.auction}, e.price);
+             }
+             // Emit, in order, what no open auction can precede.
+             while (!s.held.empty() && (s.open.empty() || s.held.begin()->first < *s.open.begin())) {
+               const std::int64_t price = s.held.begin()->second;
+               s.held.erase(s.held.begin());
+               s.last_prices.push_back(price);
+               s.last_sum += price;
+               if (s.last_prices.size() > rows_in_frame) {
+                 s.last_sum -= s.last_prices.front();
+                 s.last_prices.pop_front();
+               }
+               ctx.emit(q6_row{ctx.key(), s.last_sum / static_cast<std::int64_t>(s.last_prices.size())});
+             }
+           });
+  }
+  template <class Rows, class Out>
+  static void write(const Rows& rows, Out& out) {
+    csv::each_row(rows, out, [](std::string& s, const q6_row& r) {
+      csv::field(s, r.seller);
+      csv::field(s, r.avg_price);
     });
   }
 };

@@ -18,17 +18,31 @@
 //   - under allowed lateness a window that fires again after late events emits a retraction of
 //     its old row and its new one, which again only an aggregate without a window can take.
 //
+// After process(...) or a join (a process function), `|` starts a flow over the rows it emits:
+//
+//   ... | key_by(&bid::auction) | process<winner, auction_state>(on_event, on_timer)
+//       | key_by(&winner::category) | aggregate(mean(&winner::price))
+//
+//   - a row's event time is the time it was emitted at: the event's or the timer's (as Flink's
+//     process functions stamp their output), so the next stages may window by it or run another
+//     process function without an event_time stage; one may still set another time, if it is
+//     not behind the watermark the row was emitted under (else the row is late for them).
+//   - rows are final, as a window's are; a row a processing-time timer emits gets the last
+//     watermark as its event time (a processing-time timer has no event time of its own).
+//
 // Stream mode runs a chained flow on one worker: a window's row is final only when every event
 // of it has met in one place. Lambda views refuse chained flows (a window's rows straddle
 // epochs); Kappa views run them.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <functional>
 #include <optional>
 #include <stdexcept>
 #include <type_traits>
 #include <utility>
+#include <vector>
 
 #include "sluice/core/key.hpp"
 #include "sluice/core/monoid.hpp"
@@ -39,6 +53,7 @@
 #include "sluice/ops/event_time.hpp"
 #include "sluice/ops/flow.hpp"
 #include "sluice/ops/keyed_state.hpp"
+#include "sluice/ops/process.hpp"
 
 namespace sluice {
 
@@ -69,11 +84,33 @@ template <class K, class M>
 struct row_for<keyed_state<K, M>> {
   using type = key_row<K, typename keyed_state<K, M>::result_type>;
   static constexpr bool windowed = false;
+  static constexpr bool changes = true;  // a running aggregate's row is replaced by its next one
 };
 template <class K, class W, class M>
 struct row_for<keyed_state<windowed_key<K, W>, M>> {
   using type = window_row<K, W, typename keyed_state<windowed_key<K, W>, M>::result_type>;
   static constexpr bool windowed = true;
+  static constexpr bool changes = false;
+};
+template <class Out>
+struct row_for<emitted_rows<Out>> {  // a process function's rows, each at the time it was emitted
+  using type = Out;
+  static constexpr bool windowed = false;
+  static constexpr bool changes = false;
+};
+
+/// The event time a process function's row was emitted at, kept as the next flow's event time:
+/// the stage that gives a chained flow over such rows its event time.
+struct emitted_time_stage {
+  static constexpr bool assigns_event_time = true;
+  template <class E>
+  static constexpr bool accepts = true;
+  template <class E>
+  using output = E;
+  template <class E, class Next>
+  Next bind(Next next) const {
+    return next;  // the chain pushes each row with its emission time already
+  }
 };
 
 /// A window row's event time: the last millisecond of its window.
@@ -84,10 +121,13 @@ struct window_row_time {
   }
 };
 
-/// The flow the rows of type Row start: with event time when they have a time window.
-template <class Row>
+/// The flow the rows of type Row start: with event time when they have a time window or were
+/// emitted at one (`timed`: a process function's rows).
+template <class Row, bool timed>
 auto start_chain() {
-  if constexpr (requires(const Row& r) { window_row_time{}(r); }) {
+  if constexpr (timed) {
+    return flow<Row>() | emitted_time_stage{};
+  } else if constexpr (requires(const Row& r) { window_row_time{}(r); }) {
     return flow<Row>() | event_time(window_row_time{});
   } else {
     return flow<Row>();
@@ -162,16 +202,18 @@ concept takes_retractions = requires { &P::retract; };
 }  // namespace detail
 
 namespace detail {
-/// The partial of `First` (the aggregate whose rows feed `Next`, the next flow) and of Next's
-/// terminal stage. Batch mode: First takes every event, its final rows go to Next at the end.
-/// Stream mode: each advance(w) fires First's complete rows (and changes, see above) into Next,
-/// then advances Next to the same watermark: rows fired at w have times before w, and no later
-/// row will, so the watermark holds for them too.
+/// The partial of `First` (the aggregate or process function whose rows feed `Next`, the next
+/// flow) and of Next's terminal stage. Batch mode: First takes every event, its final rows go to
+/// Next at the end. Stream mode: each advance(w) fires First's complete rows (and changes, see
+/// above) into Next, then advances Next to the same watermark: rows fired at w have times before
+/// w (a process function's: at most w, and Next's stages fire only what ends at or before w),
+/// and no later row will have an earlier time, so the watermark holds for them too.
 template <class First, class NextFlow, class NextPartial>
 class chained_partial {
   using first_state = decltype(std::declval<First&>().advance(millis{}));
   using row = row_for<first_state>;
-  static constexpr bool running = !row::windowed;  // First has no window: its rows change
+  static constexpr bool running = row::changes;  // First has no window: its rows change
+  static constexpr bool from_process = is_emitted_rows_v<first_state>;
 
  public:
   using result_type = decltype(std::declval<NextPartial&>().advance(millis{}));
@@ -185,7 +227,7 @@ class chained_partial {
 
   void set_allowed_lateness(std::int64_t ms) {
     first_.set_allowed_lateness(ms);
-    if (ms > 0 && !running) {
+    if (ms > 0 && !running && !from_process) {  // a process function's rows never change
       if constexpr (!takes_retractions<NextPartial>) {
         throw std::invalid_argument(
             "sluice: with allowed lateness a window's row can change; only an aggregate(...) without a window can "
@@ -206,7 +248,11 @@ class chained_partial {
   void merge(chained_partial& other) { first_.merge(other.first_); }
 
   result_type advance(millis w) {
-    if constexpr (running) {
+    if constexpr (from_process) {
+      std::vector<millis> times;
+      feed_timed(first_.advance(w, &times), times);
+      last_watermark_ = std::max(last_watermark_, w);
+    } else if constexpr (running) {
       feed(first_.take_held(), w);  // what changed since the last step
     } else {
       feed(first_.advance(w), w);
@@ -215,21 +261,46 @@ class chained_partial {
     return next_.advance(w);
   }
 
-  // A process function after the aggregate: its processing-time timers.
+  // Processing-time timers: of a process function after the aggregate, or of the process
+  // function First (whose rows then go on at the last watermark) and of any in Next.
+  static constexpr bool next_has_clock = requires(NextPartial& p) { p.fire_processing_timers(millis{}); };
   void set_processing_clock(std::function<millis()> clock)
-  requires requires(NextPartial& p) { p.set_processing_clock(clock); }
+  requires from_process || next_has_clock
   {
-    next_.set_processing_clock(std::move(clock));
+    if constexpr (from_process) {
+      first_.set_processing_clock(clock);
+    }
+    if constexpr (next_has_clock) {
+      next_.set_processing_clock(std::move(clock));
+    }
   }
   [[nodiscard]] std::optional<millis> next_processing_timer() const
-  requires requires(const NextPartial& p) { p.next_processing_timer(); }
+  requires from_process || next_has_clock
   {
-    return next_.next_processing_timer();
+    std::optional<millis> first;
+    std::optional<millis> next;
+    if constexpr (from_process) {
+      first = first_.next_processing_timer();
+    }
+    if constexpr (next_has_clock) {
+      next = next_.next_processing_timer();
+    }
+    return first && next ? std::min(*first, *next) : first ? first : next;
   }
   result_type fire_processing_timers(millis now)
-  requires requires(NextPartial& p) { p.fire_processing_timers(now); }
+  requires from_process || next_has_clock
   {
-    return next_.fire_processing_timers(now);
+    if constexpr (from_process) {
+      auto fired = first_.fire_processing_timers(now);
+      std::vector<millis> times(fired.size(), last_watermark_);
+      feed_timed(std::move(fired), times);
+      if constexpr (!next_has_clock) {
+        return next_.advance(last_watermark_);  // what those rows completed (nothing, mostly)
+      }
+    }
+    if constexpr (next_has_clock) {
+      return next_.fire_processing_timers(now);
+    }
   }
 
   /// The next stage's rows so far, where it keeps them (a live view).
@@ -241,11 +312,29 @@ class chained_partial {
 
   result_type into_result() && { return std::move(*this).into_result(1); }
   result_type into_result(unsigned threads) && {
-    feed(std::move(first_).into_result(), millis::max());
+    if constexpr (from_process) {
+      std::vector<millis> times;
+      feed_timed(std::move(first_).into_result(threads, &times), times);  // keys split over the threads
+    } else {
+      feed(std::move(first_).into_result(), millis::max());
+    }
     return final_result(std::move(next_), threads);
   }
 
  private:
+  // A process function's rows, each with the time it was emitted at. The rows of processing-time
+  // timers fired at the end of the input (at time max, which no window can hold) get the latest
+  // time before them.
+  void feed_timed(first_state fired, const std::vector<millis>& times) {
+    auto insert = next_flow_.bind(next_);
+    for (std::size_t i = 0; i < fired.rows.size(); ++i) {
+      if (times[i] != millis::max()) {
+        latest_row_time_ = std::max(latest_row_time_, times[i]);
+      }
+      insert(times[i] == millis::max() ? latest_row_time_ : times[i], std::move(fired.rows[i]));
+    }
+  }
+
   void feed(const first_state& fired, millis w) {
     auto insert = next_flow_.bind(next_);
     const auto& m = fired.monoid();
@@ -298,6 +387,8 @@ class chained_partial {
   NextFlow next_flow_;
   NextPartial next_;
   bool track_ = running;           // rows may change: remember what was emitted
+  millis last_watermark_ = millis::min();  // from_process: the time a processing-time timer's rows get
+  millis latest_row_time_ = millis::min();  // from_process: the latest finite time a row was emitted at
   std::optional<first_state> emitted_;  // the rows emitted so far (as states), while they may change
 };
 
@@ -325,8 +416,10 @@ struct chain_stage {
   auto make_partial() const {
     auto head = first.template make_partial<E>();
     using next_last = typename Next::last_stage;
-    if constexpr (detail::is_aggregate_stage_v<next_last>) {
-      // An aggregate without a window takes retractions (a changelog_partial, not a plain one).
+    using head_rows = decltype(head.advance(millis{}));
+    if constexpr (detail::is_aggregate_stage_v<next_last> && !is_emitted_rows_v<head_rows>) {
+      // An aggregate without a window takes retractions (a changelog_partial, not a plain one):
+      // an aggregate's rows may change (a process function's never do).
       using in = detail::aggregate_input<typename Next::element_type>;
       using value = typename in::value;
       using monoid = monoid_for_t<value, decltype(next_last::aggregator)>;
@@ -375,7 +468,8 @@ auto chain_after(const Last& last, Stage stage) {
     auto next = last.next | std::move(stage);
     return chain_stage<decltype(last.first), decltype(next)>{last.first, std::move(next)};
   } else {
-    auto next = start_chain<typename rows_of<Element, Last>::type>() | std::move(stage);
+    using first_rows = decltype(std::declval<const Last&>().template make_partial<Element>().advance(millis{}));
+    auto next = start_chain<typename rows_of<Element, Last>::type, is_emitted_rows_v<first_rows>>() | std::move(stage);
     return chain_stage<Last, decltype(next)>{last, std::move(next)};
   }
 }

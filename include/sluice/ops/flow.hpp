@@ -21,7 +21,8 @@ template <class First, class Next>
 struct chain_stage;  // ops/chain.hpp
 
 namespace detail {
-/// flow | stage after an aggregate: the stage starts the flow over the aggregate's rows (chain.hpp).
+/// flow | stage after an aggregate or a process function: the stage starts the flow over its
+/// rows (chain.hpp).
 template <class Element, class Last, class Stage>
 auto chain_after(const Last& last, Stage stage);
 
@@ -39,7 +40,7 @@ concept time_assigning_stage = requires {
 template <class S, class E>
 inline constexpr bool yields_event_time = true;
 template <class S, class E>
-requires time_assigning_stage<S>
+requires time_assigning_stage<S> && requires { &S::fn; }  // (not a chain's emitted_time_stage)
 inline constexpr bool yields_event_time<S, E> = [] {
   using r = std::remove_cvref_t<std::invoke_result_t<const decltype(S::fn)&, const value_of_t<E>&>>;
   return std::is_same_v<r, millis> || std::is_integral_v<r>;
@@ -190,11 +191,7 @@ template <class In, class... Stages, class Stage>
 auto operator|(const flow<In, Stages...>& f, Stage stage) {
   using current = flow<In, Stages...>;
   using element = typename current::element_type;
-  if constexpr (current::is_aggregating && detail::in_order_stage<typename current::last_stage>) {
-    static_assert(!detail::in_order_stage<typename current::last_stage>,
-                  "sluice: no stage can follow process(...) or a join yet: run the flow and start a new one on its rows");
-    return f;
-  } else if constexpr (current::is_aggregating) {
+  if constexpr (current::is_aggregating) {
     return detail::replace_last(f, detail::chain_after<element>(std::get<sizeof...(Stages) - 1>(f.stages()), stage),
                                 std::make_index_sequence<sizeof...(Stages) - 1>{});
   } else if constexpr (detail::is_aggregate_stage_v<Stage>) {

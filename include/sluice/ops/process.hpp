@@ -265,11 +265,15 @@ class process_partial {
   /// its own thread (keys are independent), the rows merged back in event-time order. Rows of
   /// equal time from keys in different parts come in part order, so with another thread count
   /// they may come in another order; the rows themselves are the same.
-  result_type into_result(unsigned threads) && {
+  result_type into_result(unsigned threads) && { return std::move(*this).into_result(threads, nullptr); }
+
+  /// into_result(threads), also recording in `times` (if given) the time each row was emitted at
+  /// (a chained flow's event time for it).
+  result_type into_result(unsigned threads, std::vector<millis>* times) && {
     constexpr std::size_t min_events_per_part = 16'384;  // fewer are not worth a thread
     const std::size_t parts_wanted = std::min<std::size_t>(threads, held_.size() / min_events_per_part);
     if (parts_wanted <= 1 || !keys_.empty() || !timers_.empty()) {
-      return advance(millis::max());
+      return advance(millis::max(), times);
     }
     std::vector<process_partial> parts(parts_wanted, process_partial(on_event_, on_timer_, held_limit_));
     for (auto& part : parts) {
@@ -281,14 +285,14 @@ class process_partial {
     std::vector<held_event>().swap(held_);  // its memory, not just its elements
     sorted_ = 0;
     std::vector<result_type> rows(parts.size());
-    std::vector<std::vector<millis>> times(parts.size());
+    std::vector<std::vector<millis>> parts_times(parts.size());
     std::vector<std::exception_ptr> errors(parts.size());
     {
       std::vector<std::jthread> workers;
       for (std::size_t i = 0; i < parts.size(); ++i) {
         workers.emplace_back([&, i] {
           try {
-            rows[i] = parts[i].advance(millis::max(), &times[i]);
+            rows[i] = parts[i].advance(millis::max(), &parts_times[i]);
           } catch (...) {
             errors[i] = std::current_exception();  // a throwing user function: rethrown below
           }
@@ -301,7 +305,7 @@ class process_partial {
       }
     }
     released_ = millis::max();  // (the parts saw no add(), so they counted nothing late)
-    return merge_by_time(rows, times);
+    return merge_by_time(rows, parts_times, times);
   }
 
   /// Keys with state (for tests and metrics).
@@ -355,8 +359,10 @@ class process_partial {
     }
   }
 
-  /// The parts' rows as one sequence in emission-time order (a stable k-way merge).
-  static result_type merge_by_time(std::vector<result_type>& rows, const std::vector<std::vector<millis>>& times) {
+  /// The parts' rows as one sequence in emission-time order (a stable k-way merge), their times
+  /// into `merged_times` if given.
+  static result_type merge_by_time(std::vector<result_type>& rows, const std::vector<std::vector<millis>>& times,
+                                   std::vector<millis>* merged_times) {
     result_type out;
     std::size_t total = 0;
     for (const auto& r : rows) {
@@ -370,6 +376,9 @@ class process_partial {
         if (at[i] < rows[i].rows.size() && (best == rows.size() || times[i][at[i]] < times[best][at[best]])) {
           best = i;
         }
+      }
+      if (merged_times != nullptr) {
+        merged_times->push_back(times[best][at[best]]);
       }
       out.rows.push_back(std::move(rows[best].rows[at[best]++]));
     }
