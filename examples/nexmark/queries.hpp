@@ -859,52 +859,84 @@ struct q16 {
 // auction and its best bid so far (ties as ranks_before: dateTime, then bidder, then the other
 // fields ascending), and closes the auction when the watermark passes its expiry, when no later
 // bid can count. An auction without a bid in its time has no row (an inner join).
+template <class A, class B>
 struct auction_state {
-  std::optional<auction> a;
-  std::optional<bid> best;
-  std::vector<bid> early;  // bids handled before their auction (same time, arrived first)
-  bool closed = false;     // emitted: later bids are past its expiry
+  std::optional<A> a;
+  std::optional<B> best;
+  std::vector<B> early;  // bids handled before their auction (same time, arrived first)
+  bool closed = false;   // emitted: later bids are past its expiry
 };
 
-/// The auctions and their bids, each auction closed once the watermark passes its expiry:
-/// on_open(ctx, auction) when the auction is handled (at its dateTime), on_close(ctx, auction,
-/// best bid or nullopt) at expires + 1 ms, after every bid at `expires`. Rows of type Row.
-template <class Row, class OnOpen, class OnClose>
+/// What q4 and q6 keep of an auction and a bid: the winning price and its time, none of the
+/// strings (a batch run holds every event until the end: 64 bytes each instead of ~500).
+struct auction_times {
+  std::int64_t id = 0;
+  sluice::millis date_time{0};
+  sluice::millis expires{0};
+  std::int64_t seller = 0;
+  std::int64_t category = 0;
+  auction_times() = default;
+  explicit auction_times(const auction& a)
+      : id(a.id), date_time(a.date_time), expires(a.expires), seller(a.seller), category(a.category) {}
+};
+struct bid_price {
+  std::int64_t auction = 0;
+  std::int64_t price = 0;
+  sluice::millis date_time{0};
+  bid_price() = default;
+  explicit bid_price(const bid& b) : auction(b.auction), price(b.price), date_time(b.date_time) {}
+};
+/// ranks_before's first two keys: the same winner's price and dateTime as with the whole bid.
+inline bool ranks_before(const bid_price& a, const bid_price& b) {
+  return a.price != b.price ? a.price > b.price : a.date_time < b.date_time;
+}
+
+/// The auctions and their bids (as A and B: the events themselves, or what a query keeps of
+/// them), each auction closed once the watermark passes its expiry: on_open(ctx, a) when the
+/// auction is handled (at its dateTime), on_close(ctx, a, best bid or nullopt) at expires + 1 ms,
+/// after every bid at `expires`. Rows of type Row.
+template <class Row, class A = auction, class B = bid, class OnOpen, class OnClose>
 auto auction_closing(OnOpen on_open, OnClose on_close) {
-  using side = std::variant<auction, bid>;
-  const auto offer = [](auction_state& s, const bid& b) {
+  using side = std::variant<A, B>;
+  using state = auction_state<A, B>;
+  const auto offer = [](state& s, const B& b) {
     if (b.date_time >= s.a->date_time && b.date_time <= s.a->expires && (!s.best || ranks_before(b, *s.best))) {
       s.best = b;
     }
   };
   auto on_event = [on_open, offer](auto& ctx, const side& v) {
-    auction_state& s = ctx.state();
+    state& s = ctx.state();
     if (s.closed) {
       return;
     }
-    if (const auto* a = std::get_if<auction>(&v)) {
+    if (const auto* a = std::get_if<A>(&v)) {
       s.a = *a;
-      for (const bid& b : std::exchange(s.early, {})) {
+      for (const B& b : std::exchange(s.early, {})) {
         offer(s, b);
       }
       on_open(ctx, *a);
       ctx.timer_at(sluice::millis{a->expires.count() + 1});  // after every bid at `expires`
     } else if (s.a) {
-      offer(s, std::get<bid>(v));
+      offer(s, std::get<B>(v));
     } else {
-      s.early.push_back(std::get<bid>(v));
+      s.early.push_back(std::get<B>(v));
     }
   };
   auto on_timer = [on_close](auto& ctx) {
-    auction_state& s = ctx.state();
+    state& s = ctx.state();
     on_close(ctx, *s.a, s.best);
-    s = auction_state{};
+    s = state{};
     s.closed = true;
   };
-  return events_of_both<auction, bid>() |
-         sluice::event_time(sluice::by_type(&auction::date_time, &bid::date_time)) |
-         sluice::key_by(sluice::by_type(&auction::id, &bid::auction)) |
-         sluice::process<Row, auction_state>(on_event, on_timer);
+  return sluice::flow<event>() | sluice::flat_map<side>([](const event& e, auto&& emit) {
+           if (const auto* a = std::get_if<auction>(&e)) {
+             emit(side{A(*a)});
+           } else if (const auto* b = std::get_if<bid>(&e)) {
+             emit(side{B(*b)});
+           }
+         }) |
+         sluice::event_time(sluice::by_type(&A::date_time, &B::date_time)) |
+         sluice::key_by(sluice::by_type(&A::id, &B::auction)) | sluice::process<Row, state>(on_event, on_timer);
 }
 
 struct q9_row {
@@ -960,8 +992,9 @@ struct closing_price {
 struct q4 {
   static constexpr std::string_view header = "id,final";  // the suite's sink columns
   static auto flow() {
-    return auction_closing<closing_price>([](auto& /*ctx*/, const auction& /*a*/) {},
-                                          [](auto& ctx, const auction& a, const std::optional<bid>& best) {
+    return auction_closing<closing_price, auction_times, bid_price>(
+               [](auto& /*ctx*/, const auction_times& /*a*/) {},
+               [](auto& ctx, const auction_times& a, const std::optional<bid_price>& best) {
                                             if (best) {
                                               ctx.emit(closing_price{a.category, best->price});
                                             }
@@ -1018,11 +1051,11 @@ struct q6 {
   static constexpr std::string_view header = "seller,avg_price";  // the suite's sink columns
   static constexpr std::size_t rows_in_frame = 11;                 // 10 preceding and the current
   static auto flow() {
-    return auction_closing<seller_auction>(
-               [](auto& ctx, const auction& a) {
+    return auction_closing<seller_auction, auction_times, bid_price>(
+               [](auto& ctx, const auction_times& a) {
                  ctx.emit(seller_auction{a.seller, a.id, a.date_time, std::nullopt, 0, false});
                },
-               [](auto& ctx, const auction& a, const std::optional<bid>& best) {
+               [](auto& ctx, const auction_times& a, const std::optional<bid_price>& best) {
                  ctx.emit(best ? seller_auction{a.seller, a.id, a.date_time, best->date_time, best->price, true}
                                : seller_auction{a.seller, a.id, a.date_time, std::nullopt, 0, true});
                }) |
