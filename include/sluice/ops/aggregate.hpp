@@ -52,6 +52,13 @@ struct partial_pusher {
     using in = aggregate_input<E>;
     partial->add(t, in::key_of(e), in::value_of(e));
   }
+  /// A temporary (a map's or flat_map's new value) into a partial that keeps values as they are
+  /// (collect): moved, not copied.
+  template <class E>
+  requires(!std::is_lvalue_reference_v<E> && requires(Partial& p, E&& v) { p.take(millis{}, std::move(v)); })
+  void operator()(millis t, E&& e) {
+    partial->take(t, std::move(e));
+  }
   void finish() {}
 };
 

@@ -33,6 +33,8 @@ class collect_partial : public window_firing {
   void add(millis /*t*/, const K& /*key*/, const V& value) {
     rows_.rows.push_back(value);
   }
+  /// A row made by the stage before (a temporary): kept without a copy.
+  void take(millis /*t*/, Row&& row) { rows_.rows.push_back(std::move(row)); }
   void merge(collect_partial& o) {
     if (rows_.rows.empty()) {
       rows_.rows = std::move(o.rows_.rows);

@@ -27,8 +27,19 @@ struct flat_map_pusher {
   Next next;
   template <class E>
   void operator()(millis t, const E& e) {
-    std::invoke(fn, detail::value_of<E>::get(e), [&](const R& out) { detail::push_like(next, t, e, out); });
+    std::invoke(fn, detail::value_of<E>::get(e), emitter<E>{this, t, e});
   }
+
+ private:
+  // emit(value): a temporary goes on as one (collect moves it rather than copy it).
+  template <class E>
+  struct emitter {
+    flat_map_pusher* self;
+    millis t;
+    const E& origin;
+    void operator()(const R& out) const { detail::push_like(self->next, t, origin, out); }
+    void operator()(R&& out) const { detail::push_like(self->next, t, origin, std::move(out)); }
+  };
   void finish() { next.finish(); }
 };
 

@@ -34,13 +34,14 @@ struct value_of<keyed<K, V>> {
 template <class E>
 using value_of_t = typename value_of<E>::type;
 
-/// Push `value` downstream, re-attaching the key of `origin` when the stream is keyed.
+/// Push `value` downstream, re-attaching the key of `origin` when the stream is keyed. A new
+/// value (a temporary) goes on as one, so the stage that keeps it (collect) can move it.
 template <class Next, class Origin, class V>
-void push_like(Next& next, millis t, const Origin& origin, const V& value) {
+void push_like(Next& next, millis t, const Origin& origin, V&& value) {
   if constexpr (is_keyed_v<Origin>) {
-    next(t, keyed<decltype(origin.key), V>{origin.key, value});
+    next(t, keyed<decltype(origin.key), std::remove_cvref_t<V>>{origin.key, value});
   } else {
-    next(t, value);
+    next(t, std::forward<V>(value));
   }
 }
 
