@@ -548,16 +548,6 @@ struct q21 {
 // SELECT auction, bidder, price, channel, SPLIT_INDEX(url, '/', 3) as dir1, SPLIT_INDEX(url, '/', 4)
 // as dir2, SPLIT_INDEX(url, '/', 5) as dir3 FROM bid
 // SPLIT_INDEX is 0-based and NULL past the last piece; NULL is an empty CSV field.
-inline std::optional<std::string_view> split_index(std::string_view s, char sep, std::size_t index) {
-  for (std::size_t i = 0; i < index; ++i) {
-    const std::size_t at = s.find(sep);
-    if (at == std::string_view::npos) {
-      return std::nullopt;
-    }
-    s.remove_prefix(at + 1);
-  }
-  return s.substr(0, s.find(sep));
-}
 struct q22_row {
   std::int64_t auction;
   std::int64_t bidder;
@@ -570,10 +560,17 @@ struct q22 {
   static auto flow() {
     return events_of<bid>() | sluice::map([](const bid& b) {
              q22_row r{b.auction, b.bidder, b.price, b.channel, {}};
-             for (std::size_t i = 0; i < 3; ++i) {
-               if (const auto piece = split_index(b.url, '/', 3 + i)) {
-                 r.dir[i] = std::string(*piece);
+             // One pass over the url: pieces 3, 4 and 5 of its split at '/'.
+             std::string_view rest = b.url;
+             for (std::size_t piece = 0; piece < 6; ++piece) {
+               const std::size_t at = rest.find('/');
+               if (piece >= 3) {
+                 r.dir[piece - 3].emplace(rest.substr(0, at));
                }
+               if (at == std::string_view::npos) {
+                 break;
+               }
+               rest.remove_prefix(at + 1);
              }
              return r;
            }) |
