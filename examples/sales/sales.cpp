@@ -11,6 +11,7 @@
 //   sales QUERY --lambda --log DIR --listen HOST:PORT --serve HOST:PORT [--segment-bytes N]
 //         [--segment-age D] [--batch-every D] [--fsync POLICY] [--max-delay D] ...
 //   sales QUERY --replay DIR [--serve HOST:PORT] [--from-time MS]   (Kappa)
+//   sales QUERY --kafka BROKERS --topic TOPIC --group GROUP [--until-end] [--max-delay D] ...
 #include <algorithm>
 #include <cstdio>
 #include <memory>
@@ -28,6 +29,9 @@
 #include "lambda_mode.hpp"
 #include "sales.hpp"
 #include "sluice/io/csv_text.hpp"
+#if SLUICE_WITH_KAFKA
+#include "sluice/io/kafka_source.hpp"
+#endif
 #include "sluice/io/dead_letter_file.hpp"
 #include "sluice/io/file_source.hpp"
 #include "sluice/io/jsonl.hpp"
@@ -54,6 +58,8 @@ constexpr const char* usage =
     "             [--segment-bytes N] [--segment-age D] [--batch-every D] [--fsync POLICY]\n"
     "             [--max-delay D] [--late-output FILE] [--retain D]\n"
     "       sales QUERY --replay DIR [--serve HOST:PORT] [--from-time MS] [--max-delay D]\n"
+    "       sales QUERY --kafka BROKERS --topic TOPIC --group GROUP [--until-end] [--max-delay D]\n"
+    "             [--threads N] [--late-output FILE] [--stats-every D] [--bad-records skip|fail]\n"
     "QUERY:\n"
     "  by-category     per category: rows and revenue        -> category,cnt,revenue\n"
     "  region-minute   per region and 1-minute window         -> region,window_start,cnt,revenue\n"
@@ -73,6 +79,11 @@ constexpr const char* usage =
     "  --stats-every D       print the live counters on stderr every D (events, bad, late, queued\n"
     "                        chunks, watermark and its lag behind the latest event time)\n"
     "  region-minute prints each window's rows when it fires; the others print at the end.\n"
+    "Stream mode over Kafka (a build with Kafka; the same CSV rows, one or more per message):\n"
+    "  --kafka BROKERS       consume --topic TOPIC in consumer group --group GROUP: this process\n"
+    "                        counts the partitions the group assigns it, each with its own\n"
+    "                        watermark (every assignment reads its partition from the start)\n"
+    "  --until-end           end once every assigned partition is read to its end (a replay)\n"
     "Over an event log (the master dataset that --lambda writes):\n"
     "  --log DIR             batch mode over every record of the log in DIR\n"
     "Lambda mode (--lambda --log DIR): rows received on --listen are appended to the log, then\n"
@@ -109,6 +120,11 @@ struct options {
   std::chrono::milliseconds idle_timeout{0};
   std::string late_output;
   std::chrono::milliseconds stats_every{0};
+  // stream mode over Kafka
+  std::string kafka;
+  std::string topic;
+  std::string group;
+  bool until_end = false;
   // event log, lambda and kappa modes
   std::string log;
   bool lambda = false;
@@ -150,6 +166,14 @@ options parse_args(int argc, char** argv) {
       o.stats_every = args.duration();
     } else if (a == "--late-output") {
       o.late_output = args.value();
+    } else if (a == "--kafka") {
+      o.kafka = args.value();
+    } else if (a == "--topic") {
+      o.topic = args.value();
+    } else if (a == "--group") {
+      o.group = args.value();
+    } else if (a == "--until-end") {
+      o.until_end = true;
     } else if (a == "--log") {
       o.log = args.value();
     } else if (a == "--lambda") {
@@ -191,18 +215,29 @@ options parse_args(int argc, char** argv) {
     if (!o.input.empty() || !o.listen.empty() || !o.log.empty()) {
       args.fail("--replay DIR reads the log in DIR; it takes no --input, --listen or --log");
     }
-  } else if (static_cast<int>(!o.input.empty()) + static_cast<int>(!o.listen.empty()) + static_cast<int>(!o.log.empty()) !=
+  } else if (static_cast<int>(!o.input.empty()) + static_cast<int>(!o.listen.empty()) + static_cast<int>(!o.log.empty()) +
+                 static_cast<int>(!o.kafka.empty()) !=
              1) {
     args.fail("give one of --input FILE (batch), --log DIR (batch over a log), --listen HOST:PORT (stream),\n"
-              "  --lambda ... or --replay DIR");
+              "  --kafka BROKERS (stream), --lambda ... or --replay DIR");
   } else if (!o.serve.empty()) {
     args.fail("--serve is for --lambda and --replay");
   }
   if (o.retain.count() > 0 && !o.lambda) {
     args.fail("--retain is for --lambda");
   }
-  if (!o.listen.empty() && o.format != "csv") {
+  if ((!o.listen.empty() || !o.kafka.empty()) && o.format != "csv") {
     args.fail("stream mode reads CSV rows");
+  }
+  if (!o.kafka.empty()) {
+#if !SLUICE_WITH_KAFKA
+    args.fail("--kafka: this sales was built without Kafka (meson -Dkafka=enabled, librdkafka-dev)");
+#endif
+    if (o.topic.empty() || o.group.empty()) {
+      args.fail("--kafka BROKERS takes --topic TOPIC and --group GROUP");
+    }
+  } else if (!o.topic.empty() || !o.group.empty() || o.until_end) {
+    args.fail("--topic, --group and --until-end are for --kafka");
   }
   return o;
 }
@@ -250,14 +285,25 @@ void print_stats(const sluice::stream_metrics& m) {
   std::fflush(stderr);
 }
 
+/// Prints each batch of fired rows at once (a named type, not a lambda: the stream engine is
+/// instantiated once per query, whichever source feeds it).
 template <class Query>
-std::string stream_mode(const options& o, const sluice::input_options& input, const Query& q,
-                        std::stop_token stop) {
-  sluice::tcp_source source(sluice::csv_lines(q.schema, sales::csv_header, input),
-                            sluice::tcp_options{.listen = o.listen, .stop_after = o.connections});
-  std::fprintf(stderr, "sales: listening on %s\n", source.local_endpoint().c_str());
-  std::fflush(stderr);
+struct row_printer {
+  const Query* q;
+  std::string out;
+  template <class Rows>
+  void operator()(const Rows& rows) {
+    out.clear();
+    q->rows(rows, out, sales::row_filter{});
+    std::fwrite(out.data(), 1, out.size(), stdout);
+    std::fflush(stdout);  // a fired window is visible at once
+  }
+};
 
+/// Stream mode over `source` (TCP or Kafka): the rows as their windows fire, the counts at the end.
+template <class Query, class Source>
+sluice::stream_stats stream_over(Source& source, const options& o, const Query& q, std::size_t expected_inputs,
+                                 std::stop_token stop) {
   std::unique_ptr<sluice::text_file> late_file;
   if (!o.late_output.empty()) {
     late_file = std::make_unique<sluice::text_file>(o.late_output);
@@ -266,7 +312,7 @@ std::string stream_mode(const options& o, const sluice::input_options& input, co
   opts.threads = o.threads != 0 ? o.threads : std::max(1U, std::thread::hardware_concurrency() - 1);
   opts.max_delay = o.max_delay;
   opts.idle_timeout = o.idle_timeout;
-  opts.expected_inputs = o.connections;
+  opts.expected_inputs = expected_inputs;
   if (late_file) {
     opts.on_late = [&](const sluice::late_event& late) { late_file->write(late.text); };
   }
@@ -278,14 +324,7 @@ std::string stream_mode(const options& o, const sluice::input_options& input, co
   }
 
   std::fputs(q.header, stdout);
-  std::string out;
-  auto print = [&](const auto& rows) {
-    out.clear();
-    q.rows(rows, out, sales::row_filter{});
-    std::fwrite(out.data(), 1, out.size(), stdout);
-    std::fflush(stdout);  // a fired window is visible at once
-  };
-  const sluice::stream_stats stats = sluice::run_stream(source, q.flow, print, opts, stop);
+  const sluice::stream_stats stats = sluice::run_stream(source, q.flow, row_printer<Query>{&q, {}}, opts, stop);
   if (reporter.joinable()) {
     reporter.request_stop();
     reporter.join();
@@ -294,6 +333,32 @@ std::string stream_mode(const options& o, const sluice::input_options& input, co
   if (late_file) {
     late_file->close();
   }
+  return stats;
+}
+
+template <class Query>
+std::string stream_mode(const options& o, const sluice::input_options& input, const Query& q,
+                        std::stop_token stop) {
+#if SLUICE_WITH_KAFKA
+  if (!o.kafka.empty()) {
+    sluice::kafka_source source(
+        sluice::csv_lines(q.schema, sales::csv_header, input),
+        sluice::kafka_options{.brokers = o.kafka, .topic = o.topic, .group = o.group, .stop_at_end = o.until_end});
+    std::fprintf(stderr, "sales: consuming %s from %s as group %s\n", o.topic.c_str(), o.kafka.c_str(),
+                 o.group.c_str());
+    std::fflush(stderr);
+    const sluice::stream_stats stats = stream_over(source, o, q, 0, stop);
+    return fmt::format("{} rows received in {} messages from {} partition assignments ({} bytes), {} bad records, "
+                       "{} late, {:.3f} s",
+                       stats.events, source.messages(), stats.inputs, stats.bytes, stats.bad_records,
+                       stats.late_events, stats.seconds);
+  }
+#endif
+  sluice::tcp_source source(sluice::csv_lines(q.schema, sales::csv_header, input),
+                            sluice::tcp_options{.listen = o.listen, .stop_after = o.connections});
+  std::fprintf(stderr, "sales: listening on %s\n", source.local_endpoint().c_str());
+  std::fflush(stderr);
+  const sluice::stream_stats stats = stream_over(source, o, q, o.connections, stop);
   return fmt::format("{} rows received over {} connections ({} bytes), {} bad records, {} late, {:.3f} s",
                      stats.events, stats.inputs, stats.bytes, stats.bad_records, stats.late_events, stats.seconds);
 }
@@ -334,7 +399,7 @@ int main(int argc, char** argv) {
   const options o = parse_args(argc, argv);
   std::stop_source stop;
   std::unique_ptr<sluice::stop_on_signals> signals;
-  if (!o.listen.empty() || !o.serve.empty()) {
+  if (!o.listen.empty() || !o.serve.empty() || !o.kafka.empty()) {
     signals = std::make_unique<sluice::stop_on_signals>(stop);  // before any other thread starts
   }
 
@@ -376,7 +441,8 @@ int main(int argc, char** argv) {
       if (!o.replay.empty()) {
         return sales::replay_mode(lambda, q, stop.get_token());
       }
-      return o.listen.empty() ? batch_mode(o, input, q) : stream_mode(o, input, q, stop.get_token());
+      const bool streaming = !o.listen.empty() || !o.kafka.empty();
+      return streaming ? stream_mode(o, input, q, stop.get_token()) : batch_mode(o, input, q);
     };
     std::string summary;
     if (o.query == "by-category") {

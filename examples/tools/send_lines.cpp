@@ -3,6 +3,7 @@
 //
 //   send_lines FILE --to HOST:PORT [--connections N] [--split interleaved|chunks] [--skip-header]
 //              [--header-each] [--no-header] [--rate LINES_PER_S] [--repeat K]
+//   send_lines FILE --kafka BROKERS --topic TOPIC [--message-bytes N] [--no-header]   (built with Kafka)
 //
 // The file's header line is never sent as data (--no-header: the file has none, as JSON lines); with --header-each every connection starts with
 // it, for a server that binds columns by name. All N connections are open before the first byte
@@ -31,6 +32,9 @@
 
 #include "../common/cli.hpp"
 #include "endpoint.hpp"
+#if SLUICE_WITH_KAFKA
+#include "kafka_produce.hpp"
+#endif
 
 namespace {
 
@@ -46,7 +50,10 @@ constexpr const char* usage =
     "  --header-each      every connection starts with the header line\n"
     "  --no-header        every line is data (a file without a header line, such as JSON lines)\n"
     "  --rate R           about R lines/s overall (default: as fast as possible)\n"
-    "  --repeat K         send the data K times (default 1)\n";
+    "  --repeat K         send the data K times (default 1)\n"
+    "  --kafka BROKERS    instead of TCP: produce the lines to a Kafka topic (--topic TOPIC), whole\n"
+    "                     lines batched into messages of up to --message-bytes (default 65536),\n"
+    "                     spread over the topic's partitions in turn (needs a build with Kafka)\n";
 
 using clock_type = std::chrono::steady_clock;
 
@@ -67,6 +74,9 @@ struct options {
   bool header_each = false;
   bool no_header = false;  // every line is data
   std::uint64_t rate = 0;  // lines/s; 0: as fast as possible
+  std::string kafka;       // --kafka BROKERS: produce to --topic instead of sending over TCP
+  std::string topic;
+  std::size_t message_bytes = buffer_bytes;
   std::uint64_t repeat = 1;
 };
 
@@ -372,6 +382,12 @@ options parse_options(int argc, char** argv) {
       o.rate = at_least_one(args, "--rate");
     } else if (a == "--repeat") {
       o.repeat = at_least_one(args, "--repeat");
+    } else if (a == "--kafka") {
+      o.kafka = args.value();
+    } else if (a == "--topic") {
+      o.topic = args.value();
+    } else if (a == "--message-bytes") {
+      o.message_bytes = static_cast<std::size_t>(at_least_one(args, "--message-bytes"));
     } else {
       args.take_positional(positional, 1);
     }
@@ -379,7 +395,14 @@ options parse_options(int argc, char** argv) {
   if (positional.size() != 1) {
     args.fail("expected FILE");
   }
-  if (!have_to) {
+  if (!o.kafka.empty()) {
+#if !SLUICE_WITH_KAFKA
+    args.fail("--kafka: this send_lines was built without Kafka (meson -Dkafka=enabled, librdkafka-dev)");
+#endif
+    if (o.topic.empty() || have_to) {
+      args.fail("--kafka BROKERS takes --topic TOPIC and no --to");
+    }
+  } else if (!have_to) {
     args.fail("expected --to HOST:PORT");
   }
   o.file = positional[0];
@@ -402,6 +425,17 @@ int main(int argc, char** argv) {
     const std::string_view header = std::string_view(text).substr(0, header_end);
     const std::string_view data = std::string_view(text).substr(header_end);
     const auto data_lines = static_cast<std::uint64_t>(std::count(data.begin(), data.end(), '\n'));
+#if SLUICE_WITH_KAFKA
+    if (!o.kafka.empty()) {
+      const auto started = clock_type::now();
+      const tools::produced p = tools::produce_lines(o.kafka, o.topic, data, o.message_bytes);
+      const double seconds = std::chrono::duration<double>(clock_type::now() - started).count();
+      std::fprintf(stderr, "send_lines: %llu lines in %llu messages to %s (%d partitions) in %.3f s\n",
+                   static_cast<unsigned long long>(data_lines), static_cast<unsigned long long>(p.messages),
+                   o.topic.c_str(), p.partitions, seconds);
+      return 0;
+    }
+#endif
     const write_limit limit = write_limit_for(o);
 
     sender out(open_connections(o), o.rate);
