@@ -37,4 +37,11 @@ class temp_dir {
   std::filesystem::path path;
 };
 
+/// A directory of this process's own for files with fixed names, removed at exit: two runs of
+/// a suite at once (two builds' tests, two checkouts) must not write or delete each other's files.
+inline const temp_dir& process_dir() {
+  static const temp_dir dir;
+  return dir;
+}
+
 }  // namespace test_support

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "random_sales.hpp"
+#include "temp_dir.hpp"
 #include "sales.hpp"
 #include "sluice/io/file_source.hpp"
 #include "sluice/io/lines_file.hpp"
@@ -33,7 +34,7 @@ using test_data::to_csv;
 using test_data::to_map;
 
 std::string write_temp(const std::string& name, const std::string& content) {
-  const auto path = std::filesystem::temp_directory_path() / ("sluice_test_" + name);
+  const auto path = test_support::process_dir().path / ("sluice_test_" + name);
   std::ofstream(path, std::ios::binary) << content;
   return path.string();
 }
@@ -258,7 +259,7 @@ TEST_CASE("csv and json-lines sinks write every row of a store in key order, fla
                         sluice::window(sluice::tumbling(1min)) |
                         sluice::aggregate(sluice::count{}, sluice::max(&row::amount));
   const auto store = sluice::run_batch(sluice::from_range(rows), windowed);
-  const auto dir = std::filesystem::temp_directory_path();
+  const auto dir = test_support::process_dir().path;
   {
     sluice::csv_sink csv((dir / "sluice_sink.csv").string(), {"name", "start", "end", "n", "max"});
     sluice::emit(store, csv);

@@ -25,6 +25,7 @@
 #include "sluice/io/file_source.hpp"
 #include "sluice/run/batch.hpp"
 #include "sluice/sluice.hpp"
+#include "temp_dir.hpp"
 
 namespace {
 /// A user type read through a field_parser specialisation: "#rrggbb".
@@ -222,7 +223,7 @@ cell<T> parse_cell(std::string_view text, Parser... parser) {
 struct temp_file {
   std::string path;
   temp_file(const std::string& name, std::string_view content)
-      : path((std::filesystem::temp_directory_path() / ("sluice_test_csv_" + name)).string()) {
+      : path((test_support::process_dir().path / ("sluice_test_csv_" + name)).string()) {
     std::ofstream(path, std::ios::binary).write(content.data(), static_cast<std::streamsize>(content.size()));
   }
   temp_file(const temp_file&) = delete;
