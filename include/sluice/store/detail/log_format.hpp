@@ -204,20 +204,17 @@ inline void encode_record(std::string& out, open_batch& b, std::uint64_t batch_l
   if (b.at == std::string::npos ||
       out.size() - b.at + static_cast<std::size_t>(prefix_end - prefix) + payload.size() > batch_limit) {
     b = open_batch{out.size(), 0, time, 0};
-    out.resize(out.size() + batch_header_bytes);
-    put_le<std::uint64_t>(out.data() + b.at + 12, time);
-    b.crc = crc32c(out.data() + b.at + 12, 8);
+    char header[batch_header_bytes] = {};
+    put_le<std::uint64_t>(header + 12, time);
+    out.append(header, batch_header_bytes);
+    b.crc = crc32c(header + 12, 8);
     prefix_end = put_varint(length_end, zigzag(0));
   }
   const std::size_t prefix_bytes = static_cast<std::size_t>(prefix_end - prefix);
   const std::size_t rec = out.size();
-  out.resize(rec + prefix_bytes + payload.size());
-  char* p = out.data() + rec;
-  std::memcpy(p, prefix, prefix_bytes);
-  if (!payload.empty()) {
-    std::memcpy(p + prefix_bytes, payload.data(), payload.size());
-  }
-  b.crc = crc32c(p, prefix_bytes + payload.size(), b.crc);
+  out.append(prefix, prefix_bytes);  // append, not resize: no zero fill to overwrite
+  out.append(payload);
+  b.crc = crc32c(out.data() + rec, prefix_bytes + payload.size(), b.crc);
   ++b.count;
   char* h = out.data() + b.at;
   put_le<std::uint32_t>(h, static_cast<std::uint32_t>(out.size() - b.at - batch_header_bytes));
