@@ -14,6 +14,9 @@
 #include <cstdint>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <limits>
 #include <random>
 #include <stdexcept>
 #include <string>
@@ -95,15 +98,20 @@ sluice::log_options quick(std::uint64_t segment_bytes = std::uint64_t{64} << 20U
   return o;
 }
 
-/// Appends records "record <offset>" with event time 10 * offset, sealing after the offsets in
-/// `seal_after`; returns what a reader should see.
+/// Appends records "record <offset>" with event time 10 * offset, committing (which ends a
+/// batch) after the offsets in `commit_after` and sealing after those in `seal_after`; returns
+/// what a reader should see.
 std::vector<seen> write_records(const std::string& dir, std::uint64_t count,
-                                const std::vector<std::uint64_t>& seal_after = {}) {
+                                const std::vector<std::uint64_t>& seal_after = {},
+                                const std::vector<std::uint64_t>& commit_after = {}) {
   sluice::event_log log(dir, quick());
   std::vector<seen> all;
   for (std::uint64_t o = 0; o < count; ++o) {
     all.push_back({o, static_cast<std::int64_t>(o) * 10, "record " + std::to_string(o)});
     REQUIRE(log.append(millis{all.back().time}, all.back().payload) == o);
+    if (std::find(commit_after.begin(), commit_after.end(), o) != commit_after.end()) {
+      log.commit();
+    }
     if (std::find(seal_after.begin(), seal_after.end(), o) != seal_after.end()) {
       log.seal();
     }
@@ -130,6 +138,17 @@ void flip_bit(const std::string& path, std::uint64_t pos, unsigned bit) {
   ::close(fd);
 }
 
+std::string read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+void write_file(const std::string& path, const std::string& bytes) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out << bytes;
+  REQUIRE(out.good());
+}
+
 void append_bytes(const std::string& path, const std::string& bytes) {
   const int fd = ::open(path.c_str(), O_WRONLY | O_APPEND);
   REQUIRE(fd >= 0);
@@ -149,7 +168,65 @@ std::string log_error_of(F&& f) {
 }
 
 constexpr std::uint64_t header_bytes = sluice::detail::segment_header_bytes;
-constexpr std::uint64_t record_overhead = sluice::detail::record_header_bytes;
+constexpr std::uint64_t batch_header = sluice::detail::batch_header_bytes;
+constexpr std::uint64_t seal_marker_bytes = sluice::detail::batch_header_bytes;
+constexpr std::uint64_t v1_record_overhead = sluice::detail::record_header_bytes;
+
+/// A batch of a version-2 segment file: where it starts, its bytes (header included), its records.
+struct batch_span {
+  std::uint64_t pos = 0;
+  std::uint64_t bytes = 0;
+  std::uint32_t count = 0;
+};
+
+/// The batches of a version-2 segment file, by their headers, up to a seal marker or a torn end.
+std::vector<batch_span> batches_of(const std::string& path) {
+  const std::string bytes = read_file(path);
+  std::vector<batch_span> out;
+  for (std::uint64_t pos = header_bytes; pos + batch_header <= bytes.size();) {
+    const auto length = sluice::detail::get_le<std::uint32_t>(bytes.data() + pos);
+    if (length == sluice::detail::seal_length || pos + batch_header + length > bytes.size()) {
+      break;
+    }
+    out.push_back({pos, batch_header + length, sluice::detail::get_le<std::uint32_t>(bytes.data() + pos + 4)});
+    pos += batch_header + length;
+  }
+  return out;
+}
+
+/// Writes a version-1 segment (a log written before record batches): `records`, which start at
+/// offset `base`, then a seal marker if `seal`.
+void write_v1_segment(const std::string& path, std::uint64_t base, const std::vector<seen>& records, bool seal) {
+  std::string bytes = sluice::detail::encode_segment_header(base, std::uint32_t{1} << 20U, 1);
+  for (const seen& r : records) {
+    sluice::detail::encode_v1_entry(bytes, static_cast<std::uint32_t>(r.payload.size()),
+                                    static_cast<std::uint64_t>(r.time), r.payload);
+  }
+  if (seal) {
+    bytes += sluice::detail::encode_seal_marker(1, base + records.size());
+  }
+  write_file(path, bytes);
+}
+
+/// A version-1 log in `dir`: records "record <offset>" (time 10 * offset), sealed after the
+/// offsets in `seal_after`; the last segment unsealed. Returns what a reader should see.
+std::vector<seen> write_v1_log(const temp_dir& dir, std::uint64_t count, const std::vector<std::uint64_t>& seal_after) {
+  std::filesystem::create_directories(dir.path);
+  std::vector<seen> all;
+  std::vector<seen> segment;
+  std::uint64_t base = 0;
+  for (std::uint64_t o = 0; o < count; ++o) {
+    all.push_back({o, static_cast<std::int64_t>(o) * 10, "record " + std::to_string(o)});
+    segment.push_back(all.back());
+    if (std::find(seal_after.begin(), seal_after.end(), o) != seal_after.end()) {
+      write_v1_segment(dir.segment(base), base, segment, true);
+      base = o + 1;
+      segment.clear();
+    }
+  }
+  write_v1_segment(dir.segment(base), base, segment, false);
+  return all;
+}
 
 }  // namespace
 
@@ -321,9 +398,9 @@ TEST_CASE("event_log: random records round-trip across many segments and a reope
 
 TEST_CASE("event_log: seal_if_due seals by size and by age (an injected clock), never an empty segment") {
   temp_dir dir;
-  const std::string payload(84, 'x');  // a 100-byte record
+  const std::string payload(98, 'x');  // a 100-byte record: a length byte, a time-delta byte
   SUBCASE("by size: once the active segment reaches segment_bytes, buffered records included") {
-    sluice::log_options by_size_only = quick(header_bytes + 300);
+    sluice::log_options by_size_only = quick(header_bytes + batch_header + 300);
     by_size_only.segment_age = 0ms;  // never by age (the default is a minute)
     sluice::event_log log(dir.str(), by_size_only);
     const auto far = std::chrono::steady_clock::now() + 24h;
@@ -339,7 +416,7 @@ TEST_CASE("event_log: seal_if_due seals by size and by age (an injected clock), 
     REQUIRE(segments.size() == 2);
     CHECK(segments[0].sealed);
     CHECK(segments[0].end_offset == 3);
-    CHECK(segments[0].bytes == header_bytes + 300 + record_overhead);  // + the seal marker
+    CHECK(segments[0].bytes == header_bytes + batch_header + 300 + seal_marker_bytes);  // one batch
     CHECK_FALSE(segments[1].sealed);
     CHECK(segments[1].base_offset == 3);
     CHECK(segments[1].end_offset == 3);
@@ -385,13 +462,15 @@ TEST_CASE("event_log: a record over max_record_bytes is a length_error and chang
   CHECK_THROWS_AS(log.append(millis{2}, std::string(101, 'b')), std::length_error);
   CHECK(log.head() == 1);
   log.commit();
-  CHECK(file_size(dir.segment(0)) == header_bytes + record_overhead + 100);
+  CHECK(file_size(dir.segment(0)) == header_bytes + batch_header + 2 + 100);
   CHECK(log.append(millis{3}, "c") == 1);
   log.commit();
   check_same(read_range(log.segments(), 0, 10), {{0, 1, std::string(100, 'a')}, {1, 3, "c"}});
-  sluice::log_options marker_length;
-  marker_length.max_record_bytes = 0xFFFFFFFFU;  // the seal marker's length
-  CHECK_THROWS_AS(sluice::event_log(temp_dir().str(), marker_length), std::invalid_argument);
+  sluice::log_options too_large;
+  too_large.max_record_bytes = sluice::detail::max_record_limit + 1;  // a batch of one would not fit 32 bits
+  CHECK_THROWS_AS(sluice::event_log(temp_dir().str(), too_large), std::invalid_argument);
+  too_large.max_record_bytes = sluice::detail::max_record_limit;
+  CHECK_NOTHROW(sluice::event_log(temp_dir().str(), too_large));
 }
 
 TEST_CASE("event_log: records appended, committed and not yet committed: what readers see and when") {
@@ -422,7 +501,8 @@ TEST_CASE("list_segments: an unsealed tail being written is read up to its last 
   const std::string active = dir.segment(3);
   const std::uint64_t whole = file_size(active);
   std::string partial;
-  sluice::detail::encode_entry(partial, 40, 70, std::string(40, 'p'));
+  sluice::detail::open_batch open;
+  sluice::detail::encode_record(partial, open, sluice::detail::max_batch_bytes(1U << 20U), 70, std::string(40, 'p'));
   append_bytes(active, partial.substr(0, 30));  // a writer mid-write
   const auto listed = sluice::list_segments(dir.str());
   REQUIRE(listed.size() == 2);
@@ -436,48 +516,64 @@ TEST_CASE("list_segments: an unsealed tail being written is read up to its last 
 
 // ---- crash recovery ----
 
-TEST_CASE("event_log: a torn last record, cut at every length, is cut off on open and the log goes on") {
-  // Records 0-1 in a sealed segment, 2-4 in the active one; record 4 is torn.
-  temp_dir proto;
-  const auto all = write_records(proto.str(), 5, {1});
-  const std::string last_path = proto.segment(2);
-  const std::uint64_t full = file_size(last_path);
-  const std::uint64_t start = full - record_overhead - all[4].payload.size();
+/// Cuts a copy of `proto` at every length from `start` (a batch's, or a version-1 record's,
+/// first byte) to the end of its segment `last`, and checks that opening the log cuts that
+/// batch whole and reports it, and that the log goes on from `first_lost`.
+void check_torn_tail_cut(const temp_dir& proto, std::uint64_t last, std::uint64_t start, std::uint64_t first_lost,
+                         const std::string& reason, const std::vector<seen>& all) {
+  const std::uint64_t full = file_size(proto.segment(last));
   for (std::uint64_t cut = start; cut < full; ++cut) {
     CAPTURE(cut);
     temp_dir dir;
     std::filesystem::copy(proto.path, dir.path);
-    cut_file(dir.segment(2), cut);
+    cut_file(dir.segment(last), cut);
     {
       sluice::event_log log(dir.str(), quick());
       if (cut == start) {
-        CHECK_FALSE(log.recovery());  // a clean end between records
+        CHECK_FALSE(log.recovery());  // a clean end between batches
       } else {
         REQUIRE(log.recovery());
         const auto& r = *log.recovery();
-        CHECK(r.segment == dir.segment(2));
+        CHECK(r.segment == dir.segment(last));
         CHECK(r.kept_bytes == start);
         CHECK(r.cut_bytes == cut - start);
-        CHECK(r.first_lost_offset == 4);
-        CHECK(r.reason.find("torn record") == 0);
-        CHECK(file_size(dir.segment(2)) == start);
+        CHECK(r.first_lost_offset == first_lost);
+        CHECK(r.reason.find(reason) == 0);
+        CHECK(file_size(dir.segment(last)) >= start);  // cut (a version-1 segment is then sealed)
       }
-      CHECK(log.head() == 4);
-      CHECK(log.sealed_count() == 1);
-      CHECK(log.append(millis{99}, "after the crash") == 4);
+      CHECK(log.head() == first_lost);
+      CHECK(log.append(millis{99}, "after the crash") == first_lost);
     }
-    auto want = slice(all, 0, 4);
-    want.push_back({4, 99, "after the crash"});
+    auto want = slice(all, 0, first_lost);
+    want.push_back({first_lost, 99, "after the crash"});
     check_same(read_range(sluice::list_segments(dir.str()), 0, UINT64_MAX), want);
   }
 }
 
-TEST_CASE("event_log: a flipped bit anywhere in the last record cuts it off on open") {
-  temp_dir proto;
-  const auto all = write_records(proto.str(), 3);
-  const std::string path = proto.segment(0);
-  const std::uint64_t full = file_size(path);
-  const std::uint64_t start = full - record_overhead - all[2].payload.size();
+TEST_CASE("event_log: a torn last batch, cut at every length, is cut off whole on open and the log goes on") {
+  SUBCASE("version 2: records 0-1 sealed, then batches [2] and [3, 4]; the last one torn") {
+    temp_dir proto;
+    const auto all = write_records(proto.str(), 5, {1}, {2});
+    const auto batches = batches_of(proto.segment(2));
+    REQUIRE(batches.size() == 2);
+    CHECK(batches[1].count == 2);
+    check_torn_tail_cut(proto, 2, batches[1].pos, 3, "torn batch", all);
+  }
+  SUBCASE("version 1: records 0-1 sealed, then 2-4 a record at a time; record 4 torn") {
+    temp_dir proto;
+    const auto all = write_v1_log(proto, 5, {1});
+    const std::uint64_t start = file_size(proto.segment(2)) - v1_record_overhead - all[4].payload.size();
+    check_torn_tail_cut(proto, 2, start, 4, "torn record", all);
+  }
+}
+
+/// Flips bits 0, 7 and one more of every byte from `start` (the last batch's, or version-1
+/// record's, first byte) to the end of a copy of `proto`'s segment 0, and checks that opening the
+/// log cuts that batch whole at `first_lost`; check_reason(byte in the batch, bit, reason).
+template <class CheckReason>
+void check_flipped_tail_cut(const temp_dir& proto, std::uint64_t start, std::uint64_t first_lost,
+                            CheckReason&& check_reason) {
+  const std::uint64_t full = file_size(proto.segment(0));
   for (std::uint64_t pos = start; pos < full; ++pos) {
     for (const unsigned bit : {0U, 7U, static_cast<unsigned>(pos % 8)}) {
       CAPTURE(pos - start);
@@ -490,18 +586,44 @@ TEST_CASE("event_log: a flipped bit anywhere in the last record cuts it off on o
       const auto& r = *log.recovery();
       CHECK(r.kept_bytes == start);
       CHECK(r.cut_bytes == full - start);
-      CHECK(r.first_lost_offset == 2);
-      CHECK(log.head() == 2);
-      const std::uint64_t in_record = pos - start;
-      if (in_record == 3 && bit == 7) {  // the length's top bit: far beyond the max
-        CHECK(r.reason == "length 2147483656 exceeds max record size 1048576");
-      } else if (in_record == 0 && bit == 0 && all[2].payload.size() % 2 == 0) {  // one byte longer
-        CHECK(r.reason == "torn record (24 of 25 bytes)");
-      } else if (in_record >= 4) {  // crc, time or payload
-        CHECK(r.reason == "crc mismatch");
-      }
+      CHECK(r.first_lost_offset == first_lost);
+      CHECK(log.head() == first_lost);
+      check_reason(pos - start, bit, r.reason);
     }
   }
+}
+
+TEST_CASE("event_log: a flipped bit anywhere in the last batch cuts the batch off on open") {
+  temp_dir proto;
+  write_records(proto.str(), 4, {}, {0});  // batches [0] and [1, 2, 3]
+  const auto batches = batches_of(proto.segment(0));
+  REQUIRE(batches.size() == 2);
+  REQUIRE(batches[1].pos + batches[1].bytes == file_size(proto.segment(0)));
+  check_flipped_tail_cut(proto, batches[1].pos, 1, [](std::uint64_t in_batch, unsigned bit, const std::string& reason) {
+    if (in_batch == 3 && bit == 7) {  // the length's top bit: far beyond the largest batch
+      CHECK(reason.find("batch length 2147483") == 0);
+    } else if (in_batch >= 4 && in_batch < 8) {  // the count: the records do not add up to it
+      CHECK(reason.find("record") != std::string::npos);
+    } else if (in_batch >= 8) {  // crc, first time or records
+      CHECK(reason == "crc mismatch");
+    }
+  });
+}
+
+TEST_CASE("event_log: a flipped bit anywhere in the last record of a version-1 segment cuts it off on open") {
+  temp_dir proto;
+  const auto all = write_v1_log(proto, 3, {});
+  const std::uint64_t start = file_size(proto.segment(0)) - v1_record_overhead - all[2].payload.size();
+  const bool even = all[2].payload.size() % 2 == 0;
+  check_flipped_tail_cut(proto, start, 2, [&](std::uint64_t in_record, unsigned bit, const std::string& reason) {
+    if (in_record == 3 && bit == 7) {  // the length's top bit: far beyond the max
+      CHECK(reason == "length 2147483656 exceeds max record size 1048576");
+    } else if (in_record == 0 && bit == 0 && even) {  // one byte longer
+      CHECK(reason == "torn record (24 of 25 bytes)");
+    } else if (in_record >= 4) {  // crc, time or payload
+      CHECK(reason == "crc mismatch");
+    }
+  });
 }
 
 TEST_CASE("event_log: a torn segment header (a crash while creating a segment) is written again on open") {
@@ -572,33 +694,33 @@ TEST_CASE("event_log: reopened with a larger max_record_bytes, larger records go
 
 TEST_CASE("read_log: damage in a sealed segment is a log_error naming the file, byte and offset") {
   temp_dir dir;
-  const auto all = write_records(dir.str(), 15, {9});
+  const auto all = write_records(dir.str(), 15, {12}, {4, 9});  // segment 0: batches [0-4], [5-9], [10-12]
   const std::string sealed_path = dir.segment(0);
-  std::uint64_t record5 = header_bytes;
-  for (std::uint64_t o = 0; o < 5; ++o) {
-    record5 += record_overhead + all[o].payload.size();
-  }
-  const std::uint64_t record7 = record5 + 2 * record_overhead + all[5].payload.size() + all[6].payload.size();
+  const auto batches = batches_of(sealed_path);
+  REQUIRE(batches.size() == 3);
+  const std::uint64_t batch5 = batches[1].pos;
+  const std::uint64_t batch10 = batches[2].pos;
 
   SUBCASE("a flipped payload bit") {
-    flip_bit(sealed_path, record5 + record_overhead + 2, 3);
+    flip_bit(sealed_path, batch5 + batch_header + 4, 3);
     { sluice::event_log log(dir.str(), quick()); }  // sealed segments are not scanned on open
     const auto segments = sluice::list_segments(dir.str());
     const std::string message = log_error_of([&] { read_range(segments, 0, UINT64_MAX); });
-    CHECK(message == "log " + sealed_path + ": byte " + std::to_string(record5) + " (offset 5): crc mismatch");
-    check_same(read_range(segments, 6, UINT64_MAX), slice(all, 6, 15));  // hopping over it checks no CRC
+    CHECK(message == "log " + sealed_path + ": byte " + std::to_string(batch5) + " (offset 5): crc mismatch");
+    CHECK(log_error_of([&] { read_range(segments, 9, UINT64_MAX); }) == message);  // its batch is checked whole
+    check_same(read_range(segments, 10, UINT64_MAX), slice(all, 10, 15));          // hopping over it checks no CRC
     check_same(read_range(segments, 0, 5), slice(all, 0, 5));
   }
-  SUBCASE("cut inside a record") {
-    cut_file(sealed_path, record7 + 20);
+  SUBCASE("cut inside a batch") {
+    cut_file(sealed_path, batch10 + 20);
     const std::string message = log_error_of([&] { read_range(sluice::list_segments(dir.str()), 0, UINT64_MAX); });
-    CHECK(message.find("log " + sealed_path + ": byte " + std::to_string(record7) + " (offset 7): torn record") == 0);
+    CHECK(message.find("log " + sealed_path + ": byte " + std::to_string(batch10) + " (offset 10): torn batch") == 0);
   }
-  SUBCASE("cut between records, before its end offset") {
-    cut_file(sealed_path, record7);
+  SUBCASE("cut between batches, before its end offset") {
+    cut_file(sealed_path, batch10);
     const std::string message = log_error_of([&] { read_range(sluice::list_segments(dir.str()), 0, UINT64_MAX); });
-    CHECK(message == "log " + sealed_path + ": byte " + std::to_string(record7) +
-                         " (offset 7): the records end at offset 7, before the segment's end offset 10");
+    CHECK(message == "log " + sealed_path + ": byte " + std::to_string(batch10) +
+                         " (offset 10): the records end at offset 10, before the segment's end offset 13");
   }
   SUBCASE("a bad segment header") {
     flip_bit(sealed_path, 17, 0);
@@ -791,9 +913,7 @@ TEST_CASE("log_tail: caught up with a log whose newest segment is empty, it wait
 
   // A seal marker in an empty segment (never written by a writer) is corruption, not a way round.
   log.seal();
-  std::string marker;
-  sluice::detail::encode_entry(marker, sluice::detail::seal_length, 2, {});
-  append_bytes(dir.segment(2), marker);
+  append_bytes(dir.segment(2), sluice::detail::encode_seal_marker(sluice::detail::segment_version, 2));
   CHECK(tail.poll(collect) == 0);
   CHECK(tail.poll(collect) == 0);
   CHECK(tail.position() == 2);
@@ -802,17 +922,12 @@ TEST_CASE("log_tail: caught up with a log whose newest segment is empty, it wait
 TEST_CASE("log_tail: corruption at the end of the newest segment waits; followed by a segment it is a log_error") {
   temp_dir dir;
   sluice::event_log log(dir.str(), quick());
-  std::vector<std::string> payloads;
-  std::uint64_t record3 = header_bytes;
   for (std::uint64_t o = 0; o < 5; ++o) {
-    payloads.push_back("payload " + std::to_string(o));
-    log.append(millis{0}, payloads.back());
-    if (o < 3) {
-      record3 += record_overhead + payloads.back().size();
-    }
+    log.append(millis{0}, "payload " + std::to_string(o));
+    log.commit();  // a batch each
   }
-  log.commit();
-  flip_bit(dir.segment(0), record3 + record_overhead, 1);
+  const std::uint64_t record3 = batches_of(dir.segment(0)).at(3).pos;
+  flip_bit(dir.segment(0), record3 + batch_header, 1);
   sluice::log_tail tail(dir.str());
   std::uint64_t delivered = 0;
   const auto count = [&](const sluice::log_record&) { ++delivered; };
@@ -918,4 +1033,284 @@ TEST_CASE("event_log: batches encoded on other threads read back as appended rec
   log.sync_if_due();
   CHECK_FALSE(log.sync_if_due());  // all of it on disk already
   check_same(read_range(sluice::list_segments(dir.str()), 0, UINT64_MAX), want);
+}
+
+// ---- record batches (segment version 2) and version 1 ----
+
+namespace {
+
+/// Every record of the log in `dir` as a tail from offset 0 delivers it.
+std::vector<seen> tail_all(const std::string& dir) {
+  sluice::log_tail tail(dir);
+  std::vector<seen> out;
+  while (tail.poll([&](const sluice::log_record& r) {
+    out.push_back({r.offset, r.event_time.count(), std::string(r.payload)});
+  }) > 0) {
+  }
+  return out;
+}
+
+/// One version-2 batch of `records` (times and payloads), as log_batch encodes it.
+std::string encode_batch(const std::vector<seen>& records, std::uint32_t max_record = 1U << 20U) {
+  std::string out;
+  sluice::detail::open_batch open;
+  for (const seen& r : records) {
+    sluice::detail::encode_record(out, open, sluice::detail::max_batch_bytes(max_record),
+                                  static_cast<std::uint64_t>(r.time), r.payload);
+  }
+  return out;
+}
+
+/// Sets the CRC of the batch at the start of `batch` to match its first time and its records
+/// (as its length field bounds them): a forged batch that only the parse can refuse.
+void fix_batch_crc(std::string& batch) {
+  const auto length =
+      std::min<std::uint64_t>(sluice::detail::get_le<std::uint32_t>(batch.data()), batch.size() - batch_header);
+  sluice::detail::put_le<std::uint32_t>(batch.data() + 8, sluice::crc32c(batch.data() + 12, 8 + length));
+}
+
+}  // namespace
+
+TEST_CASE(
+    "log_batch: random records (empty, max-size, extreme times) round-trip through encode, write and every reader") {
+  temp_dir dir;
+  std::mt19937 rng(99);
+  sluice::log_options opts = quick(std::uint64_t{3} << 20U);
+  opts.max_record_bytes = 20000;
+  std::vector<seen> all;
+  const std::int64_t extremes[] = {std::numeric_limits<std::int64_t>::min(), std::numeric_limits<std::int64_t>::max(),
+                                   0, -1, 1700000000000};
+  {
+    sluice::event_log log(dir.str(), opts);
+    for (int round = 0; round < 60; ++round) {
+      sluice::log_batch batch;
+      std::vector<seen> want;
+      // Mostly small batches; some past the 1 MiB batch bound, which encode cuts into several.
+      const std::size_t n = round % 10 == 9 ? 1500 : 1 + rng() % 40;
+      std::int64_t t = static_cast<std::int64_t>(rng() % 2'000'000'000'000ULL);
+      for (std::size_t i = 0; i < n; ++i) {
+        const int pick = static_cast<int>(rng() % 20);
+        if (pick == 0) {
+          t = extremes[rng() % 5];
+        } else if (pick == 1) {
+          t = static_cast<std::int64_t>(std::uint64_t{rng()} * 12345678901ULL);  // far from the batch's first
+        } else {
+          t = static_cast<std::int64_t>(static_cast<std::uint64_t>(t) + rng() % 2001 - 1000);  // near it (wrapping)
+        }
+        std::string payload = random_payload(rng, opts.max_record_bytes);
+        if (round % 10 == 9 && i % 3 == 0) {
+          payload.assign(opts.max_record_bytes, static_cast<char>(i));  // batches of max-size records
+        }
+        log.encode(batch, millis{t}, payload);
+        want.push_back({all.size() + want.size(), t, std::move(payload)});
+      }
+      REQUIRE(batch.size() == n);
+      std::vector<seen> in_batch;
+      batch.for_each([&](millis time, std::string_view p) {
+        in_batch.push_back({all.size() + in_batch.size(), time.count(), std::string(p)});
+      });
+      check_same(in_batch, want);
+      CHECK(log.write(batch) == all.size());
+      all.insert(all.end(), want.begin(), want.end());
+      if (rng() % 4 == 0) {
+        const std::int64_t at = extremes[rng() % 5];
+        CHECK(log.append(millis{at}, "appended") == all.size());
+        all.push_back({all.size(), at, "appended"});
+        log.commit();
+      }
+      log.seal_if_due();
+    }
+  }
+  const auto segments = sluice::list_segments(dir.str());
+  check_same(read_range(segments, 0, UINT64_MAX), all);
+  check_same(tail_all(dir.str()), all);
+  for (int i = 0; i < 50; ++i) {
+    const std::uint64_t a = rng() % all.size();
+    const std::uint64_t b = a + rng() % 3000;
+    check_same(read_range(segments, a, b), slice(all, a, b));
+  }
+  // Every batch is within the bound a reader accepts, and big writes were cut into several.
+  std::size_t batches = 0;
+  for (const auto& s : segments) {
+    for (const auto& b : batches_of(s.path)) {
+      CHECK(b.bytes <= sluice::detail::max_batch_bytes(opts.max_record_bytes));
+      ++batches;
+    }
+  }
+  CHECK(batches > 60);
+  CHECK(segments.size() > 1);
+}
+
+TEST_CASE("log_tail: a batch arriving in pieces is delivered only once it is whole, all of it") {
+  temp_dir dir;
+  {
+    sluice::event_log log(dir.str(), quick());
+    log.append(millis{1}, "first");
+  }
+  std::vector<seen> records;
+  for (std::uint64_t o = 1; o < 40; ++o) {
+    records.push_back({o, static_cast<std::int64_t>(o) * 3 - 50, std::string(o % 7, 'r')});
+  }
+  const std::string batch = encode_batch(records);
+  sluice::log_tail tail(dir.str());
+  std::vector<seen> got;
+  const auto collect = [&](const sluice::log_record& r) {
+    got.push_back({r.offset, r.event_time.count(), std::string(r.payload)});
+  };
+  CHECK(tail.poll(collect) == 1);
+  for (std::size_t at = 0; at < batch.size();) {
+    const std::size_t piece = std::min<std::size_t>(batch.size() - at, 1 + at % 9);
+    append_bytes(dir.segment(0), batch.substr(at, piece));
+    at += piece;
+    CAPTURE(at);
+    CHECK(tail.poll(collect, 5) == (at == batch.size() ? 5 : 0));  // at most 5: the rest on later polls
+    if (at < batch.size()) {
+      CHECK(sluice::list_segments(dir.str()).back().end_offset == 1);
+    }
+  }
+  while (tail.poll(collect, 5) > 0) {
+  }
+  REQUIRE(got.size() == 40);
+  got.erase(got.begin());
+  check_same(got, records);
+  sluice::event_log log(dir.str(), quick());
+  CHECK_FALSE(log.recovery());
+  CHECK(log.head() == 40);
+}
+
+TEST_CASE(
+    "event_log: version-1 segments are read; a version-1 active segment is sealed on open, new records go to version "
+    "2") {
+  SUBCASE("records in the active version-1 segment") {
+    temp_dir dir;
+    auto all = write_v1_log(dir, 5, {2});  // v1 segments [0, 3) sealed and [3, 5) active
+    check_same(read_range(sluice::list_segments(dir.str()), 0, UINT64_MAX), all);
+    check_same(read_range(sluice::list_segments(dir.str()), 4, 5), slice(all, 4, 5));
+    check_same(tail_all(dir.str()), all);
+    CHECK(sluice::first_offset_at_or_after(sluice::list_segments(dir.str()), millis{25}) == 3);
+    {
+      sluice::event_log log(dir.str(), quick());
+      CHECK_FALSE(log.recovery());
+      CHECK(log.head() == 5);
+      CHECK(log.sealed_count() == 2);  // the version-1 active segment, sealed with a version-1 marker
+      for (std::uint64_t o = 5; o < 9; ++o) {
+        all.push_back({o, static_cast<std::int64_t>(o), "v2 record " + std::to_string(o)});
+        CHECK(log.append(millis{all.back().time}, all.back().payload) == o);
+      }
+    }
+    const auto segments = sluice::list_segments(dir.str());
+    REQUIRE(segments.size() == 3);
+    CHECK(read_file(dir.segment(3))[9] == 1);
+    CHECK(read_file(dir.segment(5))[9] == 2);
+    CHECK(segments[1].end_offset == 5);
+    check_same(read_range(segments, 0, UINT64_MAX), all);
+    check_same(read_range(segments, 4, 7), slice(all, 4, 7));
+    check_same(tail_all(dir.str()), all);
+  }
+  SUBCASE("an empty active version-1 segment gets a version-2 header") {
+    temp_dir dir;
+    const auto all = write_v1_log(dir, 3, {2});  // segment 3 is empty
+    {
+      sluice::event_log log(dir.str(), quick());
+      CHECK(log.sealed_count() == 1);
+      CHECK(log.append(millis{7}, "new") == 3);
+    }
+    CHECK(read_file(dir.segment(3))[9] == 2);
+    auto want = all;
+    want.push_back({3, 7, "new"});
+    check_same(read_range(sluice::list_segments(dir.str()), 0, UINT64_MAX), want);
+  }
+}
+
+TEST_CASE("read_log: a forged batch length, count or varint is a log_error in a sealed segment and cut in the last") {
+  const std::vector<seen> records = {{0, 5, "abc"}, {1, -9, ""}, {2, 6, "defgh"}};
+  struct forgery {
+    const char* what;
+    std::string batch;
+    std::string reason;
+  };
+  std::vector<forgery> cases;
+  const std::string good = encode_batch(records);
+  const auto with = [&](const char* what, std::string reason, auto&& change) {
+    std::string b = good;
+    change(b);
+    cases.push_back({what, std::move(b), std::move(reason)});
+  };
+  with("a length past the largest batch", "batch length 4294967294 exceeds the largest batch (1048576 bytes)",
+       [](std::string& b) { sluice::detail::put_le<std::uint32_t>(b.data(), 0xFFFFFFFEU); });
+  with("a count no batch of its length can hold", "says it holds 2147483647 records",
+       [](std::string& b) { sluice::detail::put_le<std::uint32_t>(b.data() + 4, 0x7FFFFFFFU); });
+  with("no records", "says it holds 0 records",
+       [](std::string& b) { sluice::detail::put_le<std::uint32_t>(b.data() + 4, 0); });
+  with("one record more than there are", "record 3 of the batch runs past its end",
+       [](std::string& b) { sluice::detail::put_le<std::uint32_t>(b.data() + 4, 4); });
+  with("one record fewer", "records end 7 bytes before its end",
+       [](std::string& b) { sluice::detail::put_le<std::uint32_t>(b.data() + 4, 2); });
+  with("a payload length past the batch's end", "record 2 of the batch runs past its end", [](std::string& b) {
+    b[batch_header + 5 + 2] = 0x7F;  // the third record's length
+    fix_batch_crc(b);
+  });
+  with("a varint of eleven bytes", "record 0 of the batch runs past its end", [](std::string& b) {
+    std::string body(11, static_cast<char>(0x80));
+    body += std::string(b.begin() + batch_header, b.end());
+    b = b.substr(0, batch_header) + body;
+    sluice::detail::put_le<std::uint32_t>(b.data(), static_cast<std::uint32_t>(b.size() - batch_header));
+    fix_batch_crc(b);
+  });
+  with("a payload over the segment's max record size", "exceeds max record size 5", [](std::string& b) {
+    b = encode_batch({{0, 1, "123456"}});
+  });
+  for (const forgery& f : cases) {
+    CAPTURE(f.what);
+    temp_dir dir;
+    std::filesystem::create_directories(dir.path);
+    const auto header = [](std::uint64_t base) { return sluice::detail::encode_segment_header(base, 5); };
+    // Segment 0: the good batch, the forged one, a seal marker at 3 + 3; segment 6 follows.
+    std::string sealed = header(0) + encode_batch({{0, 1, "a"}, {1, 2, "b"}, {2, 3, "c"}}) + f.batch +
+                         sluice::detail::encode_seal_marker(sluice::detail::segment_version, 6);
+    write_file(dir.segment(0), sealed);
+    write_file(dir.segment(6), header(6));
+    const std::uint64_t forged_at = header_bytes + encode_batch({{0, 1, "a"}, {1, 2, "b"}, {2, 3, "c"}}).size();
+    const std::string message = log_error_of([&] { read_range(sluice::list_segments(dir.str()), 0, UINT64_MAX); });
+    CHECK(message.find("log " + dir.segment(0) + ": byte " + std::to_string(forged_at) + " (offset 3): ") == 0);
+    CHECK(message.find(f.reason) != std::string::npos);
+    CHECK(log_error_of([&] { tail_all(dir.str()); }) == message);
+
+    // The same as the last segment: cut whole on open, reported with its reason.
+    std::filesystem::remove(dir.segment(6));
+    write_file(dir.segment(0), sealed.substr(0, forged_at + f.batch.size()));
+    check_same(tail_all(dir.str()), {{0, 1, "a"}, {1, 2, "b"}, {2, 3, "c"}});
+    sluice::event_log log(dir.str(), quick());
+    REQUIRE(log.recovery());
+    CHECK(log.recovery()->kept_bytes == forged_at);
+    CHECK(log.recovery()->first_lost_offset == 3);
+    CHECK(log.recovery()->reason.find(f.reason) != std::string::npos);
+    CHECK(log.head() == 3);
+  }
+}
+
+TEST_CASE("varints: bounds-checked both ways; zigzag time deltas round-trip any pair of times") {
+  char buf[10];
+  for (const std::uint64_t v : {std::uint64_t{0}, std::uint64_t{127}, std::uint64_t{128}, std::uint64_t{1} << 35U,
+                                std::numeric_limits<std::uint64_t>::max()}) {
+    const char* end = sluice::detail::put_varint(buf, v);
+    std::uint64_t back = 1;
+    CHECK(sluice::detail::get_varint(buf, end, back) == end);
+    CHECK(back == v);
+    CHECK(sluice::detail::get_varint(buf, end - 1, back) == nullptr);  // cut short
+  }
+  const char too_big[10] = {'\xff', '\xff', '\xff', '\xff', '\xff', '\xff', '\xff', '\xff', '\xff', '\x02'};
+  std::uint64_t v = 0;
+  CHECK(sluice::detail::get_varint(too_big, too_big + 10, v) == nullptr);  // past 64 bits
+  for (const std::int64_t a : {std::numeric_limits<std::int64_t>::min(), std::int64_t{-1}, std::int64_t{0},
+                               std::numeric_limits<std::int64_t>::max()}) {
+    for (const std::int64_t b :
+         {std::numeric_limits<std::int64_t>::min(), std::int64_t{7}, std::numeric_limits<std::int64_t>::max()}) {
+      const auto first = static_cast<std::uint64_t>(a);
+      const std::uint64_t z = sluice::detail::zigzag(static_cast<std::uint64_t>(b) - first);
+      CHECK(static_cast<std::int64_t>(first + sluice::detail::unzigzag(z)) == b);
+    }
+  }
+  CHECK(sluice::detail::zigzag(static_cast<std::uint64_t>(-1)) == 1);
+  CHECK(sluice::detail::zigzag(1) == 2);
 }

@@ -7,11 +7,16 @@
 // them, and the writer keeps exactly the records read_log saw and adds its own after them.
 //
 // Input: [flags][u16 from][u16 span][u64 time][u16 size per segment but the last][segment
-// bytes...]. Flags: bits 0-1 the number of segments - 1; bit 2 fix the CRCs (header, records,
-// seal markers) so that the fuzzer's changes reach past them; bit 3 (with bit 2) make the
-// segments consecutive (each header's base and file name the previous segment's end, each seal
-// marker's offset the records before it); bit 4 a small max record size for the writer. A file
-// is named after the base offset in its header, or the previous one's end if it has none.
+// bytes...]. Flags: bits 0-1 the number of segments - 1; bit 2 fix the CRCs (header, batches,
+// version-1 records, seal markers) and the batches' record counts so that the fuzzer's changes
+// reach past them; bit 3 (with bit 2) make the segments consecutive (each header's base and file
+// name the previous segment's end, each seal marker's offset the records before it); bit 4 a
+// small max record size for the writer. A file is named after the base offset in its header, or
+// the previous one's end if it has none. Segments of version 1 (a record at a time) and 2
+// (record batches) are both read, as the header's version byte says.
+//
+// Flags 0xFF instead: the rest is records ([u64 time][u8 + u8 payload size][payload]...) that
+// log_batch encodes; for_each, and read_log after write, must give them back.
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -40,21 +45,11 @@ struct seen_record {
   bool operator==(const seen_record&) const = default;
 };
 
-/// The number of whole records in a segment. With `fix`, rewrites the CRCs of its header and of
-/// every whole record and seal marker; with `base` too, the header's base offset and each seal
-/// marker's end offset (the records before it).
-std::uint64_t walk_segment(std::string& seg, bool fix, const std::uint64_t* base) {
-  if (seg.size() < d::segment_header_bytes) {
-    return 0;
-  }
-  if (fix && base != nullptr) {
-    d::put_le<std::uint64_t>(seg.data() + 16, *base);
-  }
-  if (fix) {
-    d::put_le<std::uint32_t>(seg.data() + 24, sluice::crc32c(seg.data(), 24));
-  }
+/// Version 1: the number of whole records in a segment from `pos` on. With `fix`, rewrites the
+/// CRCs of every whole record and seal marker; with `base` too, each seal marker's end offset
+/// (the records before it).
+std::uint64_t walk_v1_records(std::string& seg, std::size_t pos, bool fix, const std::uint64_t* base) {
   std::uint64_t records = 0;
-  std::size_t pos = d::segment_header_bytes;
   while (pos + d::record_header_bytes <= seg.size()) {
     char* rec = seg.data() + pos;
     const auto length = d::get_le<std::uint32_t>(rec);
@@ -75,6 +70,98 @@ std::uint64_t walk_segment(std::string& seg, bool fix, const std::uint64_t* base
     pos += d::record_header_bytes + payload;
   }
   return records;
+}
+
+/// Version 2: the number of records in the whole batches of a segment from `pos` on (as their
+/// counts say). With `fix`, rewrites the CRC of every whole batch and seal marker, and a batch's
+/// count to the records that parse in it when they fill it exactly; with `base` too, each seal
+/// marker's end offset (the records before it).
+std::uint64_t walk_batches(std::string& seg, std::size_t pos, bool fix, const std::uint64_t* base) {
+  std::uint64_t records = 0;
+  while (pos + d::batch_header_bytes <= seg.size()) {
+    char* h = seg.data() + pos;
+    const auto length = d::get_le<std::uint32_t>(h);
+    std::size_t body = 0;
+    if (length == d::seal_length) {
+      if (fix && base != nullptr) {
+        d::put_le<std::uint64_t>(h + 12, *base + records);
+      }
+      if (fix) {
+        d::put_le<std::uint32_t>(h + 4, 0);
+      }
+    } else if (length <= seg.size() - pos - d::batch_header_bytes) {
+      body = length;
+      if (fix) {
+        const char* p = h + d::batch_header_bytes;
+        const char* end = p + length;
+        std::uint32_t parsed = 0;
+        sluice::millis time{};
+        std::string_view payload;
+        while (p != nullptr && p != end) {
+          p = d::decode_batch_record(p, end, 0, UINT64_MAX, time, payload);
+          parsed += p != nullptr ? 1 : 0;
+        }
+        if (p == end) {
+          d::put_le<std::uint32_t>(h + 4, parsed);
+        }
+      }
+      records += d::get_le<std::uint32_t>(h + 4);
+    } else {
+      break;  // a torn batch: leave it torn
+    }
+    if (fix) {
+      d::put_le<std::uint32_t>(h + 8, sluice::crc32c(h + 12, 8 + body));
+    }
+    pos += d::batch_header_bytes + body;
+  }
+  return records;
+}
+
+/// The number of records in the whole batches (version 1: records) of a segment. With `fix`,
+/// rewrites the CRCs of its header and of its batches, records and seal markers; with `base`
+/// too, the header's base offset and each seal marker's end offset.
+std::uint64_t walk_segment(std::string& seg, bool fix, const std::uint64_t* base) {
+  if (seg.size() < d::segment_header_bytes) {
+    return 0;
+  }
+  if (fix && base != nullptr) {
+    d::put_le<std::uint64_t>(seg.data() + 16, *base);
+  }
+  if (fix) {
+    d::put_le<std::uint32_t>(seg.data() + 24, sluice::crc32c(seg.data(), 24));
+  }
+  return seg[d::segment_magic.size()] == 1 ? walk_v1_records(seg, d::segment_header_bytes, fix, base)
+                                           : walk_batches(seg, d::segment_header_bytes, fix, base);
+}
+
+/// log_batch: what encode puts in a batch, for_each gives back, records cut from the fuzzer's
+/// bytes (sizes up to the max, times from them too) into batches of a small max record size.
+void check_log_batch(std::string_view bytes, const std::string& dir) {
+  sluice::log_options opts;
+  opts.fsync = sluice::fsync_policy{sluice::fsync_policy::kind::never};
+  opts.max_record_bytes = 300;
+  sluice::event_log log(dir, opts);
+  sluice::log_batch batch;
+  std::vector<seen_record> want;
+  fuzz::input in(reinterpret_cast<const std::uint8_t*>(bytes.data()), bytes.size());
+  while (in.rest().size() > 0) {
+    const std::uint32_t lo = in.u32();
+    const auto time = static_cast<std::int64_t>(static_cast<std::uint64_t>(in.u32()) << 32U | lo);
+    const std::size_t size = in.byte() + in.byte();
+    const std::string payload(in.take(std::min<std::size_t>(size, opts.max_record_bytes)));
+    log.encode(batch, sluice::millis{time}, payload);
+    want.push_back({want.size(), time, payload});
+  }
+  std::vector<seen_record> got;
+  batch.for_each([&](sluice::millis t, std::string_view p) { got.push_back({got.size(), t.count(), std::string(p)}); });
+  FUZZ_CHECK(got == want);
+  FUZZ_CHECK(batch.size() == want.size());
+  FUZZ_CHECK(log.write(batch) == 0);
+  std::vector<seen_record> read;
+  sluice::read_log(log.segments(), 0, UINT64_MAX, [&](const sluice::log_record& r) {
+    read.push_back({r.offset, r.event_time.count(), std::string(r.payload)});
+  });
+  FUZZ_CHECK(read == want);
 }
 
 void write_file(const std::string& path, std::string_view bytes) {
@@ -244,7 +331,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const std::string dir = scratch_root() + "/" + std::to_string(run++);
   std::filesystem::create_directory(dir);
   fuzz::input in(data, size);
-  fuzz_log(in, dir);
+  if (size > 0 && data[0] == 0xFF) {  // flags no other input uses
+    check_log_batch(in.rest().substr(1), dir);
+  } else {
+    fuzz_log(in, dir);
+  }
   std::error_code ignored;
   std::filesystem::remove_all(dir, ignored);
   return 0;

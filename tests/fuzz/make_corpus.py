@@ -103,10 +103,14 @@ for name, data in stream_seeds.items():
 
 # --- fuzz_event_log: [flags][u16 from][u16 span][u64 time][u16 size per segment but the last][segments]
 
+def segment_header(version, base, max_record):
+    h = b"SLUICELOG" + bytes([version]) + b"\x00\x00" + struct.pack("<IQ", max_record, base)
+    return h + struct.pack("<I", crc32c(h)) + b"\x00" * 4
+
+
 def segment(base, records, seal=False, max_record=1 << 20):
-    h = b"SLUICELOG" + b"\x01" + b"\x00\x00" + struct.pack("<IQ", max_record, base)
-    h += struct.pack("<I", crc32c(h)) + b"\x00" * 4
-    out = h
+    """Version 1: a record at a time."""
+    out = segment_header(1, base, max_record)
     offset = base
     for t, payload in records:
         lb = struct.pack("<I", len(payload))
@@ -120,6 +124,39 @@ def segment(base, records, seal=False, max_record=1 << 20):
     return out
 
 
+def varint(v):
+    out = b""
+    while v >= 0x80:
+        out += bytes([(v & 0x7F) | 0x80])
+        v >>= 7
+    return out + bytes([v])
+
+
+def zigzag(delta):
+    delta &= (1 << 64) - 1
+    return ((delta << 1) ^ (((1 << 64) - 1) if delta >> 63 else 0)) & ((1 << 64) - 1)
+
+
+def batch(records):
+    first = records[0][0]
+    body = b"".join(varint(len(p)) + varint(zigzag(t - first)) + p for t, p in records)
+    tail = struct.pack("<q", first) + body
+    return struct.pack("<III", len(body), len(records), crc32c(tail)) + tail
+
+
+def segment_v2(base, batches, seal=False, max_record=1 << 20):
+    """Version 2: record batches, each a list of (time, payload)."""
+    out = segment_header(2, base, max_record)
+    offset = base
+    for records in batches:
+        out += batch(records)
+        offset += len(records)
+    if seal:
+        end = struct.pack("<Q", offset)
+        out += struct.pack("<III", 0xFFFFFFFF, 0, crc32c(end)) + end
+    return out
+
+
 def log_seed(flags, segments, rng_from=1, span=2, time=5):
     sizes = b"".join(u16(len(s)) for s in segments[:-1])
     return bytes([flags | (len(segments) - 1)]) + u16(rng_from) + u16(span) + struct.pack("<q", time) + sizes + \
@@ -129,7 +166,11 @@ def log_seed(flags, segments, rng_from=1, span=2, time=5):
 s0 = segment(0, [(1, b"a"), (5, b"bb"), (3, b"ccc")], seal=True)
 s1 = segment(3, [(9, b"dddd"), (2, b"")], seal=True)
 s2 = segment(5, [(7, b"eeeee")])
+v0 = segment_v2(0, [[(1, b"a"), (5, b"bb")], [(3, b"ccc")]], seal=True)
+v1 = segment_v2(3, [[(9, b"dddd"), (-(1 << 63), b""), ((1 << 63) - 1, b"x")]], seal=True)
+v2 = segment_v2(6, [[(7, b"eeeee")], [(8, b"f"), (6, b"gg")]])
 log_seeds = {
+    # Version 1 (a record at a time), as logs written before record batches hold them.
     "three_segments": log_seed(0, [s0, s1, s2]),
     "torn_tail": log_seed(0, [s0, s1, s2 + b"\x05\x00\x00\x00\x01\x02"]),
     "corrupt_crc_last": log_seed(0, [s0, s1, s2[:-2] + b"XX"]),
@@ -140,6 +181,20 @@ log_seeds = {
                                               s2[:-3]], time=-1),
     "hole": log_seed(0, [s0, segment(7, [(1, b"x")])]),
     "small_writer_max": log_seed(16, [segment(0, [(1, b"y" * 100)], max_record=128)]),
+    # Version 2 (record batches).
+    "v2_three_segments": log_seed(0, [v0, v1, v2], rng_from=2, span=5),
+    "v2_torn_batch": log_seed(0, [v0, v1, v2[:-3]]),
+    "v2_corrupt_crc_last": log_seed(0, [v0, v1, v2[:-2] + b"XX"]),
+    "v2_sealed_last": log_seed(0, [v0, v1]),
+    "v2_forged_count": log_seed(4 | 8, [v0, v2[:32 + 4] + b"\x7f" + v2[37:]]),
+    "v2_fixed_crcs_consecutive": log_seed(4 | 8, [v0[:-30] + b"Z" + v0[-29:], segment_v2(99, [[(4, b"ff")]], seal=True),
+                                                 v2[:-1]], time=-1),
+    "v2_small_writer_max": log_seed(16, [segment_v2(0, [[(1, b"y" * 100), (2, b"z")]], max_record=128)]),
+    "mixed_v1_then_v2": log_seed(0, [s0, s1, segment_v2(5, [[(7, b"eeeee"), (1, b"")]])], rng_from=4, span=3),
+    "mixed_v1_active": log_seed(0, [s0, segment(3, [(9, b"dddd")])]),
+    # Flags 0xFF: records for log_batch ([u64 time][u8 + u8 size][payload]...).
+    "log_batch_records": b"\xff" + struct.pack("<q", 5) + b"\x02\x01abc" + struct.pack("<q", -(1 << 63)) +
+                         b"\x00\x00" + struct.pack("<q", (1 << 63) - 1) + b"\xff\x2d" + b"p" * 300,
 }
 for name, data in log_seeds.items():
     write("fuzz_event_log", name, data)

@@ -7,11 +7,14 @@
 //
 // Durability is the fsync policy's: a record is written to the file by commit() or write()
 // (readers see it then) and is on disk after the next fdatasync. Opening a log after a crash
-// cuts the last segment at its first torn or corrupt record and says so in recovery().
+// cuts the last segment at its first torn or corrupt batch, whole (a batch is written in one
+// write, so none of its records was acknowledged), and says so in recovery(). The format is
+// sluice/store/detail/log_format.hpp's: version-2 segments (record batches); version-1 ones
+// (a record at a time) are still read, and a version-1 active segment is sealed on open.
 //
 // For a writer shared by threads (the Lambda ingest) the costly parts run outside its lock:
-// encode() builds records with their CRCs on the caller's thread, write() appends a whole
-// batch in one pwrite, and sync_if_due() runs the fdatasync on any thread, one at a time, each
+// encode() builds record batches with their CRCs on the caller's thread, write() appends them
+// in one pwrite, and sync_if_due() runs the fdatasync on any thread, one at a time, each
 // covering every record written before it began (group commit).
 #pragma once
 
@@ -93,12 +96,14 @@ struct log_options {
   std::uint32_t max_record_bytes = std::uint32_t{1} << 20U;
 };
 
-/// Records encoded as the log keeps them (length, CRC, event time, payload), by
-/// event_log::encode on any thread, for event_log::write to append in one step.
+/// Records encoded as the log keeps them (version-2 batches: header, CRC, varint lengths and
+/// time deltas, payloads; a new batch at the size bound), by event_log::encode on any thread,
+/// for event_log::write to append in one step. Its bytes are whole batches after every encode.
 class log_batch {
  public:
   void clear() {
     bytes_.clear();
+    open_ = {};
     records_ = 0;
   }
   [[nodiscard]] std::uint64_t size() const { return records_; }
@@ -108,18 +113,13 @@ class log_batch {
   /// fn(event_time, payload) for each record in order; the payload views the batch's bytes.
   template <class Fn>
   void for_each(Fn&& fn) const {
-    for (std::size_t at = 0; at < bytes_.size();) {
-      const char* rec = bytes_.data() + at;
-      const auto length = detail::get_le<std::uint32_t>(rec);
-      const auto time = static_cast<std::int64_t>(detail::get_le<std::uint64_t>(rec + 8));
-      fn(millis{time}, std::string_view(rec + detail::record_header_bytes, length));
-      at += detail::record_header_bytes + length;
-    }
+    detail::for_each_batch_record(bytes_, fn);
   }
 
  private:
   friend class event_log;
   std::string bytes_;
+  detail::open_batch open_;
   std::uint64_t records_ = 0;
 };
 
@@ -128,8 +128,8 @@ struct log_recovery {
   std::string segment;                  // path
   std::uint64_t kept_bytes = 0;         // the valid prefix kept
   std::uint64_t cut_bytes = 0;          // bytes truncated
-  std::uint64_t first_lost_offset = 0;  // the offset the cut record would have had
-  std::string reason;                   // "torn record (12 of 47 bytes)", "crc mismatch", ...
+  std::uint64_t first_lost_offset = 0;  // the offset the cut batch's first record would have had
+  std::string reason;                   // "torn batch (12 of 47 bytes)", "crc mismatch", ...
 };
 
 /// The single writer of a log directory.
@@ -142,10 +142,11 @@ class event_log {
   /// Opens (or creates) the log in `dir`: takes the writer's lock (a second writer gets a
   /// log_error "... is locked by another writer"), checks the segments for holes ("missing
   /// segment: offsets [a, b) ...") and scans the last one, cutting it at its first torn or
-  /// corrupt record (see recovery()). Sealed segments are not scanned: read_log checks them.
+  /// corrupt batch (see recovery()). Sealed segments are not scanned: read_log checks them.
   explicit event_log(std::string dir, log_options opts = {}) : dir_(std::move(dir)), opts_(opts) {
-    if (opts_.max_record_bytes == detail::seal_length) {
-      throw std::invalid_argument("log_options::max_record_bytes must be below 4294967295 (the seal marker's length)");
+    if (opts_.max_record_bytes > detail::max_record_limit) {
+      throw std::invalid_argument("log_options::max_record_bytes must be at most " +
+                                  std::to_string(detail::max_record_limit) + " (a batch's length is 32 bits)");
     }
     make_directories();
     take_lock();
@@ -178,14 +179,13 @@ class event_log {
   /// std::length_error and changes nothing.
   std::uint64_t append(millis event_time, std::string_view payload) {
     check_size(payload);
-    if (buf_.size() >= write_out_bytes) {
+    if (buf_.bytes().size() >= write_out_bytes) {
       write_out();  // before this record: if it throws, the record was not appended
     }
     if (!first_append_) {
       first_append_ = std::chrono::steady_clock::now();
     }
-    detail::encode_entry(buf_, static_cast<std::uint32_t>(payload.size()),
-                         static_cast<std::uint64_t>(event_time.count()), payload);
+    encode(buf_, event_time, payload);
     return head_++;
   }
 
@@ -194,8 +194,8 @@ class event_log {
   /// std::length_error and leaves `batch` as it was.
   void encode(log_batch& batch, millis event_time, std::string_view payload) const {
     check_size(payload);
-    detail::encode_entry(batch.bytes_, static_cast<std::uint32_t>(payload.size()),
-                         static_cast<std::uint64_t>(event_time.count()), payload);
+    detail::encode_record(batch.bytes_, batch.open_, detail::max_batch_bytes(opts_.max_record_bytes),
+                          static_cast<std::uint64_t>(event_time.count()), payload);
     ++batch.records_;
   }
 
@@ -265,7 +265,7 @@ class event_log {
     if (head_ == active_base_) {
       return false;
     }
-    const bool big = file_bytes_ + buf_.size() >= opts_.segment_bytes;
+    const bool big = file_bytes_ + buf_.bytes().size() >= opts_.segment_bytes;
     const bool old = opts_.segment_age.count() > 0 && first_append_ && now - *first_append_ >= opts_.segment_age;
     return big || old;
   }
@@ -278,9 +278,7 @@ class event_log {
       return;
     }
     write_out();
-    std::string marker;
-    detail::encode_entry(marker, detail::seal_length, head_, {});
-    write_or_undo(marker);
+    write_or_undo(detail::encode_seal_marker(active_version_, head_));
     if (durable()) {
       sync_written();
     }
@@ -372,6 +370,7 @@ class event_log {
     sealed_count_.store(sealed_.size());
     active_base_ = last.base_offset;
     active_path_ = last.path;
+    active_version_ = survey.last_version;
     head_ = last.end_offset;
     if (!survey.last_stop.empty()) {
       recovery_ = log_recovery{last.path, last.bytes, survey.last_file_bytes - last.bytes, head_, survey.last_stop};
@@ -398,8 +397,11 @@ class event_log {
       sealed_count_.store(sealed_.size());
       set_fd(nullptr);
       start_segment(head_);
-    } else if (survey.last_max_record < opts_.max_record_bytes) {
+    } else if (survey.last_max_record < opts_.max_record_bytes || active_version_ != detail::segment_version) {
       // Readers bound lengths by the header's max: larger records need a header that says so.
+      // And batches are encoded before the writer knows where they go: a version-1 segment (a
+      // log written before batches) is sealed, so that every record this writer adds is in a
+      // version-2 one.
       if (head_ == active_base_) {
         write_header();
       } else {
@@ -430,6 +432,7 @@ class event_log {
       detail::throw_errno(active_path_, "create");
     }
     file_bytes_ = 0;
+    active_version_ = detail::segment_version;
     write_or_undo(detail::encode_segment_header(active_base_, opts_.max_record_bytes));
     if (durable()) {
       sync_written();
@@ -464,7 +467,7 @@ class event_log {
 
   void write_out() {
     if (!buf_.empty()) {
-      write_or_undo(buf_);
+      write_or_undo(buf_.bytes());
       buf_.clear();
       publish();
     }
@@ -518,7 +521,8 @@ class event_log {
   std::uint64_t active_base_ = 0;
   std::uint64_t head_ = 0;
   std::uint64_t file_bytes_ = 0;
-  std::string buf_;
+  char active_version_ = detail::segment_version;  // of the active segment (1: sealed on open)
+  log_batch buf_;                                  // what append encoded, for write_out
   std::optional<std::chrono::steady_clock::time_point> first_append_;
   std::optional<log_recovery> recovery_;
 

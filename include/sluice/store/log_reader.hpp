@@ -41,6 +41,7 @@ struct log_survey {
   bool last_header_torn = false;      // shorter than a header: being created, or cut by a crash
   bool last_has_seal = false;         // ends with a seal marker: its successor is not created yet
   std::uint32_t last_max_record = 0;
+  char last_version = segment_version;
 };
 
 inline log_survey survey_log(const std::string& dir, const std::vector<segment_file>& files) {
@@ -78,6 +79,7 @@ inline log_survey survey_log(const std::string& dir, const std::vector<segment_f
       s.last_stop = r->reason();
     } else {
       s.last_max_record = r->max_record();
+      s.last_version = r->version();
       auto step = segment_reader::step::record;
       while ((step = r->next()) == segment_reader::step::record) {
       }
@@ -85,7 +87,7 @@ inline log_survey survey_log(const std::string& dir, const std::vector<segment_f
       seg.bytes = r->pos();
       if (step == segment_reader::step::sealed) {
         s.last_has_seal = true;
-        seg.bytes += record_header_bytes;
+        seg.bytes += seal_marker_bytes(r->version());
         if (seg.bytes < r->size()) {
           s.last_stop = "bytes after the seal marker";
         }
@@ -118,13 +120,11 @@ bool read_segment(const log_segment& seg, std::uint64_t from, std::uint64_t stop
     r->fail();
   }
   while (r->offset() < stop) {
-    const auto step = r->next(r->offset() >= from);
+    const auto step = r->next(from);
     if (step == segment_reader::step::record) {
-      if (r->record().offset >= from) {
-        ++visited;
-        if (!visit_record(fn, r->record())) {
-          return false;
-        }
+      ++visited;
+      if (!visit_record(fn, r->record())) {
+        return false;
       }
       continue;
     }
@@ -157,10 +157,11 @@ inline std::vector<log_segment> list_segments(const std::string& dir) {
 /// snapshot: event_log::segments() or list_segments()), in offset order. fn may return void, or
 /// bool (false stops). Returns the number of records visited.
 ///
-/// Every visited record's CRC is checked; skipping to `from` hops record headers. In a sealed
-/// segment a torn or corrupt record, or records ending before its end offset, is a log_error
-/// naming the file, byte position and offset; the unsealed last segment ends quietly at its
-/// first incomplete or corrupt record. Memory: one buffer of about 1 MiB (or the largest record).
+/// Every visited record's CRC is checked (its batch's, whole); skipping to `from` hops batch
+/// headers. In a sealed segment a torn or corrupt batch (or record), or records ending before
+/// its end offset, is a log_error naming the file, byte position and offset; the unsealed last
+/// segment ends quietly at its first incomplete or corrupt batch. Memory: one buffer of about
+/// 1 MiB (or the largest batch).
 template <class Fn>
 std::uint64_t read_log(const std::vector<log_segment>& segments, std::uint64_t from, std::uint64_t to, Fn&& fn) {
   std::uint64_t visited = 0;
@@ -199,12 +200,13 @@ class log_tail {
  public:
   explicit log_tail(std::string dir, std::uint64_t from = 0) : dir_(std::move(dir)), position_(from) {}
 
-  /// Delivers to fn(const log_record&) the records complete now, at most `max`, from position();
-  /// returns how many. fn may return bool (false stops after that record). A segment is left
-  /// once its seal marker is read (written after all its records) or, lacking one, once the next
-  /// segment file exists and a last look finds nothing more. Corruption in a segment that is
-  /// followed by another is a log_error; at the end of the newest one it is a write in progress.
-  /// If fn throws, the record it was given is delivered again by the next poll.
+  /// Delivers to fn(const log_record&) the records written now, at most `max`, from position();
+  /// returns how many. A batch's records come once the whole batch is there and checked. fn may
+  /// return bool (false stops after that record). A segment is left once its seal marker is read
+  /// (written after all its records) or, lacking one, once the next segment file exists and a
+  /// last look finds nothing more. Corruption in a segment that is followed by another is a
+  /// log_error; at the end of the newest one it is a write in progress. If fn throws, the record
+  /// it was given is delivered again by the next poll.
   template <class Fn>
   std::size_t poll(Fn&& fn, std::size_t max = SIZE_MAX) {
     using step = detail::segment_reader::step;
@@ -218,11 +220,8 @@ class log_tail {
         break;
       }
       auto& r = *current_;
-      const auto s = r.next(r.offset() >= position_);
+      const auto s = r.next(position_);
       if (s == step::record) {
-        if (r.record().offset < position_) {
-          continue;  // hopping to `from`
-        }
         if (r.record().offset >= next_base_) {
           r.fail("a record at offset " + std::to_string(r.record().offset) + " overlaps the next segment, which starts at " +
                  std::to_string(next_base_));
