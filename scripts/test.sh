@@ -38,10 +38,10 @@ tests=$!
 # under TSan: 15 s, against 30 s for g++ at -O1), and the suite is fast enough either way (TSan's
 # at -O0: 77 s). The plain build stays on g++, so both compilers build everything. -g1: line
 # tables only (reports keep file:line), 10% less compile time than -g.
-sanitized_build() {  # sanitized_build DIR SANITIZERS OPTIMIZATION CXXFLAGS [CXX]
+sanitized_build() {  # sanitized_build DIR SANITIZERS OPTIMIZATION CXXFLAGS [CXX [MESON-OPTION...]]
   if [ ! -f "$1/build.ninja" ]; then
     CXX=${5:-c++} meson setup "$1" -Dbuildtype=debug -Doptimization="$3" -Db_sanitize="$2" -Db_lundef=false \
-      -Dbench=disabled -Dcpp_args="$4" >/dev/null
+      -Dbench=disabled -Dcpp_args="$4" "${@:6}" >/dev/null
   fi
   ninja -C "$1" -j"$jobs"
 }
@@ -51,7 +51,11 @@ wait "$tests"
 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 ASAN_OPTIONS=detect_leaks=1 \
   meson test -C build-asan --print-errorlogs --no-suite static --no-rebuild &
 tests=$!
-sanitized_build build-tsan thread 0 "$(as_list -g1)" clang++-14
+# No Kafka under TSan: librdkafka starts its threads with C11 thrd_create, which clang 14's TSan
+# does not intercept, so the first malloc on such a thread crashes in TSan's allocator (a
+# SIGSEGV under getaddrinfo, seen here). The Kafka tests run in the plain and ASan builds; the
+# source runs on the caller's thread, and the stream runner it feeds is under TSan with the rest.
+sanitized_build build-tsan thread 0 "$(as_list -g1)" clang++-14 -Dkafka=disabled
 wait "$tests"
 TSAN_OPTIONS=halt_on_error=1 meson test -C build-tsan --print-errorlogs --no-suite static --no-rebuild &
 tests=$!
