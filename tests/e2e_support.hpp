@@ -15,17 +15,11 @@
 #include <string>
 #include <vector>
 
+#include "sanitized.hpp"
+
 namespace e2e {
 
-/// Whether this test binary (and so the programs it runs: the same build) has a sanitizer, where
-/// a program runs several times slower: a test may then skip runs that add no coverage of their own.
-#if defined(__has_feature)
-inline constexpr bool sanitized = __has_feature(address_sanitizer) || __has_feature(thread_sanitizer);
-#elif defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-inline constexpr bool sanitized = true;
-#else
-inline constexpr bool sanitized = false;
-#endif
+using test_support::sanitized;
 
 /// A private directory for this process's files, removed at exit.
 struct temp_dir {
