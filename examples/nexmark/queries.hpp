@@ -101,6 +101,19 @@ auto events_of() {
   return sluice::flow<event>() | sluice::only<T>();
 }
 
+/// An auction's fields after its id (itemName ... extra): q9's and q20's rows.
+inline void auction_fields(std::string& s, const auction& a) {
+  csv::field(s, a.item_name);
+  csv::field(s, a.description);
+  csv::field(s, a.initial_bid);
+  csv::field(s, a.reserve);
+  csv::time(s, a.date_time);
+  csv::time(s, a.expires);
+  csv::field(s, a.seller);
+  csv::field(s, a.category);
+  csv::field(s, a.extra);
+}
+
 /// auction, bidder, price, dateTime, extra: q0's row, and the start of q10's.
 inline void bid_fields(std::string& s, const bid& b) {
   csv::field(s, b.auction);
@@ -748,15 +761,7 @@ struct q20 {
   static void write(const Rows& rows, Out& out) {
     csv::each_row(rows, out, [](std::string& s, const q20_row& r) {
       q18::full_bid(s, r.b);
-      csv::field(s, r.a.item_name);
-      csv::field(s, r.a.description);
-      csv::field(s, r.a.initial_bid);
-      csv::field(s, r.a.reserve);
-      csv::time(s, r.a.date_time);
-      csv::time(s, r.a.expires);
-      csv::field(s, r.a.seller);
-      csv::field(s, r.a.category);
-      csv::field(s, r.a.extra);
+      auction_fields(s, r.a);
     });
   }
 };
@@ -956,15 +961,7 @@ struct q9 {
   static void write(const Rows& rows, Out& out) {
     csv::each_row(rows, out, [](std::string& s, const q9_row& r) {
       csv::field(s, r.a.id);
-      csv::field(s, r.a.item_name);
-      csv::field(s, r.a.description);
-      csv::field(s, r.a.initial_bid);
-      csv::field(s, r.a.reserve);
-      csv::time(s, r.a.date_time);
-      csv::time(s, r.a.expires);
-      csv::field(s, r.a.seller);
-      csv::field(s, r.a.category);
-      csv::field(s, r.a.extra);
+      auction_fields(s, r.a);
       csv::field(s, r.b.auction);
       csv::field(s, r.b.bidder);
       csv::field(s, r.b.price);
