@@ -15,6 +15,7 @@
 #include <concepts>
 #include <functional>
 #include <optional>
+#include <tuple>
 #include <type_traits>
 #include <utility>
 
@@ -30,6 +31,8 @@ struct pick_monoid {
     bool seen = false;
     R rank{};
     T event{};
+    auto fields() { return std::tie(seen, rank, event); }
+    auto fields() const { return std::tie(seen, rank, event); }
   };
   [[nodiscard]] state identity() const { return {}; }
   void add(state& s, const T& x) const {

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <functional>
 #include <stdexcept>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -23,6 +24,8 @@ namespace sluice {
 /// after an add), which makes states directly comparable with ==.
 struct distinct_count_state {
   std::vector<std::uint8_t> registers;
+  auto fields() { return std::tie(registers); }
+  auto fields() const { return std::tie(registers); }
   friend bool operator==(const distinct_count_state&, const distinct_count_state&) = default;
 };
 
@@ -94,6 +97,8 @@ struct distinct_count_monoid {
     return std::llround(estimate);
   }
 
+  /// Whether `s` is a state of this sketch (a restored checkpoint's): its registers all or none.
+  [[nodiscard]] bool valid(const state& s) const { return s.registers.empty() || s.registers.size() == register_count(); }
   [[nodiscard]] std::size_t register_count() const { return std::size_t{1} << static_cast<unsigned>(precision); }
 
  private:

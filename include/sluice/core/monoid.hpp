@@ -125,6 +125,8 @@ struct extreme_monoid {
   struct state {
     bool seen = false;
     value_type value{};
+    auto fields() { return std::tie(seen, value); }
+    auto fields() const { return std::tie(seen, value); }
   };
   [[nodiscard]] state identity() const { return {}; }
   template <class V>
@@ -180,6 +182,8 @@ struct all_max_monoid {
   struct state {
     std::optional<R> best;
     std::vector<T> items;  // the inputs at `best`
+    auto fields() { return std::tie(best, items); }
+    auto fields() const { return std::tie(best, items); }
   };
   [[nodiscard]] state identity() const { return {}; }
   void add(state& s, const T& x) const {
@@ -223,6 +227,8 @@ struct mean_monoid {
   struct state {
     R sum{};
     std::int64_t n = 0;
+    auto fields() { return std::tie(sum, n); }
+    auto fields() const { return std::tie(sum, n); }
   };
   [[nodiscard]] state identity() const { return {}; }
   template <class T>

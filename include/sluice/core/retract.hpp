@@ -10,6 +10,7 @@
 #include <concepts>
 #include <cstdint>
 #include <map>
+#include <tuple>
 #include <utility>
 
 #include "sluice/core/key.hpp"
@@ -79,6 +80,8 @@ struct counted_monoid {
   struct state {
     std::int64_t rows = 0;
     typename G::state value;
+    auto fields() { return std::tie(rows, value); }
+    auto fields() const { return std::tie(rows, value); }
   };
   [[nodiscard]] state identity() const { return {0, inner.identity()}; }
   template <class T>

@@ -34,6 +34,8 @@ struct top_k_monoid {
 
   using state = std::vector<V>;  // best first, at most k values
 
+  /// Whether `s` is a state of this monoid (a restored checkpoint's): at most k values.
+  [[nodiscard]] bool valid(const state& s) const { return s.size() <= k; }
   [[nodiscard]] state identity() const { return {}; }
 
   /// a ranks before b: better under compare; among equivalent values the larger one by V's own

@@ -4,6 +4,7 @@
 
 #include <compare>
 #include <cstdint>
+#include <tuple>
 
 #include "sluice/core/hash.hpp"
 #include "sluice/core/key.hpp"
@@ -15,6 +16,8 @@ namespace sluice {
 struct time_window {
   millis start;
   millis end;
+  auto fields() { return std::tie(start, end); }
+  auto fields() const { return std::tie(start, end); }
   constexpr auto operator<=>(const time_window&) const = default;
   [[nodiscard]] constexpr bool contains(millis t) const { return start <= t && t < end; }
 };
@@ -26,6 +29,8 @@ inline std::uint64_t hash_value(const time_window& w) {
 struct count_window_index {
   std::int64_t index = 0;
   constexpr auto operator<=>(const count_window_index&) const = default;
+  auto fields() { return std::tie(index); }
+  auto fields() const { return std::tie(index); }
 };
 inline std::uint64_t hash_value(const count_window_index& w) {
   return hash_value(w.index);
@@ -36,6 +41,8 @@ template <class K, class W = time_window>
 struct windowed_key {
   K key;
   W window;
+  auto fields() { return std::tie(key, window); }
+  auto fields() const { return std::tie(key, window); }
 
   template <class K2>
   friend bool operator==(const windowed_key& a, const windowed_key<K2, W>& b) {

@@ -96,6 +96,30 @@ class window_firing {
   void set_watermark(millis w) { watermark_ = std::max(watermark_, w); }
   [[nodiscard]] std::uint64_t lateness() const { return lateness_; }
 
+  /// A checkpoint of a partial: the watermark fired up to and the late counts (not the allowed
+  /// lateness, which is the flow's configuration, not its state), then its keyed state.
+  template <class State>
+  void save_state(byte_writer& out, const State& state) const {
+    encode(out, watermark_);
+    encode(out, late_);
+    encode(out, partly_late_);
+    state.save(out);
+  }
+  /// Its restore, all or nothing: the firing fields are applied once the state decoded.
+  template <class State>
+  void load_state(byte_reader& in, State& state) {
+    millis watermark{};
+    std::uint64_t late = 0;
+    std::uint64_t partly_late = 0;
+    decode(in, watermark);
+    decode(in, late);
+    decode(in, partly_late);
+    state.load(in);
+    watermark_ = watermark;
+    late_ = late;
+    partly_late_ = partly_late;
+  }
+
  private:
   millis watermark_ = millis::min();
   std::uint64_t lateness_ = 0;
@@ -133,6 +157,9 @@ class plain_partial : public window_firing {
     state_.add(key, value);
   }
   void merge(const plain_partial& o) { state_.merge(o.state_); }
+  /// A checkpoint of what is held (sluice/core/codec.hpp), and its restore (all or nothing).
+  void save(byte_writer& out) const { save_state(out, state_); }
+  void load(byte_reader& in) { load_state(in, state_); }
   /// Without a window, everything is one global window: it fires at the final watermark.
   result_type advance(millis w) {
     set_watermark(w);
@@ -199,6 +226,17 @@ class assigned_window_partial : public window_firing {
     }
   }
   void merge(const assigned_window_partial& o) { state_.merge(o.state_); }
+  /// A checkpoint of the open windows (sluice/core/codec.hpp), and its restore (all or nothing).
+  /// What keep_dropped() kept is not in it: that is a Lambda speed epoch's, never checkpointed.
+  void save(byte_writer& out) const { save_state(out, state_); }
+  void load(byte_reader& in) {
+    load_state(in, state_);
+    last_ = no_window;
+    earliest_end_ = millis::max();
+    for (const auto& e : state_) {
+      earliest_end_ = std::min(earliest_end_, e.key.window.end);
+    }
+  }
   result_type into_result() && { return std::move(state_); }
   /// The windows held and not yet fired, with their aggregates so far (a live view's open rows).
   [[nodiscard]] const result_type& held() const { return state_; }

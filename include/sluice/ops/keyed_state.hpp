@@ -3,8 +3,10 @@
 #pragma once
 
 #include <cstddef>
+#include <string>
 #include <utility>
 
+#include "sluice/core/codec.hpp"
 #include "sluice/core/detail/flat_table.hpp"
 #include "sluice/core/key.hpp"
 #include "sluice/core/monoid.hpp"
@@ -69,6 +71,40 @@ class keyed_state {
   template <class BorrowedKey>
   [[nodiscard]] state_type* find(const BorrowedKey& key) {
     return table_.find(key);
+  }
+
+  /// Writes every entry, key then state, for a checkpoint (sluice/core/codec.hpp).
+  void save(byte_writer& out) const {
+    out.put_varint(size());
+    for (const auto& e : table_) {
+      encode(out, e.key);
+      encode(out, e.value);
+    }
+  }
+
+  /// Replaces the entries with what save() wrote, all or nothing: bytes that do not decode, a
+  /// key that appears twice or a state the monoid calls invalid (when it has valid(state)) are
+  /// a codec_error and leave this state as it was.
+  void load(byte_reader& in) {
+    keyed_state loaded(monoid_);
+    const std::size_t n = in.get_count();
+    loaded.reserve(n);
+    for (std::size_t i = 0; i < n; ++i) {
+      Key key{};
+      decode(in, key);
+      state_type st = monoid_.identity();
+      decode(in, st);
+      if constexpr (requires { monoid_.valid(st); }) {
+        if (!monoid_.valid(st)) {
+          in.fail("entry " + std::to_string(i) + " holds a state this aggregate cannot hold");
+        }
+      }
+      if (loaded.find(key) != nullptr) {
+        in.fail("entry " + std::to_string(i) + " repeats a key");
+      }
+      loaded.slot(key) = std::move(st);
+    }
+    table_ = std::move(loaded.table_);
   }
 
   [[nodiscard]] std::size_t size() const { return table_.size(); }

@@ -14,6 +14,7 @@
 #include <functional>
 #include <optional>
 #include <string_view>
+#include <tuple>
 #include <type_traits>
 #include <utility>
 
@@ -27,6 +28,8 @@ struct reduce_monoid {
   struct state {
     bool seen = false;
     V value{};
+    auto fields() { return std::tie(seen, value); }
+    auto fields() const { return std::tie(seen, value); }
   };
   [[nodiscard]] state identity() const { return {}; }
   void add(state& s, const V& x) const {
