@@ -9,7 +9,11 @@
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>
 
+#include <algorithm>
 #include <chrono>
+#include <cstdint>
+#include <map>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -83,4 +87,43 @@ TEST_CASE("kafka_source: a topic's rows give the batch answer while a full worke
   CHECK(source.messages() == sent.messages);
   CHECK(got == expected);
   WARN(source.pauses() > 0);  // how often depends on the machine: shown, not asserted
+}
+
+TEST_CASE("kafka_source: start_at starts each assigned partition at the offset it gives") {
+  const mock_cluster cluster("positions", 4);
+  const auto rows = test_data::random_sales(8, 800);
+  const std::string csv = test_data::to_csv(rows);
+  const std::string data = csv.substr(csv.find('\n') + 1);
+  // One row a message: row i is message i, at offset i / 4 of partition i % 4.
+  const tools::produced sent = tools::produce_lines(cluster.brokers(), "positions", data, 1);
+  REQUIRE(sent.messages == rows.size());
+  const std::map<std::int32_t, std::int64_t> start{{0, 0}, {1, 17}, {2, 199}};  // partition 3: no checkpoint
+
+  std::vector<sales::sale> events;  // the rows at or after their partition's start
+  for (std::size_t i = 0; i < rows.size(); ++i) {
+    const auto it = start.find(static_cast<std::int32_t>(i % 4));
+    if (it == start.end() || static_cast<std::int64_t>(i / 4) >= it->second) {
+      const auto& r = rows[i];
+      events.push_back(
+          {sluice::millis{r.ts}, r.order_id, r.user_id, r.region, r.category, r.product, r.qty, r.price_cents});
+    }
+  }
+  const auto expected = test_data::to_map(
+      sluice::run_batch(sluice::from_range(events), sales::by_category(), sluice::batch_options{.threads = 1}));
+
+  sluice::kafka_options opts{.brokers = cluster.brokers(), .topic = "positions", .group = "restored", .stop_at_end = true};
+  std::vector<std::int32_t> asked;
+  opts.start_at = [&](std::int32_t partition) -> std::optional<std::int64_t> {
+    asked.push_back(partition);
+    const auto it = start.find(partition);
+    return it == start.end() ? std::nullopt : std::optional<std::int64_t>(it->second);
+  };
+  sluice::kafka_source source(sluice::csv_lines(sales::csv_schema(), sales::csv_header), opts);
+  test_data::category_ref got;
+  const auto stats = sluice::run_stream(source, sales::by_category(), [&](const auto& store) { got = test_data::to_map(store); },
+                                        sluice::stream_options{.threads = 2});
+  CHECK(stats.events == events.size());
+  CHECK(got == expected);
+  std::sort(asked.begin(), asked.end());
+  CHECK(asked == std::vector<std::int32_t>{0, 1, 2, 3});
 }

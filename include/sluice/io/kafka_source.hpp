@@ -17,9 +17,10 @@
 // resume once their worker has taken what waited. (Pausing at once would cost a refetch each
 // time: librdkafka drops what it prefetched for a paused partition.)
 //
-// Positions: no offsets are committed yet (no checkpoints: DESIGN §10): every assignment reads
-// its partition from the earliest offset Kafka keeps, so one process's state is exact for the
-// partitions it owns; several processes in one group each count only their own partitions.
+// Positions: no offsets are committed to Kafka. An assigned partition starts where `start_at`
+// says (the offset after what the partition's restored checkpoint covers, DESIGN §10), else at
+// the earliest offset Kafka keeps, so one process's state is exact for the partitions it owns;
+// several processes in one group each count only their own partitions.
 // `stop_at_end` ends the run once every assigned partition has been read to the end it had
 // when it was assigned (a replay of what the topic holds: tests, backfills).
 #pragma once
@@ -31,8 +32,11 @@
 #include <cstddef>
 #include <cstdint>
 #include <deque>
+#include <exception>
+#include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <stdexcept>
 #include <stop_token>
 #include <string>
@@ -54,6 +58,10 @@ struct kafka_options {
   std::map<std::string, std::string> config{};  // more librdkafka properties (security, timeouts, ...)
   std::chrono::milliseconds poll_timeout{50};  // how long one poll waits for a message or a stop
   std::chrono::milliseconds pause_after{1000};  // a full worker queue this long pauses the partition
+  /// Where a newly assigned partition starts reading: its next offset after a restored
+  /// checkpoint; nullopt (or no function): the earliest offset Kafka keeps. Called on the
+  /// source's thread; what it throws ends the run (after the poll, never through librdkafka).
+  std::function<std::optional<std::int64_t>(std::int32_t partition)> start_at{};
 };
 
 /// A librdkafka error, with librdkafka's reason.
@@ -187,7 +195,7 @@ class kafka_source {
     auto* self = static_cast<kafka_source*>(opaque);
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
       for (int i = 0; i < list->cnt; ++i) {
-        self->assigned(list->elems[i].partition);
+        self->assigned(list->elems[i]);
       }
       self->note_error(rd_kafka_incremental_assign(rk, list), "assign partitions");
     } else {
@@ -198,7 +206,19 @@ class kafka_source {
     }
   }
 
-  void assigned(std::int32_t id) {
+  void assigned(rd_kafka_topic_partition_t& assignment) {
+    const std::int32_t id = assignment.partition;
+    if (opts_.start_at) {
+      try {
+        if (const auto offset = opts_.start_at(id)) {
+          assignment.offset = *offset;
+        }
+      } catch (const std::exception& e) {
+        if (callback_error_.empty()) {
+          callback_error_ = "kafka: where partition " + std::to_string(id) + " starts: " + e.what();
+        }
+      }
+    }
     partition& p = partitions_[id];
     p = partition{};
     p.input = feed_->open_input(opts_.topic + "/" + std::to_string(id));
