@@ -27,11 +27,16 @@ fi
 ninja -C build -j"$jobs"
 if [ "${1:-}" = "--no-sanitize" ]; then
   meson test -C build --print-errorlogs
+  scripts/consumers.sh
   echo "test.sh: all tests passed"
   exit 0
 fi
 meson test -C build --print-errorlogs --no-rebuild &
 tests=$!
+# A host program built against sluice from a Meson subproject, pkg-config, the CMake package and
+# the CMake source tree: ~7 s, one small compile a way, beside the suite while ASan compiles.
+scripts/consumers.sh &
+consumers=$!
 
 # Sanitizer builds run the whole suite again, both with clang at -O0: clang compiles these
 # template-heavy sources in about half g++'s time (test_ops.cpp under ASan: 10 vs 19 s; sales.cpp
@@ -48,6 +53,7 @@ sanitized_build() {  # sanitized_build DIR SANITIZERS OPTIMIZATION CXXFLAGS [CXX
 scripts/deps.sh clang-14 libclang-rt-14-dev  # clang and its sanitizer runtimes (the fuzz check uses them too)
 sanitized_build build-asan address,undefined 0 "$(as_list -g1)" clang++-14
 wait "$tests"
+wait "$consumers"
 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 ASAN_OPTIONS=detect_leaks=1 \
   meson test -C build-asan --print-errorlogs --no-suite static --no-rebuild &
 tests=$!
