@@ -145,6 +145,28 @@ inline std::string sorted_rows(const std::string& csv) {
   return out;
 }
 
+/// Whether `program` is an executable in one of PATH's directories (Graphviz's dot, say, which
+/// tests use where it is installed and do without where it is not).
+inline bool on_path(const std::string& program) {
+  const char* path = std::getenv("PATH");
+  std::istringstream dirs(path != nullptr ? path : "");
+  std::string dir;
+  while (std::getline(dirs, dir, ':')) {
+    if (!dir.empty() && ::access((std::filesystem::path(dir) / program).c_str(), X_OK) == 0) {
+      return true;
+    }
+  }
+  return false;
+}
+
+/// `dot -Tsvg` over DOT text: its exit status and output (stdout, then stderr).
+inline run_result render_with_dot(const std::string& dot_text) {
+  static int calls = 0;
+  const auto file = tmp("graph-" + std::to_string(++calls) + ".dot");
+  write_file(file, dot_text);
+  return run("dot", {"-Tsvg", file.string()});
+}
+
 /// Start `BINARY ARGS --listen 127.0.0.1:0`, wait until it prints "listening on", then run
 /// `then` (a shell snippet that sees the port in $port, the server's pid in $pid and its stderr
 /// file in $err), and wait for the server. If `then` fails, the server is killed rather than left

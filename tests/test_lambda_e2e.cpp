@@ -727,6 +727,32 @@ TEST_CASE("kappa e2e: --replay and --log of an empty directory answer with the h
   CHECK(fs::is_empty(empty));
 }
 
+namespace {
+/// GET /flow: the query's flow as DOT; ?format=svg rendered where Graphviz is installed, else
+/// 404 saying what is missing.
+void check_flow_page(const sales_server& server) {
+  const auto dot = server.get("/flow");
+  CHECK(dot.status == 200);
+  CHECK(contains(dot.headers, "text/vnd.graphviz"));
+  CHECK(dot.body.starts_with("digraph \"sales region-minute\" {"));
+  CHECK_MESSAGE(contains(dot.body, "tumbling(1min)"), dot.body);
+  const auto svg = server.get("/flow?format=svg");
+  if (on_path("dot")) {
+    CHECK(svg.status == 200);
+    CHECK(contains(svg.headers, "image/svg+xml"));
+    CHECK(contains(svg.body, "<svg"));
+  } else {
+    CHECK(svg.status == 404);
+    CHECK_MESSAGE(contains(svg.body, "apt-get install graphviz"), svg.body);
+  }
+  const auto text = server.get("/flow?format=text");
+  CHECK(text.status == 200);
+  CHECK(text.body.starts_with("input"));
+  CHECK(server.get("/flow?format=png").status == 400);
+  CHECK(server.get("/flow?limit=1").status == 400);
+}
+}  // namespace
+
 TEST_CASE("lambda e2e: HTTP: unknown paths are 404 naming the known ones, bad parameters 400, /status is JSON") {
   const fs::path log = tmp("log-http");
   sales_server server(lambda_args("region-minute", log));
@@ -760,6 +786,7 @@ TEST_CASE("lambda e2e: HTTP: unknown paths are 404 naming the known ones, bad pa
   CHECK(contains(status, "\"log_head\":"));
   CHECK(json_member(status, "mode") == "\"lambda\"");
   CHECK(json_member(status, "query") == "\"region-minute\"");
+  check_flow_page(server);
   CHECK(server.stop().status == 0);
 
   // A Kappa server answers the same way.
@@ -769,6 +796,7 @@ TEST_CASE("lambda e2e: HTTP: unknown paths are 404 naming the known ones, bad pa
   CHECK_MESSAGE((contains(kappa_missing.body, "/region-minute") && contains(kappa_missing.body, "/status")),
                 kappa_missing.body);
   CHECK(json_member(kappa.status(), "mode") == "\"kappa\"");
+  check_flow_page(kappa);
   CHECK(kappa.stop().status == 0);
 }
 

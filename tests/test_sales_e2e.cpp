@@ -31,6 +31,7 @@
 #error "LOG_REPORT_BIN and GEN_ACCESS_LOG_BIN must name the log example's binaries (tests/meson.build passes them)"
 #endif
 
+#include "dot_check.hpp"
 #include "e2e_support.hpp"
 
 namespace {
@@ -260,6 +261,28 @@ TEST_CASE("sales: each query equals the reference, identically on 1, 2 and 3 thr
       CHECK(contains(r.err, std::string(", ") + threads + " threads"));  // the chunks really ran in parallel
     }
   }
+}
+
+TEST_CASE("sales --explain: each query's stages without reading input; --dot is Graphviz that dot renders") {
+  const auto text = run(SALES_BIN, {"region-minute", "--explain"});
+  REQUIRE_MESSAGE(text.status == 0, text.err);
+  CHECK(text.err == "");
+  const auto lines = lines_of(text.out);
+  REQUIRE(lines.size() == 5);
+  CHECK(lines[0].starts_with("input"));
+  CHECK(lines[1].starts_with("1  event_time"));
+  CHECK(lines[2].starts_with("2  key_by      region"));
+  CHECK(lines[3].starts_with("3  window      tumbling(1min)"));
+  CHECK(lines[4].starts_with("4  aggregate   count, sum(revenue)"));
+  for (const char* query : {"by-category", "region-minute", "top-products", "popular"}) {
+    const auto dot = run(SALES_BIN, {query, "--explain", "--dot"});
+    REQUIRE_MESSAGE(dot.status == 0, dot.err);
+    CHECK(dot.out.starts_with("digraph \"sales " + std::string(query) + "\" {"));
+    dot_check::check_graph(dot.out);
+  }
+  const auto misuse = run(SALES_BIN, {"popular", "--dot"});
+  CHECK(misuse.status == 2);
+  CHECK_MESSAGE(contains(misuse.err, "--dot is for --explain"), misuse.err);
 }
 
 TEST_CASE("sales: exact headers, revenue with exactly two decimals") {

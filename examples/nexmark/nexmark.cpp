@@ -3,6 +3,7 @@
 //
 //   nexmark QUERY (--input FILE | --generate N [--rate R] [--seed S] | --listen HOST:PORT
 //                  [--connections N]) [--threads N] [--max-delay D] [--output FILE|none]
+//   nexmark QUERY --explain [--dot]      (the query's flow, as text or Graphviz; reads no input)
 //
 // Prints the query's rows as CSV with a header (--output none counts them without writing: the
 // suite's blackhole sink), and on stderr: events read, rows out, seconds, events/s.
@@ -50,6 +51,7 @@ constexpr const char* usage =
     "usage: nexmark QUERY (--input FILE | --generate N [--rate R] [--seed S] [--out-of-order D] |\n"
     "                      --listen HOST:PORT [--connections N]) [--threads N] [--max-delay D]\n"
     "                      [--output FILE|none] [--side-input FILE]\n"
+    "       nexmark QUERY --explain [--dot]\n"
     "  Runs a Nexmark query (q0-q22) over Nexmark events; prints its rows as CSV (q12 windows by\n"
     "  the wall clock: its rows depend on the run, the others' only on the events).\n"
     "  --input FILE    batch mode over a JSON lines file (gen_nexmark's), every core (--threads N)\n"
@@ -60,7 +62,8 @@ constexpr const char* usage =
     "                  port, printed on stderr; --connections N: stop after N have closed\n"
     "  --max-delay D   stream mode: the watermark lags the latest event time by D (default 4s)\n"
     "  --output FILE   where the rows go (default: stdout); none: count them only\n"
-    "  --side-input F  q13's table: CSV key,value lines without a header\n";
+    "  --side-input F  q13's table: CSV key,value lines without a header\n"
+    "  --explain       print the query's flow, one line a stage, and exit; --dot: as Graphviz DOT\n";
 
 struct options : cli::mode_flags {
   std::uint64_t generate = 0;
@@ -69,6 +72,8 @@ struct options : cli::mode_flags {
   std::chrono::milliseconds out_of_order{0};
   std::string output = "-";
   std::string side_input;  // q13's key,value file
+  bool explain = false;    // describe the flow instead of running it
+  bool dot = false;
 };
 
 
@@ -158,10 +163,11 @@ nexmark::side_table::map_type load_side_input(const std::string& path) {
 template <class Query>
 auto flow_of(const options& o) {
   if constexpr (requires(const nexmark::side_table& t) { Query::flow(t); }) {
-    if (o.side_input.empty()) {
+    if (o.side_input.empty() && !o.explain) {
       throw std::invalid_argument("this query joins a side input: give --side-input FILE (key,value lines)");
     }
-    static const nexmark::side_table table(load_side_input(o.side_input));
+    static const nexmark::side_table table(o.side_input.empty() ? nexmark::side_table::map_type{}
+                                                                : load_side_input(o.side_input));
     return Query::flow(table);
   } else {
     return Query::flow();
@@ -187,6 +193,12 @@ void run_batch_over(std::string_view name, const auto& source, const options& o,
 
 template <class Query>
 int run_query(std::string_view name, const options& o) {
+  if (o.explain) {
+    const sluice::flow_description d = sluice::describe(flow_of<Query>(o));
+    const std::string text = o.dot ? sluice::to_dot(d, "nexmark " + std::string(name)) : sluice::to_text(d);
+    std::fwrite(text.data(), 1, text.size(), stdout);
+    return 0;
+  }
   row_output out(o.output);
   out.header(Query::header);
   if (o.generating) {
@@ -295,6 +307,10 @@ int main(int argc, char** argv) {
       o.side_input = args.value();
     } else if (flag == "--output") {
       o.output = args.value();
+    } else if (flag == "--explain") {
+      o.explain = true;
+    } else if (flag == "--dot") {
+      o.dot = true;
     } else {
       args.take_positional(positional, 1);
     }
@@ -307,7 +323,10 @@ int main(int argc, char** argv) {
     if (q == queries().end()) {
       args.fail("unknown query " + positional.front() + " (" + query_names() + ")");
     }
-    if ((o.generating ? 1 : 0) + (o.input.empty() ? 0 : 1) + (o.listen.empty() ? 0 : 1) != 1) {
+    if (o.dot && !o.explain) {
+      args.fail("--dot is for --explain");
+    }
+    if (!o.explain && (o.generating ? 1 : 0) + (o.input.empty() ? 0 : 1) + (o.listen.empty() ? 0 : 1) != 1) {
       args.fail("give one of --input FILE, --generate N and --listen HOST:PORT");
     }
     return q->second(q->first, o);

@@ -2,7 +2,8 @@
 //
 //   sales QUERY --lambda --log DIR --listen HOST:PORT --serve HOST:PORT ...
 //       TCP rows -> event log -> speed layer; batch layer over sealed segments; GET /QUERY
-//       answers V_E (+) speed, GET /status shows the horizon, epochs and counts.
+//       answers V_E (+) speed, GET /status shows the horizon, epochs and counts, GET /flow the
+//       query's flow (Graphviz DOT; ?format=svg when Graphviz is installed).
 //   sales QUERY --replay DIR [--serve HOST:PORT]
 //       Kappa: the stream path replayed over the log; prints the answer at the head, or serves
 //       it and keeps tailing.
@@ -40,6 +41,7 @@
 #include "sluice/lambda/ingest.hpp"
 #include "sluice/lambda/kappa.hpp"
 #include "sluice/lambda/lambda_engine.hpp"
+#include "sluice/serve/flow_page.hpp"
 #include "sluice/serve/http_server.hpp"
 
 namespace sales {
@@ -264,6 +266,7 @@ std::string lambda_mode(const lambda_settings& s, const sluice::input_options& i
   router.add("/status", [&](const sluice::http_request& /*request*/) {
     return sluice::http_response::json(status_json(s.query, engine.status(), engine.batch_error()));
   });
+  router.add("/flow", sluice::flow_page(sluice::describe(q.flow), "sales " + s.query));
   const auto server = start_serving(s.serve, std::move(router));
   sluice::tcp_source source(sluice::csv_lines(csv_schema(), csv_header, input),
                             sluice::tcp_options{.listen = s.listen, .stop_after = s.connections});
@@ -323,6 +326,7 @@ std::string replay_mode(const lambda_settings& s, const Query& q, std::stop_toke
   router.add("/status", [&](const sluice::http_request& /*request*/) {
     return sluice::http_response::json(status_json(s.query, view.status()));
   });
+  router.add("/flow", sluice::flow_page(sluice::describe(q.flow), "sales " + s.query));
   const auto server = start_serving(s.serve, std::move(router));
   wait_until_stopped(stop);
   server->stop();

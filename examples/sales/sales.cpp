@@ -12,6 +12,7 @@
 //         [--segment-age D] [--batch-every D] [--fsync POLICY] [--max-delay D] ...
 //   sales QUERY --replay DIR [--serve HOST:PORT] [--from-time MS]   (Kappa)
 //   sales QUERY --kafka BROKERS --topic TOPIC --group GROUP [--until-end] [--max-delay D] ...
+//   sales QUERY --explain [--dot]                          (the query's flow; reads no input)
 #include <algorithm>
 #include <cstdio>
 #include <memory>
@@ -60,6 +61,7 @@ constexpr const char* usage =
     "       sales QUERY --replay DIR [--serve HOST:PORT] [--from-time MS] [--max-delay D]\n"
     "       sales QUERY --kafka BROKERS --topic TOPIC --group GROUP [--until-end] [--max-delay D]\n"
     "             [--threads N] [--late-output FILE] [--stats-every D] [--bad-records skip|fail]\n"
+    "       sales QUERY --explain [--dot]\n"
     "QUERY:\n"
     "  by-category     per category: rows and revenue        -> category,cnt,revenue\n"
     "  region-minute   per region and 1-minute window         -> region,window_start,cnt,revenue\n"
@@ -101,6 +103,10 @@ constexpr const char* usage =
     "Kappa mode (--replay DIR): the stream path replayed over the log; without --serve it prints\n"
     "  the answer at the log's head and exits; with --serve it serves it and keeps tailing:\n"
     "  --from-time MS        start at the first record whose event time is at least MS\n"
+    "Seeing the flow (reads no input):\n"
+    "  --explain             print the query's flow, one line a stage: kind, parameters, element type\n"
+    "  --dot                 ... as a Graphviz graph instead (sales popular --explain --dot | dot -Tsvg)\n"
+    "  The --serve modes also serve it: GET /flow (DOT; ?format=svg if Graphviz is installed).\n"
     "Both:\n"
     "  --threads N           worker threads (default: all cores; stream: all cores but the I/O one)\n"
     "  --bad-records POLICY  skip (default: count, dead-letter, go on) or fail (stop at the first)\n"
@@ -134,6 +140,9 @@ struct options {
   std::chrono::milliseconds batch_every{0};
   std::chrono::milliseconds retain{0};
   std::optional<std::int64_t> from_time;
+  // describe the flow instead of running it
+  bool explain = false;
+  bool dot = false;
 };
 
 options parse_args(int argc, char** argv) {
@@ -188,6 +197,10 @@ options parse_args(int argc, char** argv) {
       o.batch_every = args.duration();
     } else if (a == "--retain") {
       o.retain = args.duration();
+    } else if (a == "--explain") {
+      o.explain = true;
+    } else if (a == "--dot") {
+      o.dot = true;
     } else if (a == "--from-time") {
       const std::string v = args.value();
       char* end = nullptr;
@@ -206,6 +219,12 @@ options parse_args(int argc, char** argv) {
   }
   if (o.query != "by-category" && o.query != "region-minute" && o.query != "top-products" && o.query != "popular") {
     args.fail("unknown query '" + o.query + "'");
+  }
+  if (o.dot && !o.explain) {
+    args.fail("--dot is for --explain");
+  }
+  if (o.explain) {
+    return o;  // no input is read: the other options do not matter
   }
   if (o.lambda) {
     if (o.log.empty() || o.listen.empty() || o.serve.empty() || !o.input.empty() || !o.replay.empty()) {
@@ -435,6 +454,12 @@ int main(int argc, char** argv) {
     lambda.engine.batch_threads = o.threads;
     lambda.engine.retain = o.retain;
     auto run = [&](const auto& q) {
+      if (o.explain) {
+        const sluice::flow_description d = sluice::describe(q.flow);
+        const std::string text = o.dot ? sluice::to_dot(d, "sales " + o.query) : sluice::to_text(d);
+        std::fwrite(text.data(), 1, text.size(), stdout);
+        return std::string();
+      }
       if (o.lambda) {
         return sales::lambda_mode(lambda, input, q, stop.get_token());
       }
@@ -460,7 +485,9 @@ int main(int argc, char** argv) {
     if (dead_letters) {
       dead_letters->close();
     }
-    std::fprintf(stderr, "sales: %s: %s\n", o.query.c_str(), summary.c_str());
+    if (!o.explain) {
+      std::fprintf(stderr, "sales: %s: %s\n", o.query.c_str(), summary.c_str());
+    }
     if (bad_seen > 10 && !dead_letters) {
       std::fprintf(stderr, "sales: (%llu more bad records; use --dead-letter FILE to keep them all)\n",
                    static_cast<unsigned long long>(bad_seen - 10));

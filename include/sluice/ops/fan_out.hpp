@@ -31,6 +31,8 @@ class fan_out_flow {
 
   explicit fan_out_flow(Flows... flows) : flows_(std::move(flows)...) {}
 
+  [[nodiscard]] const std::tuple<Flows...>& flows() const { return flows_; }
+
   /// The partial state of every flow; merges and finishes part by part.
   class partial {
    public:
