@@ -10,12 +10,17 @@
 #include <librdkafka/rdkafka_mock.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <filesystem>
+#include <functional>
 #include <map>
 #include <optional>
+#include <stop_token>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "../examples/tools/kafka_produce.hpp"
@@ -24,6 +29,8 @@
 #include "sluice/io/memory_source.hpp"
 #include "sluice/run/batch.hpp"
 #include "sluice/run/stream.hpp"
+#include "sluice/store/checkpoint.hpp"
+#include "temp_dir.hpp"
 
 namespace {
 
@@ -126,4 +133,125 @@ TEST_CASE("kafka_source: start_at starts each assigned partition at the offset i
   CHECK(got == expected);
   std::sort(asked.begin(), asked.end());
   CHECK(asked == std::vector<std::int32_t>{0, 1, 2, 3});
+}
+
+namespace {
+
+/// The checkpoint files of `from` copied into `to` as they are this instant: what a process
+/// killed now would leave (each file is replaced atomically, so each copy is one whole version).
+void copy_checkpoints(const std::string& from, const std::string& to) {
+  std::filesystem::create_directories(to);
+  for (const auto& e : std::filesystem::directory_iterator(from)) {
+    if (e.path().extension() == ".ckpt") {
+      std::filesystem::copy_file(e.path(), to / e.path().filename(), std::filesystem::copy_options::overwrite_existing);
+    }
+  }
+}
+
+std::uint64_t checkpoint_files(const std::string& dir) {
+  std::uint64_t n = 0;
+  for (const auto& e : std::filesystem::directory_iterator(dir)) {
+    n += e.path().extension() == ".ckpt" ? 1 : 0;
+  }
+  return n;
+}
+
+/// The offsets the checkpoints in `dir` cover, summed over partitions: messages a restart skips.
+std::int64_t covered_messages(const std::string& dir) {
+  const sluice::checkpoint_dir store(dir);
+  std::int64_t sum = 0;
+  for (const auto& e : std::filesystem::directory_iterator(dir)) {
+    if (e.path().extension() == ".ckpt") {
+      const auto c = store.load(e.path().stem().string());
+      REQUIRE(c.has_value());
+      sluice::byte_reader r(*c->find("position"));
+      std::int64_t next = 0;
+      sluice::decode(r, next);
+      sum += next;
+    }
+  }
+  return sum;
+}
+
+}  // namespace
+
+TEST_CASE("kafka_source with checkpoints: a run stopped midway, or killed at any instant, resumes exactly") {
+  const mock_cluster cluster("ckpt", 4);
+  const auto rows = test_data::random_sales(13, 4000);
+  const std::string csv = test_data::to_csv(rows);
+  const std::string data = csv.substr(csv.find('\n') + 1);
+  const tools::produced sent = tools::produce_lines(cluster.brokers(), "ckpt", data, 300);
+  std::vector<sales::sale> events;
+  for (const auto& r : rows) {
+    events.push_back(
+        {sluice::millis{r.ts}, r.order_id, r.user_id, r.region, r.category, r.product, r.qty, r.price_cents});
+  }
+  const auto expected = test_data::to_map(
+      sluice::run_batch(sluice::from_range(events), sales::by_category(), sluice::batch_options{.threads = 1}));
+  const test_support::temp_dir dir;
+  const auto format = sluice::csv_lines(sales::csv_schema(), sales::csv_header);
+  const auto consume = [&](const std::string& group, sluice::stream_checkpoints* cp, bool to_end,
+                           const std::function<void(const sluice::stream_metrics&, std::stop_source&)>& watch) {
+    sluice::kafka_source source(format, {.brokers = cluster.brokers(), .topic = "ckpt", .group = group,
+                                         .stop_at_end = to_end});
+    sluice::stream_metrics metrics;
+    std::stop_source stop;
+    std::jthread watcher([&](const std::stop_token& over) {  // stopped and joined however the run ends
+      while (!over.stop_requested()) {
+        watch(metrics, stop);
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      }
+    });
+    test_data::category_ref got;
+    sluice::stream_options opts{.threads = 2};
+    opts.metrics = &metrics;
+    opts.checkpoints = cp;
+    sluice::run_stream(source, sales::by_category(), [&](const auto& store) { got = test_data::to_map(store); }, opts,
+                       stop.get_token());
+    watcher.request_stop();
+    watcher.join();
+    return std::make_pair(got, source.messages());
+  };
+
+  // Run 1 stops (as on SIGTERM) once half the rows went through; a copy of its checkpoints
+  // taken at a quarter is what it would have left had it been killed then.
+  sluice::stream_checkpoints live(dir / "live", std::chrono::milliseconds(5), "by-category");
+  bool copied = false;
+  const auto [partial_answer, first_messages] = consume("run-1", &live, false, [&](const auto& m, auto& stop) {
+    if (!copied && m.events.load() >= rows.size() / 4 && std::filesystem::exists(dir / "live")) {
+      copy_checkpoints(dir / "live", dir / "killed");
+      copied = true;
+    }
+    if (m.events.load() >= rows.size() / 2) {
+      stop.request_stop();
+    }
+  });
+  CHECK(partial_answer != expected);
+  CHECK(first_messages < sent.messages);
+  CHECK(live.saved.load() > 4);
+  CHECK(covered_messages(dir / "live") == static_cast<std::int64_t>(first_messages));  // the final checkpoints
+
+  // Checkpoints of another flow are refused, never restored.
+  sluice::stream_checkpoints other(dir / "live", std::chrono::milliseconds(5), "by-region");
+  CHECK_THROWS_WITH_AS(consume("run-2", &other, true, [](const auto&, auto&) {}),
+                       doctest::Contains("written by another flow"), sluice::kafka_error);
+
+  // Restarted from what a kill at a quarter would have left: exact, rereading only what followed.
+  REQUIRE(copied);
+  const std::int64_t covered = covered_messages(dir / "killed");
+  const std::uint64_t killed_files = checkpoint_files(dir / "killed");  // partitions read by then
+  CHECK(covered > 0);
+  sluice::stream_checkpoints after_kill(dir / "killed", std::chrono::milliseconds(5), "by-category");
+  const auto [after_kill_answer, after_kill_messages] = consume("run-3", &after_kill, true, [](const auto&, auto&) {});
+  CHECK(after_kill.restored.load() == killed_files);
+  CHECK(static_cast<std::int64_t>(after_kill_messages) == static_cast<std::int64_t>(sent.messages) - covered);
+  CHECK(after_kill_answer == expected);
+
+  // Restarted after the graceful stop: the rest of the topic, exactly.
+  const std::uint64_t live_files = checkpoint_files(dir / "live");  // a partition run 1 never read has none
+  sluice::stream_checkpoints again(dir / "live", std::chrono::milliseconds(5), "by-category");
+  const auto [answer, messages] = consume("run-4", &again, true, [](const auto&, auto&) {});
+  CHECK(again.restored.load() == live_files);
+  CHECK(messages == sent.messages - first_messages);
+  CHECK(answer == expected);
 }

@@ -133,6 +133,26 @@ concept encodable = requires(byte_writer& w, byte_reader& r, const T& c, T& v) {
   codec<T>::read(r, v);
 };
 
+namespace detail {
+/// Whether every type of a tuple (of references, as std::tie gives) has a codec.
+template <class Tuple>
+struct all_encodable : std::false_type {};
+template <class... Ts>
+struct all_encodable<std::tuple<Ts...>> : std::bool_constant<(encodable<std::remove_cvref_t<Ts>> && ...)> {};
+
+/// Whether a container's elements have codecs (a map's key and value).
+template <class C>
+constexpr bool elements_encodable_v() {
+  if constexpr (requires { typename C::mapped_type; }) {
+    return encodable<typename C::key_type> && encodable<typename C::mapped_type>;
+  } else {
+    return encodable<typename C::value_type>;
+  }
+}
+template <class C>
+concept elements_encodable = elements_encodable_v<C>();
+}  // namespace detail
+
 template <class T>
 void encode(byte_writer& out, const T& v) {
   static_assert(encodable<T>,
@@ -236,6 +256,7 @@ struct codec<std::monostate> {
 };
 
 template <class A, class B>
+requires encodable<A> && encodable<B>
 struct codec<std::pair<A, B>> {
   static void write(byte_writer& out, const std::pair<A, B>& p) {
     encode(out, p.first);
@@ -248,7 +269,7 @@ struct codec<std::pair<A, B>> {
 };
 
 template <class... Ts>
-struct codec<std::tuple<Ts...>> {
+requires(encodable<Ts>&&...) struct codec<std::tuple<Ts...>> {
   static void write(byte_writer& out, const std::tuple<Ts...>& t) {
     std::apply([&](const auto&... e) { (encode(out, e), ...); }, t);
   }
@@ -258,6 +279,7 @@ struct codec<std::tuple<Ts...>> {
 };
 
 template <class T>
+requires encodable<T>
 struct codec<std::optional<T>> {
   static void write(byte_writer& out, const std::optional<T>& o) {
     encode(out, o.has_value());
@@ -276,6 +298,7 @@ struct codec<std::optional<T>> {
 };
 
 template <class T, std::size_t N>
+requires encodable<T>
 struct codec<std::array<T, N>> {
   static void write(byte_writer& out, const std::array<T, N>& a) {
     for (const T& e : a) {
@@ -297,7 +320,7 @@ requires requires(C c, const C& cc, typename C::value_type v) {
   cc.begin();
   c.clear();
   c.insert(c.end(), std::move(v));
-} && (!std::is_same_v<C, std::string>)
+} && (!std::is_same_v<C, std::string>) && detail::elements_encodable<C>
 struct codec<C> {
   static void write(byte_writer& out, const C& c) {
     out.put_varint(c.size());
@@ -333,7 +356,7 @@ template <class T>
 requires requires(T& t, const T& c) {
   t.fields();
   c.fields();
-}
+} && detail::all_encodable<decltype(std::declval<const T&>().fields())>::value
 struct codec<T> {
   static void write(byte_writer& out, const T& v) {
     std::apply([&](const auto&... e) { (encode(out, e), ...); }, v.fields());

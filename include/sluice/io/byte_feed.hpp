@@ -5,7 +5,9 @@
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
+#include <utility>
 
 namespace sluice {
 
@@ -31,6 +33,25 @@ class byte_feed {
 
   /// Called from a worker thread when queue space frees up after a try_push failed.
   virtual void on_space(std::function<void()> fn) = 0;
+
+  // Sources with positions (a Kafka partition's offsets), for checkpoints (DESIGN §10). A runner
+  // without checkpoints keeps the defaults: positions are ignored, nothing is restored.
+
+  /// try_push, and `next` is the source position just after these bytes (where a reader that
+  /// has processed them would resume): a checkpoint of the input records it.
+  virtual bool try_push_at(input_handle input, std::string& bytes, std::int64_t /*next*/) {
+    return try_push(input, bytes);
+  }
+  /// push, with the position after the bytes, as try_push_at.
+  virtual bool push_at(input_handle input, std::string bytes, std::int64_t /*next*/) {
+    return push(input, std::move(bytes));
+  }
+  /// Where an input just opened resumes: the position its restored checkpoint covers (the
+  /// source seeks there), or nullopt (no checkpoint: the source starts where it would).
+  virtual std::optional<std::int64_t> restored_position(input_handle /*input*/) { return std::nullopt; }
+  /// The input moves to another process (a revoked partition). With checkpoints its state goes
+  /// with its last checkpoint, taken now, and is not fired here; else this is close_input.
+  virtual void hand_off_input(input_handle input) { close_input(input); }
 };
 
 }  // namespace sluice

@@ -17,10 +17,14 @@
 // resume once their worker has taken what waited. (Pausing at once would cost a refetch each
 // time: librdkafka drops what it prefetched for a paused partition.)
 //
-// Positions: no offsets are committed to Kafka. An assigned partition starts where `start_at`
-// says (the offset after what the partition's restored checkpoint covers, DESIGN §10), else at
-// the earliest offset Kafka keeps, so one process's state is exact for the partitions it owns;
-// several processes in one group each count only their own partitions.
+// Positions: no offsets are committed to Kafka. Each message's bytes go to the runner with the
+// offset after it, so that a runner with checkpoints (stream_options::checkpoints) saves a
+// partition's state with the offset it covers; an assigned partition that the runner restored
+// from a checkpoint starts at that offset. Without checkpoints it starts where `start_at` says,
+// else at the earliest offset Kafka keeps: one process's state is then exact for the partitions
+// it owns, and several processes in one group each count only their own partitions. A revoked
+// partition is handed off: with checkpoints its state leaves with its last checkpoint (for its
+// next owner to restore) instead of being fired here.
 // `stop_at_end` ends the run once every assigned partition has been read to the end it had
 // when it was assigned (a replay of what the topic holds: tests, backfills).
 #pragma once
@@ -160,19 +164,29 @@ class kafka_source {
     rd_kafka_topic_partition_list_add(topics.get(), opts_.topic.c_str(), RD_KAFKA_PARTITION_UA);
     check(rd_kafka_subscribe(consumer_.get(), topics.get()), "subscribe to " + opts_.topic);
 
-    while (!stop.stop_requested() && !(opts_.stop_at_end && all_at_end())) {
-      if (space_.exchange(false, std::memory_order_acq_rel)) {
-        retry_waiting();
+    try {
+      while (!stop.stop_requested() && !(opts_.stop_at_end && all_at_end())) {
+        if (space_.exchange(false, std::memory_order_acq_rel)) {
+          retry_waiting();
+        }
+        if (stalled()) {
+          continue;  // a worker is full: wait for space rather than take more messages
+        }
+        detail::kafka_message m(rd_kafka_consumer_poll(consumer_.get(), static_cast<int>(opts_.poll_timeout.count())));
+        if (m) {
+          take(std::move(m));
+        }
+        fail_if_fatal();
       }
-      if (stalled()) {
-        continue;  // a worker is full: wait for space rather than take more messages
-      }
-      detail::kafka_message m(rd_kafka_consumer_poll(consumer_.get(), static_cast<int>(opts_.poll_timeout.count())));
-      if (m) {
-        take(std::move(m));
-      }
-      fail_if_fatal();
+    } catch (...) {
+      // The run fails: let go of the consumer now, while the feed is still there, and without
+      // touching it again (destroying the consumer revokes its partitions through on_rebalance).
+      feed_ = nullptr;
+      partitions_.clear();
+      consumer_.reset();
+      throw;
     }
+    closing_ = true;  // what is revoked from now on closes here, as the run ends: nothing is handed off
     rd_kafka_consumer_close(consumer_.get());  // leaves the group: the revocation closes every input
     for (auto& [partition, p] : partitions_) {
       close(p);
@@ -187,7 +201,8 @@ class kafka_source {
     bool open = false;
     bool at_end = false;                // stop_at_end: read to its end
     bool paused = false;
-    std::deque<std::string> waiting;    // messages its worker could not take yet, in order
+    std::deque<std::pair<std::string, std::int64_t>> waiting;  // messages (and the offset after
+                                                               // each) its worker could not take yet
   };
 
   static void on_rebalance(rd_kafka_t* rk, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t* list,
@@ -206,44 +221,58 @@ class kafka_source {
     }
   }
 
+  // Opens the partition's input (which restores its checkpoint, if the runner keeps them) and
+  // sets where it starts. On a librdkafka thread's callback: what throws is kept, not thrown.
   void assigned(rd_kafka_topic_partition_t& assignment) {
     const std::int32_t id = assignment.partition;
-    if (opts_.start_at) {
-      try {
-        if (const auto offset = opts_.start_at(id)) {
-          assignment.offset = *offset;
-        }
-      } catch (const std::exception& e) {
-        if (callback_error_.empty()) {
-          callback_error_ = "kafka: where partition " + std::to_string(id) + " starts: " + e.what();
-        }
+    if (feed_ == nullptr) {
+      return;  // the run failed: nothing reads any more
+    }
+    try {
+      partition& p = partitions_[id];
+      p = partition{};
+      p.input = feed_->open_input(opts_.topic + "/" + std::to_string(id));
+      p.open = true;
+      std::optional<std::int64_t> start = feed_->restored_position(p.input);
+      if (!start && opts_.start_at) {
+        start = opts_.start_at(id);
+      }
+      if (start) {
+        assignment.offset = *start;
+      }
+    } catch (const std::exception& e) {
+      if (callback_error_.empty()) {
+        callback_error_ = "kafka: partition " + std::to_string(id) + " of " + opts_.topic + ": " + e.what();
       }
     }
-    partition& p = partitions_[id];
-    p = partition{};
-    p.input = feed_->open_input(opts_.topic + "/" + std::to_string(id));
-    p.open = true;
   }
 
   // The partition moved to another process: what it read here is handed on, then it stops
   // holding the watermark back.
   void revoked(std::int32_t id) {
+    if (feed_ == nullptr) {
+      return;
+    }
     const auto it = partitions_.find(id);
     if (it != partitions_.end()) {
-      close(it->second);
+      close(it->second, !closing_);
       partitions_.erase(it);
     }
   }
 
-  void close(partition& p) {
+  void close(partition& p, bool hand_off = false) {
     if (!p.open) {
       return;
     }
-    for (std::string& bytes : p.waiting) {
-      feed_->push(p.input, std::move(bytes));  // waits for space: the run is ending or moving on
+    for (auto& [bytes, next] : p.waiting) {
+      feed_->push_at(p.input, std::move(bytes), next);  // waits for space: the run is ending or moving on
     }
     p.waiting.clear();
-    feed_->close_input(p.input);
+    if (hand_off) {
+      feed_->hand_off_input(p.input);
+    } else {
+      feed_->close_input(p.input);
+    }
     p.open = false;
   }
 
@@ -272,13 +301,14 @@ class kafka_source {
     }
     messages_.fetch_add(1, std::memory_order_relaxed);
     bytes_.fetch_add(m->len, std::memory_order_relaxed);
-    if (p.waiting.empty() && feed_->try_push(p.input, bytes)) {
+    const std::int64_t next = m->offset + 1;
+    if (p.waiting.empty() && feed_->try_push_at(p.input, bytes, next)) {
       return;
     }
     if (waiting_since_ == std::chrono::steady_clock::time_point{}) {
       waiting_since_ = std::chrono::steady_clock::now();
     }
-    p.waiting.push_back(std::move(bytes));
+    p.waiting.emplace_back(std::move(bytes), next);
   }
 
   // Whether messages wait for a full worker and the source should not poll for more: it waits
@@ -307,7 +337,7 @@ class kafka_source {
   void retry_waiting() {
     bool any_waiting = false;
     for (auto& [id, p] : partitions_) {
-      while (!p.waiting.empty() && feed_->try_push(p.input, p.waiting.front())) {
+      while (!p.waiting.empty() && feed_->try_push_at(p.input, p.waiting.front().first, p.waiting.front().second)) {
         p.waiting.pop_front();
       }
       if (p.waiting.empty() && p.paused) {
@@ -375,6 +405,7 @@ class kafka_source {
   detail::kafka_handle consumer_;
   std::map<std::int32_t, partition> partitions_;
   std::string callback_error_;  // thrown by fail_if_fatal
+  bool closing_ = false;        // leaving the group at the end of the run
   std::atomic<bool> space_{false};
   std::chrono::steady_clock::time_point waiting_since_{};  // when messages began to wait (none: epoch)
   std::atomic<std::uint64_t> messages_{0};

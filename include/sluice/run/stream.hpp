@@ -44,6 +44,7 @@
 #include "sluice/run/periodic.hpp"
 #include "sluice/run/stream_combiner.hpp"
 #include "sluice/run/watermarks.hpp"
+#include "sluice/store/checkpoint.hpp"
 #include "sluice/store/result_store.hpp"
 
 namespace sluice {
@@ -81,6 +82,39 @@ struct stream_metrics {
   }
 };
 
+/// Checkpoints of each positioned input (a Kafka partition) of a byte source (DESIGN §10): its own
+/// partial state and the source position after the last record in it, saved together by the
+/// input's worker once `every` has passed since its last checkpoint (after a chunk) and when the
+/// input closes or is handed off (before the final watermark fires anything). An input that opens
+/// with the name of a saved one gets its state back and the source seeks to its position: state
+/// is exactly-once whatever stops the process. Rows already sent to the sink are not part of it:
+/// a window that fired after the last checkpoint fires again after a restore, with the same
+/// value (at-least-once output, as an upsert). For flows whose partials save and load (global,
+/// tumbling and sliding aggregates); run_stream throws std::invalid_argument for others.
+struct stream_checkpoints {
+  checkpoint_dir dir;
+  std::chrono::milliseconds every{10'000};
+  std::string flow_name{};  // added to the flow's fingerprint (a query's name): checkpoints of
+                            // another flow are refused, never restored
+  std::atomic<std::uint64_t> saved{0};     // checkpoints written
+  std::atomic<std::uint64_t> restored{0};  // inputs that opened from a checkpoint
+
+  explicit stream_checkpoints(std::string directory, std::chrono::milliseconds interval = std::chrono::seconds(10),
+                              std::string name = {})
+      : dir(std::move(directory)), every(interval), flow_name(std::move(name)) {}
+
+  /// The checkpoint's file name for an input's name ("sales/3" -> "sales_3").
+  static std::string file_for(std::string_view input) {
+    std::string f(input);
+    for (char& c : f) {
+      const bool plain = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+                         c == '_' || c == '.';
+      c = plain ? c : '_';
+    }
+    return f.empty() || f.front() == '.' ? "_" + f : f;
+  }
+};
+
 struct stream_options {
   unsigned threads = 1;                           // workers (sessions and count windows use one)
   std::chrono::milliseconds max_delay{0};         // bounded out-of-orderness of each input
@@ -92,6 +126,7 @@ struct stream_options {
   late_sink on_late{};                            // empty: late events are only counted
   stream_metrics* metrics = nullptr;              // optional live counters
   std::function<millis()> processing_clock{};     // processing-time timers' clock; empty: the system clock
+  stream_checkpoints* checkpoints = nullptr;      // byte sources with positions: see stream_checkpoints
 };
 
 struct stream_stats {
@@ -175,7 +210,10 @@ struct stream_chunk {
   enum class kind : std::uint8_t { opened, data, closed };
   input_id input = 0;
   kind what = kind::data;
-  std::string bytes;  // data, or the input's name when opened
+  std::string bytes;           // data, or the input's name when opened
+  std::int64_t position = -1;  // data: the source position after these bytes (-1: none)
+  std::string restored{};      // opened: the state of its restored checkpoint (checkpoints only)
+  bool handed_off = false;     // closed: the input moved to another process with its checkpoint
 };
 
 /// What the workers share: watermarks, the combiner, the sink and the counters.
@@ -188,6 +226,18 @@ class stream_engine {
   using clock = std::chrono::steady_clock;
   /// A process stage: its processing-time timers fire by the wall clock, not the watermark.
   static constexpr bool has_processing_timers = requires(partial_type& p) { p.fire_processing_timers(millis{}); };
+  /// Partials that save and load (stream_checkpoints), over keys and states with codecs.
+  static constexpr bool checkpointable = [] {
+    if constexpr (requires(partial_type& p, const partial_type& c, byte_writer& w, byte_reader& r) {
+                    c.save(w);
+                    p.load(r);
+                    typename fired_type::state_type;
+                  }) {
+      return encodable<typename fired_type::key_type> && encodable<typename fired_type::state_type>;
+    } else {
+      return false;
+    }
+  }();
 
   /// One worker's partial state and the chain feeding it.
   class worker {
@@ -209,7 +259,7 @@ class stream_engine {
     /// output with its position.
     template <class T>
     void process(const T& value, std::string_view raw, std::string_view source, std::uint64_t offset) {
-      const add_outcome o = add_counting_late(partial_, [&] { chain_(millis{0}, value); });
+      const add_outcome o = add_counting_late(*current_, [&] { chain_(millis{0}, value); });
       ++events_;
       if (o != add_outcome::added) {
         engine_->report_late(late_event{source, offset, last_time_, raw, o == add_outcome::partly_late});
@@ -236,12 +286,78 @@ class stream_engine {
         return;
       }
       fired_up_to_ = std::max(fired_up_to_, watermark);
-      engine_->combiner_.ship(index_, partial_.advance(watermark), watermark, engine_->sink_);
+      auto fired = partial_.advance(watermark);
+      if constexpr (checkpointable) {
+        for (auto& [id, t] : tasks_) {
+          fired.merge(t->partial.advance(watermark));
+        }
+      }
+      engine_->combiner_.ship(index_, std::move(fired), watermark, engine_->sink_);
       engine_->metrics_->rows_emitted.store(engine_->combiner_.rows_emitted(), std::memory_order_relaxed);
-      engine_->count_late(partial_.late_events() - late_reported_,
-                          partial_.partly_late_events() - partly_late_reported_);
-      late_reported_ = partial_.late_events();
-      partly_late_reported_ = partial_.partly_late_events();
+      report_late_counts();
+    }
+
+    // ---- checkpoints (stream_checkpoints): with them, each input has its own partial ----------
+
+    /// An input opened: with checkpoints, its own partial, restored from `restored` if given.
+    void open(input_id input, const std::string& name, std::string_view restored) {
+      if constexpr (checkpointable) {
+        if (engine_->opts_.checkpoints == nullptr) {
+          return;
+        }
+        auto t = std::make_unique<task>(engine_->flow_.make_partial(), stream_checkpoints::file_for(name));
+        t->partial.set_allowed_lateness(engine_->opts_.allowed_lateness.count());
+        t->saved_at = clock::now();
+        if (!restored.empty()) {
+          byte_reader r(restored);
+          try {
+            t->partial.load(r);
+          } catch (const codec_error& e) {
+            throw checkpoint_error("checkpoint " + engine_->opts_.checkpoints->dir.path_of(t->file) +
+                                   ": its state does not decode: " + e.what());
+          }
+        }
+        tasks_.insert_or_assign(input, std::move(t));
+      }
+    }
+    /// The records of `input` go to its own partial from now on (or the worker's, without).
+    void select(input_id input) {
+      if constexpr (checkpointable) {
+        const auto it = tasks_.find(input);
+        current_ = it != tasks_.end() ? &it->second->partial : &partial_;
+      }
+    }
+    /// A chunk of `input` ending at source position `position` was processed: checkpoint it if due.
+    void after_data(input_id input, std::int64_t position) {
+      if constexpr (checkpointable) {
+        const auto it = tasks_.find(input);
+        if (it == tasks_.end() || position < 0) {
+          return;
+        }
+        it->second->position = position;
+        if (clock::now() - it->second->saved_at >= engine_->opts_.checkpoints->every) {
+          save(*it->second);
+        }
+      }
+    }
+    /// `input` closed: its last checkpoint. Handed off, its state leaves with it (not fired here).
+    void closing(input_id input, bool handed_off) {
+      if constexpr (checkpointable) {
+        const auto it = tasks_.find(input);
+        if (it == tasks_.end()) {
+          return;
+        }
+        if (it->second->position >= 0) {
+          save(*it->second);
+        }
+        if (handed_off) {
+          report_late_counts();
+          gone_late_ += it->second->partial.late_events();
+          gone_partly_late_ += it->second->partial.partly_late_events();
+          tasks_.erase(it);
+          current_ = &partial_;
+        }
+      }
     }
     void fire_due_windows() {
       fire(engine_->tracker_.current());
@@ -253,6 +369,46 @@ class stream_engine {
     }
 
    private:
+    static constexpr bool checkpointable = stream_engine::checkpointable;
+    struct task {
+      partial_type partial;
+      std::string file;            // its checkpoint's name
+      std::int64_t position = -1;  // the source position after its last record processed
+      clock::time_point saved_at{};
+      task(partial_type p, std::string f) : partial(std::move(p)), file(std::move(f)) {}
+    };
+
+    void save(task& t) {
+      std::string state;
+      byte_writer w(state);
+      t.partial.save(w);
+      std::string position;
+      byte_writer pw(position);
+      encode(pw, t.position);
+      checkpoint c;
+      c.flow = engine_->fingerprint();
+      c.add("position", std::move(position));
+      c.add("state", std::move(state));
+      engine_->opts_.checkpoints->dir.save(t.file, c);
+      engine_->opts_.checkpoints->saved.fetch_add(1, std::memory_order_relaxed);
+      t.saved_at = clock::now();
+    }
+
+    /// Late counts of every partial here, and of those handed off, to the engine's counters.
+    void report_late_counts() {
+      std::uint64_t late = partial_.late_events() + gone_late_;
+      std::uint64_t partly = partial_.partly_late_events() + gone_partly_late_;
+      if constexpr (checkpointable) {
+        for (const auto& [id, t] : tasks_) {
+          late += t->partial.late_events();
+          partly += t->partial.partly_late_events();
+        }
+      }
+      engine_->count_late(late - late_reported_, partly - partly_late_reported_);
+      late_reported_ = late;
+      partly_late_reported_ = partly;
+    }
+
     // Partials whose windows complete by count, not by time, fire after every batch even when
     // the watermark (which they do not move) stands still.
     static constexpr bool fires_when_full = requires { partial_type::fires_when_full; };
@@ -264,7 +420,7 @@ class stream_engine {
         using in = aggregate_input<E>;
         w->latest_ = std::max(w->latest_, t);
         w->last_time_ = t;
-        w->partial_.add(t, in::key_of(e), in::value_of(e));
+        w->current_->add(t, in::key_of(e), in::value_of(e));
       }
       void finish() {}
     };
@@ -273,6 +429,8 @@ class stream_engine {
     stream_engine* engine_;
     std::size_t index_;
     partial_type partial_;
+    partial_type* current_ = &partial_;  // where the chain adds: partial_, or the input's own (checkpoints)
+    std::unordered_map<input_id, std::unique_ptr<task>> tasks_;  // checkpoints: each input's partial
     chain_type chain_;
     millis latest_ = millis::min();
     millis last_time_ = millis::min();
@@ -280,6 +438,8 @@ class stream_engine {
     std::uint64_t events_ = 0;
     std::uint64_t late_reported_ = 0;
     std::uint64_t partly_late_reported_ = 0;
+    std::uint64_t gone_late_ = 0;  // late counts of partials handed off with their inputs
+    std::uint64_t gone_partly_late_ = 0;
   };
 
   stream_engine(const Flow& flow, Sink& sink, const stream_options& opts, std::size_t workers)
@@ -292,6 +452,11 @@ class stream_engine {
         processing_clock_(opts.processing_clock ? opts.processing_clock : std::function<millis()>(system_processing_time)) {}
 
   stream_metrics& metrics() { return *metrics_; }
+  [[nodiscard]] stream_checkpoints* checkpoints() const { return opts_.checkpoints; }
+  /// What names this flow in its checkpoints (its partial's type and the checkpoints' flow_name).
+  [[nodiscard]] std::uint64_t fingerprint() const {
+    return flow_fingerprint<partial_type>(opts_.checkpoints != nullptr ? opts_.checkpoints->flow_name : "");
+  }
 
   /// How a worker blocked on its queue is woken when the watermark moves or the run fails (and,
   /// for a process stage, at every tick, to fire processing-time timers that came due).
@@ -465,18 +630,55 @@ std::jthread idle_ticker(Engine& engine, std::chrono::milliseconds idle_timeout)
 /// The byte_feed the runner gives a byte source: inputs go to workers round robin.
 template <class Engine>
 class worker_feed final : public byte_feed {
+  // Engines that keep stream_checkpoints (run_stream's, for flows that can); others (the Lambda
+  // ingest) take positions and hand-offs as the plain byte_feed does.
+  static constexpr bool checkpoints_possible = requires { requires Engine::checkpointable; };
+  [[nodiscard]] stream_checkpoints* checkpoints() const {
+    if constexpr (checkpoints_possible) {
+      return engine_.checkpoints();
+    } else {
+      return nullptr;
+    }
+  }
+
  public:
   worker_feed(Engine& engine, std::vector<std::unique_ptr<event_queue<stream_chunk>>>& queues)
       : engine_(engine), queues_(queues) {}
 
+  /// With checkpoints, an input whose name has one opens from it (read here, on the source's
+  /// thread, so that the state and the position the source seeks to are one snapshot).
   input_handle open_input(std::string name) override {
     const input_id id = engine_.open_input();
-    queue_of(id).push_always(stream_chunk{id, stream_chunk::kind::opened, std::move(name)});
+    stream_chunk opened{id, stream_chunk::kind::opened, name};
+    if constexpr (checkpoints_possible) {
+      if (stream_checkpoints* cp = checkpoints()) {
+        if (auto saved = cp->dir.load(stream_checkpoints::file_for(name), engine_.fingerprint())) {
+          const std::string* position = saved->find("position");
+          const std::string* state = saved->find("state");
+          const std::string where = cp->dir.path_of(stream_checkpoints::file_for(name));
+          if (position == nullptr || state == nullptr) {
+            throw checkpoint_error("checkpoint " + where + ": no position or no state in it");
+          }
+          std::int64_t at = 0;
+          try {
+            byte_reader r(*position);
+            decode(r, at);
+          } catch (const codec_error& e) {
+            throw checkpoint_error("checkpoint " + where + ": its position does not decode: " + e.what());
+          }
+          restored_.insert_or_assign(id, at);
+          opened.restored = *state;
+          cp->restored.fetch_add(1, std::memory_order_relaxed);
+        }
+      }
+    }
+    queue_of(id).push_always(std::move(opened));
     return id;
   }
 
-  bool try_push(input_handle input, std::string& bytes) override {
-    stream_chunk c{input, stream_chunk::kind::data, std::move(bytes)};
+  bool try_push(input_handle input, std::string& bytes) override { return try_push_at(input, bytes, -1); }
+  bool try_push_at(input_handle input, std::string& bytes, std::int64_t next) override {
+    stream_chunk c{input, stream_chunk::kind::data, std::move(bytes), next};
     const std::size_t n = c.bytes.size();
     if (queue_of(input).try_push(c)) {
       count(n);
@@ -486,18 +688,26 @@ class worker_feed final : public byte_feed {
     return false;
   }
 
-  bool push(input_handle input, std::string bytes) override {
+  bool push(input_handle input, std::string bytes) override { return push_at(input, std::move(bytes), -1); }
+  bool push_at(input_handle input, std::string bytes, std::int64_t next) override {
     const std::size_t n = bytes.size();
-    if (queue_of(input).push(stream_chunk{input, stream_chunk::kind::data, std::move(bytes)})) {
+    if (queue_of(input).push(stream_chunk{input, stream_chunk::kind::data, std::move(bytes), next})) {
       count(n);
       return true;
     }
     return false;
   }
 
-  void close_input(input_handle input) override {
-    queue_of(input).push_always(stream_chunk{input, stream_chunk::kind::closed, {}});
+  std::optional<std::int64_t> restored_position(input_handle input) override {
+    const auto it = restored_.find(input);
+    if (it == restored_.end()) {
+      return std::nullopt;
+    }
+    return it->second;
   }
+
+  void close_input(input_handle input) override { close(input, false); }
+  void hand_off_input(input_handle input) override { close(input, checkpoints() != nullptr); }
 
   void on_space(std::function<void()> fn) override {
     for (auto& q : queues_) {
@@ -507,6 +717,12 @@ class worker_feed final : public byte_feed {
 
  private:
   event_queue<stream_chunk>& queue_of(input_id id) { return *queues_[id % queues_.size()]; }
+  void close(input_handle input, bool handed_off) {
+    restored_.erase(input);
+    stream_chunk c{input, stream_chunk::kind::closed, {}};
+    c.handed_off = handed_off;
+    queue_of(input).push_always(std::move(c));
+  }
   void count(std::size_t n) {
     engine_.metrics().bytes.fetch_add(n, std::memory_order_relaxed);
     engine_.metrics().queued.fetch_add(1, std::memory_order_relaxed);
@@ -514,6 +730,7 @@ class worker_feed final : public byte_feed {
 
   Engine& engine_;
   std::vector<std::unique_ptr<event_queue<stream_chunk>>>& queues_;
+  std::unordered_map<input_id, std::int64_t> restored_;  // open inputs restored from a checkpoint
 };
 
 /// A worker thread of a byte source: parse each input's chunks and run them through the chain.
@@ -533,6 +750,7 @@ void byte_worker_loop(Engine& engine, typename Engine::worker& w, event_queue<st
         std::memory_order_relaxed);
     for (stream_chunk& c : batch) {
       if (c.what == stream_chunk::kind::opened) {
+        w.open(c.input, c.bytes, c.restored);
         inputs.emplace(c.input, format.new_input(std::move(c.bytes)));
         continue;
       }
@@ -544,16 +762,19 @@ void byte_worker_loop(Engine& engine, typename Engine::worker& w, event_queue<st
       auto emit = [&](const auto& value, std::string_view raw, std::uint64_t offset) {
         w.process(value, raw, in.at.name, offset);
       };
+      w.select(c.input);
       if (c.what == stream_chunk::kind::data) {
         if (!engine.failed()) {
           format.feed(in, c.bytes, emit, report);
         }
         engine.after_chunk(w, c.input);
+        w.after_data(c.input, c.position);
       } else {
         if (!engine.failed()) {
           format.close(in, needs_final_newline, emit, report);
         }
         engine.after_chunk(w, c.input);
+        w.closing(c.input, c.handed_off);
         inputs.erase(it);
         engine.close_input(c.input);
       }
@@ -739,6 +960,11 @@ stream_stats run_stream(Source& source, const Flow& flow, Sink&& sink, stream_op
     workers = 1;  // count windows follow arrival order; sessions of one key must meet in one place
   }
   using engine_type = detail::stream_engine<Flow, std::remove_reference_t<Sink>>;
+  if (opts.checkpoints != nullptr && !engine_type::checkpointable) {
+    throw std::invalid_argument(
+        "sluice::run_stream: checkpoints need a flow whose state saves and loads (a global, tumbling or sliding "
+        "aggregate); this one's does not yet");
+  }
   engine_type engine(flow, sink, opts, workers);
 
   std::vector<std::unique_ptr<event_queue<detail::stream_chunk>>> queues;
