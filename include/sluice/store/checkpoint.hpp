@@ -19,6 +19,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstdint>
 #include <cstring>
@@ -193,7 +194,10 @@ class checkpoint_dir {
   /// Replaces the checkpoint `name` (a file name: no '/') with `c`, atomically and durably.
   void save(std::string_view name, const checkpoint& c) const {
     const std::string path = path_of(name);
-    const std::string temp = path + ".tmp";
+    // A temporary name of this save's own: two saves of one name at once (a partition handed off
+    // by one worker while another has just taken it) each rename a whole file; the last wins.
+    static std::atomic<std::uint64_t> saves{0};
+    const std::string temp = path + ".tmp." + std::to_string(::getpid()) + "." + std::to_string(saves++);
     const std::string bytes = encode_checkpoint(c);
     {
       const file f(::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
