@@ -691,8 +691,10 @@ TEST_CASE("lambda e2e: usage errors exit 2, say what is wrong and create no log"
       {lambda_args("by-category", dir, {"--fsync", "sometimes"}),
        "--fsync: fsync policy is always, never or interval:MS, not 'sometimes'"},
       {lambda_args("by-category", dir, {"--segment-bytes", "0"}), "--segment-bytes must be at least 1"},
-      {{"by-category", "--input", file, "--serve", "127.0.0.1:0"}, "--serve is for --lambda and --replay"},
-      {{"by-category", "--log", dir, "--serve", "127.0.0.1:0"}, "--serve is for --lambda and --replay"},
+      {{"by-category", "--input", file, "--serve", "127.0.0.1:0"},
+       "--serve is for stream mode (--listen, --kafka), --lambda and --replay"},
+      {{"by-category", "--log", dir, "--serve", "127.0.0.1:0"},
+       "--serve is for stream mode (--listen, --kafka), --lambda and --replay"},
       {{"by-category", "--replay", dir, "--input", file}, "--replay DIR reads the log in DIR"},
       {{"region-minute", "--replay", dir, "--from-time", "yesterday"}, "--from-time takes milliseconds"},
   };
