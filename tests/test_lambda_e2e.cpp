@@ -900,8 +900,14 @@ TEST_CASE("kappa e2e: --replay --serve serves the answer at the log's head, then
   lambda->wait_for(ingested(20000), "the first file ingested");
 
   sales_server kappa({"by-category", "--replay", log.string(), "--serve", "127.0.0.1:0"});
-  kappa.wait_for(at_position(20000), "the replay to reach the log's head");
+  const std::string caught_up = kappa.wait_for(at_position(20000), "the replay to reach the log's head");
   CHECK(sorted_rows(kappa.ok("/by-category")) == expected_after(1));
+  {  // nothing is logged meanwhile: /metrics says what /status said
+    const std::string samples = scrape_metrics(kappa, "kappa");
+    CHECK(metric(samples, R"(sluice_kappa_serving_offset{query="by-category"})") == "20000");
+    CHECK(metric(samples, R"(sluice_events_total{query="by-category"})") ==
+          std::to_string(json_number(caught_up, "events")));
+  }
 
   send_all(files[1], lambda->ingest_port(), 2);
   lambda->wait_for(ingested(40000), "the second file ingested");
