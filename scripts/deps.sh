@@ -3,7 +3,9 @@
 # (needs root on a fresh machine).  Usage: scripts/deps.sh [EXTRA-PACKAGE...]
 set -euo pipefail
 packages=(meson ninja-build pkg-config cmake g++ libboost-dev libfmt-dev doctest-dev libbenchmark-dev
-          libsimdjson-dev librdkafka-dev "$@")
+          libsimdjson-dev librdkafka-dev
+          python3-prometheus-client  # the e2e tests check GET /metrics with its text-format parser
+          "$@")
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

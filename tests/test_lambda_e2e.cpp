@@ -691,8 +691,10 @@ TEST_CASE("lambda e2e: usage errors exit 2, say what is wrong and create no log"
       {lambda_args("by-category", dir, {"--fsync", "sometimes"}),
        "--fsync: fsync policy is always, never or interval:MS, not 'sometimes'"},
       {lambda_args("by-category", dir, {"--segment-bytes", "0"}), "--segment-bytes must be at least 1"},
-      {{"by-category", "--input", file, "--serve", "127.0.0.1:0"}, "--serve is for --lambda and --replay"},
-      {{"by-category", "--log", dir, "--serve", "127.0.0.1:0"}, "--serve is for --lambda and --replay"},
+      {{"by-category", "--input", file, "--serve", "127.0.0.1:0"},
+       "--serve is for stream mode (--listen, --kafka), --lambda and --replay"},
+      {{"by-category", "--log", dir, "--serve", "127.0.0.1:0"},
+       "--serve is for stream mode (--listen, --kafka), --lambda and --replay"},
       {{"by-category", "--replay", dir, "--input", file}, "--replay DIR reads the log in DIR"},
       {{"region-minute", "--replay", dir, "--from-time", "yesterday"}, "--from-time takes milliseconds"},
   };
@@ -752,6 +754,75 @@ void check_flow_page(const sales_server& server) {
   CHECK(server.get("/flow?limit=1").status == 400);
 }
 }  // namespace
+
+/// GET /metrics from `server`, checked strictly by check_prometheus.py (prometheus_client's parser
+/// plus TYPE, _total and cumulative-bucket checks) under Debian's python3, where
+/// python3-prometheus-client installs; its samples, one `name{labels} value` a line.
+std::string scrape_metrics(const sales_server& server, const std::string& name) {
+  const auto reply = server.get("/metrics");
+  REQUIRE_MESSAGE(reply.status == 200, reply.body);
+  CHECK_MESSAGE(e2e::detail::has_header(reply.headers, "Content-Type", "text/plain; version=0.0.4; charset=utf-8"),
+                reply.headers);
+  const fs::path page = tmp("metrics-" + name + ".txt");
+  write_file(page, reply.body);
+  const auto checked = run("/usr/bin/python3", {CHECK_PROMETHEUS, page.string()});
+  REQUIRE_MESSAGE(checked.status == 0, checked.err << "\n" << reply.body);
+  return checked.out;
+}
+
+/// The value of the sample line `sample` (name and labels as check_prometheus.py prints them).
+std::string metric(const std::string& samples, const std::string& sample) {
+  for (const auto& line : lines_of(samples)) {
+    if (line.starts_with(sample + " ")) {
+      return line.substr(sample.size() + 1);
+    }
+  }
+  FAIL("no sample " << sample << " in:\n" << samples);
+  return {};
+}
+
+TEST_CASE("lambda e2e: GET /metrics is valid Prometheus text whose counts match what was sent") {
+  const std::uint64_t rows = 5000;
+  const std::string file = sales_csv("lambda-metrics.csv", rows, {"--seed", "11"});
+  sales_server server(
+      lambda_args("by-category", tmp("log-metrics"), {"--segment-bytes", "50000", "--segment-age", "300ms"}));
+  send_all(file, server.ingest_port(), 2);
+  server.wait_for(
+      [&](const std::string& s) { return json_number(s, "ingested") == rows && json_member(s, "caught_up") == "true"; },
+      "every row ingested and the batch view caught up");
+  const std::string samples = scrape_metrics(server, "lambda");
+  const std::string q = R"({query="by-category"})";
+  CHECK(metric(samples, "sluice_ingested_total" + q) == std::to_string(rows));
+  CHECK(metric(samples, "sluice_log_head_offset" + q) == std::to_string(rows));
+  CHECK(metric(samples, "sluice_batch_horizon_offset" + q) == std::to_string(rows));
+  CHECK(metric(samples, "sluice_batch_horizon_lag_records" + q) == "0");
+  CHECK(metric(samples, "sluice_bad_records_total" + q) == "0");
+  CHECK(std::stoull(metric(samples, "sluice_log_bytes" + q)) > fs::file_size(file) / 2);  // the rows, framed
+  // The histogram counts every batch run (at least one: the batch view covers the log).
+  const std::string runs = metric(samples, "sluice_batch_runs_total" + q);
+  CHECK(std::stoull(runs) >= 1);
+  CHECK(metric(samples, R"(sluice_batch_run_seconds_count{query="by-category"})") == runs);
+  CHECK(metric(samples, R"(sluice_batch_run_seconds_bucket{le="+Inf",query="by-category"})") == runs);
+  CHECK(server.stop().status == 0);
+}
+
+TEST_CASE("stream e2e: sales --listen --serve serves /metrics and /status while the stream runs") {
+  const std::uint64_t rows = 3000;
+  const std::string file = sales_csv("stream-metrics.csv", rows, {"--seed", "12"});
+  sales_server server({"by-category", "--listen", "127.0.0.1:0", "--serve", "127.0.0.1:0", "--threads", "2"});
+  send_all(file, server.ingest_port(), 1);
+  server.wait_for([&](const std::string& s) { return json_number(s, "events") == rows; }, "every row counted");
+  const std::string samples = scrape_metrics(server, "stream");
+  const std::string q = R"({query="by-category"})";
+  CHECK(metric(samples, "sluice_events_total" + q) == std::to_string(rows));
+  // Every byte of the file but its header line, which send_lines does not send as data.
+  const std::string body = read_file(file);
+  CHECK(metric(samples, "sluice_received_bytes_total" + q) == std::to_string(body.size() - body.find('\n') - 1));
+  CHECK(metric(samples, "sluice_inputs_opened_total" + q) == "1");
+  CHECK(metric(samples, "sluice_bad_records_total" + q) == "0");
+  CHECK(metric(samples, "sluice_late_events_total" + q) == "0");
+  CHECK(server.stop().status == 0);
+}
 
 TEST_CASE("lambda e2e: HTTP: unknown paths are 404 naming the known ones, bad parameters 400, /status is JSON") {
   const fs::path log = tmp("log-http");
@@ -829,8 +900,14 @@ TEST_CASE("kappa e2e: --replay --serve serves the answer at the log's head, then
   lambda->wait_for(ingested(20000), "the first file ingested");
 
   sales_server kappa({"by-category", "--replay", log.string(), "--serve", "127.0.0.1:0"});
-  kappa.wait_for(at_position(20000), "the replay to reach the log's head");
+  const std::string caught_up = kappa.wait_for(at_position(20000), "the replay to reach the log's head");
   CHECK(sorted_rows(kappa.ok("/by-category")) == expected_after(1));
+  {  // nothing is logged meanwhile: /metrics says what /status said
+    const std::string samples = scrape_metrics(kappa, "kappa");
+    CHECK(metric(samples, R"(sluice_kappa_serving_offset{query="by-category"})") == "20000");
+    CHECK(metric(samples, R"(sluice_events_total{query="by-category"})") ==
+          std::to_string(json_number(caught_up, "events")));
+  }
 
   send_all(files[1], lambda->ingest_port(), 2);
   lambda->wait_for(ingested(40000), "the second file ingested");

@@ -2,8 +2,8 @@
 //
 //   sales QUERY --lambda --log DIR --listen HOST:PORT --serve HOST:PORT ...
 //       TCP rows -> event log -> speed layer; batch layer over sealed segments; GET /QUERY
-//       answers V_E (+) speed, GET /status shows the horizon, epochs and counts, GET /flow the
-//       query's flow (Graphviz DOT; ?format=svg when Graphviz is installed).
+//       answers V_E (+) speed, GET /status shows the horizon, epochs and counts, GET /metrics
+//       the same for Prometheus, GET /flow the query's flow (Graphviz DOT; ?format=svg when Graphviz is installed).
 //   sales QUERY --replay DIR [--serve HOST:PORT]
 //       Kappa: the stream path replayed over the log; prints the answer at the head, or serves
 //       it and keeps tailing.
@@ -43,6 +43,7 @@
 #include "sluice/lambda/lambda_engine.hpp"
 #include "sluice/serve/flow_page.hpp"
 #include "sluice/serve/http_server.hpp"
+#include "sluice/serve/metrics_page.hpp"
 
 namespace sales {
 
@@ -192,6 +193,19 @@ inline std::string status_json(std::string_view query, const sluice::lambda_stat
       s.batch_table_bytes, s.speed_entries, s.speed_table_bytes, recovery, error);
 }
 
+inline std::string status_json(std::string_view query, const sluice::stream_metrics& m) {
+  const std::int64_t w = m.watermark.load();
+  return fmt::format(
+      "{{\"mode\":\"stream\",\"query\":\"{}\",\"events\":{},\"dead_lettered\":{},\"late\":{},\"partly_late\":{},"
+      "\"bytes\":{},\"inputs_opened\":{},\"inputs_open\":{},\"queued\":{},\"rows_emitted\":{},\"watermark\":{},"
+      "\"watermark_lag_ms\":{}}}\n",
+      query, m.events.load(), m.bad_records.load(), m.late_events.load(), m.partly_late_events.load(), m.bytes.load(),
+      m.inputs_opened.load(), m.inputs_open.load(), m.queued.load(), m.rows_emitted.load(),
+      w == sluice::millis::min().count() || w == sluice::millis::max().count() ? std::string("null")
+                                                                               : std::to_string(w),
+      m.watermark_lag_ms());
+}
+
 inline std::string status_json(std::string_view query, const sluice::kappa_status& s) {
   return fmt::format(
       "{{\"mode\":\"kappa\",\"query\":\"{}\",\"serving_generation\":{},\"serving_position\":{},"
@@ -207,6 +221,15 @@ inline void wait_until_stopped(const std::stop_token& stop) {
   std::condition_variable_any cv;
   std::unique_lock lock(m);
   cv.wait(lock, stop, [] { return false; });  // returns once stop is requested
+}
+
+/// GET /metrics: `status()`'s metrics in the Prometheus text format.
+template <class Status>
+void add_metrics_route(sluice::http_router& router, std::string query, Status status) {
+  router.add("/metrics", [query = std::move(query), status = std::move(status)](const sluice::http_request&) {
+    return sluice::http_response{200, std::string(sluice::prometheus_content_type),
+                                 sluice::metrics_page(query, status())};
+  });
 }
 
 /// Serve `router` on `listen`, announcing the address on stderr.
@@ -266,6 +289,7 @@ std::string lambda_mode(const lambda_settings& s, const sluice::input_options& i
   router.add("/status", [&](const sluice::http_request& /*request*/) {
     return sluice::http_response::json(status_json(s.query, engine.status(), engine.batch_error()));
   });
+  add_metrics_route(router, s.query, [&] { return engine.status(); });
   router.add("/flow", sluice::flow_page(sluice::describe(q.flow), "sales " + s.query));
   const auto server = start_serving(s.serve, std::move(router));
   sluice::tcp_source source(sluice::csv_lines(csv_schema(), csv_header, input),
@@ -326,6 +350,7 @@ std::string replay_mode(const lambda_settings& s, const Query& q, std::stop_toke
   router.add("/status", [&](const sluice::http_request& /*request*/) {
     return sluice::http_response::json(status_json(s.query, view.status()));
   });
+  add_metrics_route(router, s.query, [&] { return view.status(); });
   router.add("/flow", sluice::flow_page(sluice::describe(q.flow), "sales " + s.query));
   const auto server = start_serving(s.serve, std::move(router));
   wait_until_stopped(stop);

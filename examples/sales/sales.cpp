@@ -6,7 +6,7 @@
 //         [--dead-letter FILE]
 //   sales QUERY --listen HOST:PORT [--connections N] [--max-delay D] [--idle-timeout D]
 //         [--threads N] [--late-output FILE] [--stats-every D] [--bad-records skip|fail]
-//         [--dead-letter FILE]
+//         [--dead-letter FILE] [--serve HOST:PORT]
 //   sales QUERY --log DIR                                  (batch mode over an event log)
 //   sales QUERY --lambda --log DIR --listen HOST:PORT --serve HOST:PORT [--segment-bytes N]
 //         [--segment-age D] [--batch-every D] [--fsync POLICY] [--max-delay D] ...
@@ -54,7 +54,7 @@ constexpr const char* usage =
     "             [--dead-letter FILE]\n"
     "       sales QUERY --listen HOST:PORT [--connections N] [--max-delay D] [--idle-timeout D]\n"
     "             [--threads N] [--late-output FILE] [--stats-every D] [--bad-records skip|fail]\n"
-    "             [--dead-letter FILE]\n"
+    "             [--dead-letter FILE] [--serve HOST:PORT]\n"
     "       sales QUERY --log DIR [--threads N]\n"
     "       sales QUERY --lambda --log DIR --listen HOST:PORT --serve HOST:PORT [--connections N]\n"
     "             [--segment-bytes N] [--segment-age D] [--batch-every D] [--fsync POLICY]\n"
@@ -82,6 +82,8 @@ constexpr const char* usage =
     "  --late-output FILE    write events that came too late for their window there (raw CSV lines)\n"
     "  --stats-every D       print the live counters on stderr every D (events, bad, late, queued\n"
     "                        chunks, watermark and its lag behind the latest event time)\n"
+    "  --serve HOST:PORT     while the stream runs, HTTP: GET /metrics (Prometheus text format),\n"
+    "                        GET /status (JSON) and GET /flow (--listen and --kafka)\n"
     "  region-minute prints each window's rows when it fires; the others print at the end.\n"
     "Stream mode over Kafka (a build with Kafka; the same CSV rows, one or more per message):\n"
     "  --kafka BROKERS       consume --topic TOPIC in consumer group --group GROUP: this process\n"
@@ -100,7 +102,8 @@ constexpr const char* usage =
     "  counted by the speed layer; a batch layer recomputes over sealed segments; the answer\n"
     "  (batch view + speed layer, open windows included) is served until SIGINT/SIGTERM:\n"
     "  --serve HOST:PORT     HTTP: GET /QUERY (CSV; ?format=json for JSON; windowed queries take\n"
-    "                        ?window_start=MS for one window's rows) and GET /status (JSON)\n"
+    "                        ?window_start=MS for one window's rows), GET /status (JSON) and\n"
+    "                        GET /metrics (Prometheus text format)\n"
     "  --segment-bytes N     seal a log segment (an epoch) at this size (default 64 MiB)\n"
     "  --segment-age D       ... or at this age, so that a quiet log still reaches the batch layer\n"
     "                        (default 1m; 0: never by age)\n"
@@ -253,8 +256,8 @@ options parse_args(int argc, char** argv) {
              1) {
     args.fail("give one of --input FILE (batch), --log DIR (batch over a log), --listen HOST:PORT (stream),\n"
               "  --kafka BROKERS (stream), --lambda ... or --replay DIR");
-  } else if (!o.serve.empty()) {
-    args.fail("--serve is for --lambda and --replay");
+  } else if (!o.serve.empty() && o.listen.empty() && o.kafka.empty()) {
+    args.fail("--serve is for stream mode (--listen, --kafka), --lambda and --replay");
   }
   if (o.retain.count() > 0 && !o.lambda) {
     args.fail("--retain is for --lambda");
@@ -352,6 +355,17 @@ sluice::stream_stats stream_over(Source& source, const options& o, const Query& 
   sluice::stream_metrics metrics;
   opts.metrics = &metrics;
   opts.checkpoints = checkpoints;
+  // --serve: the live counters over HTTP while the stream runs (GET /metrics, /status, /flow).
+  std::unique_ptr<sluice::http_server> server;
+  if (!o.serve.empty()) {
+    sluice::http_router router;
+    router.add("/status", [&](const sluice::http_request& /*request*/) {
+      return sluice::http_response::json(sales::status_json(o.query, metrics));
+    });
+    sales::add_metrics_route(router, o.query, [&]() -> const sluice::stream_metrics& { return metrics; });
+    router.add("/flow", sluice::flow_page(sluice::describe(q.flow), "sales " + o.query));
+    server = sales::start_serving(o.serve, std::move(router));
+  }
   std::jthread reporter;
   if (o.stats_every.count() > 0) {
     reporter = sluice::run_every(o.stats_every, [&metrics] { print_stats(metrics); });
@@ -363,6 +377,9 @@ sluice::stream_stats stream_over(Source& source, const options& o, const Query& 
     reporter.request_stop();
     reporter.join();
     print_stats(metrics);
+  }
+  if (server) {
+    server->stop();
   }
   if (late_file) {
     late_file->close();

@@ -25,6 +25,7 @@
 #pragma once
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -82,8 +83,13 @@ struct ingest_record {
 };
 
 /// What /status reports.
+/// Upper bounds (seconds) of the buckets lambda_status counts batch runs' durations in; a last
+/// bucket holds the runs above the last bound.
+inline constexpr std::array<double, 10> lambda_batch_seconds_bounds{0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 60};
+
 struct lambda_status {
   std::uint64_t log_head = 0;            // the next log offset
+  std::uint64_t log_bytes = 0;           // the log's segment files (the active one: as written so far)
   std::uint64_t sealed_epochs = 0;       // log segments sealed
   std::uint64_t horizon_epoch = 0;       // the batch view covers epochs [0, horizon_epoch)
   std::uint64_t horizon_offset = 0;      // ... i.e. log offsets [0, horizon_offset)
@@ -97,6 +103,9 @@ struct lambda_status {
   std::uint64_t promoted_epochs = 0;     // epochs published from the speed layer's state (no re-read)
   double last_batch_seconds = 0;
   std::uint64_t last_batch_records = 0;
+  // Batch runs by duration (lambda_batch_seconds_bounds; not cumulative) and their total seconds.
+  std::array<std::uint64_t, lambda_batch_seconds_bounds.size() + 1> batch_seconds_counts{};
+  double batch_seconds_sum = 0;
   std::int64_t watermark = millis::min().count();
   std::int64_t retention_horizon = millis::min().count();  // windows ending at or before it are dropped
   std::uint64_t batch_entries = 0;      // (key[, window]) entries of the batch view
@@ -349,6 +358,10 @@ class lambda_engine {
       promoted_epochs_ += promoted.size();
       last_batch_records_ = stats.records + stats.bad_records;
       last_batch_seconds_ = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+      batch_seconds_sum_ += last_batch_seconds_;
+      ++batch_seconds_counts_[static_cast<std::size_t>(
+          std::ranges::lower_bound(lambda_batch_seconds_bounds, last_batch_seconds_) -
+          lambda_batch_seconds_bounds.begin())];
     }
     return true;
   }
@@ -440,9 +453,14 @@ class lambda_engine {
       s.speed_table_bytes = v.speed->table_bytes();
       s.last_batch_seconds = last_batch_seconds_;
       s.last_batch_records = last_batch_records_;
+      s.batch_seconds_counts = batch_seconds_counts_;
+      s.batch_seconds_sum = batch_seconds_sum_;
     }
     const auto segments = log_.segments();
     s.log_head = segments.empty() ? 0 : segments.back().end_offset;
+    for (const auto& segment : segments) {
+      s.log_bytes += segment.bytes;
+    }
     s.sealed_epochs = log_.sealed_count();
     s.ingested = metrics_.events.load();
     s.bad_records = metrics_.bad_records.load();
@@ -651,6 +669,8 @@ class lambda_engine {
   std::uint64_t promoted_epochs_ = 0;
   std::uint64_t last_batch_records_ = 0;
   double last_batch_seconds_ = 0;
+  decltype(lambda_status::batch_seconds_counts) batch_seconds_counts_{};
+  double batch_seconds_sum_ = 0;
 
   std::mutex batch_mutex_;  // one batch run at a time
   std::mutex wait_mutex_;
