@@ -2,10 +2,13 @@
 // label escaping, cumulative histogram buckets ending at +Inf, and number spelling.
 #include <doctest/doctest.h>
 
+#include <chrono>
 #include <limits>
 #include <string>
 
+#include "sluice/serve/metrics_page.hpp"
 #include "sluice/serve/prometheus.hpp"
+#include "temp_dir.hpp"
 
 using sluice::prometheus_label;
 using sluice::prometheus_text;
@@ -64,4 +67,18 @@ TEST_CASE("prometheus: numbers: integers plain, large values exact, infinities a
   CHECK(prometheus_text::number(-std::numeric_limits<double>::infinity()) == "-Inf");
   CHECK(prometheus_text::number(std::numeric_limits<double>::quiet_NaN()) == "NaN");
   CHECK(sluice::prometheus_content_type == "text/plain; version=0.0.4; charset=utf-8");
+}
+
+TEST_CASE("prometheus: a checkpointed run's page carries its checkpoint counters after the stream's") {
+  sluice::stream_metrics metrics;
+  metrics.events = 12;
+  const test_support::temp_dir dir;
+  sluice::stream_checkpoints checkpoints(dir.str(), std::chrono::seconds(1), "q");
+  checkpoints.saved = 7;
+  checkpoints.restored = 2;
+  const std::string page = sluice::metrics_page("by-category", metrics, checkpoints);
+  CHECK(page.find("sluice_events_total{query=\"by-category\"} 12\n") != std::string::npos);
+  CHECK(page.find("sluice_checkpoints_written_total{query=\"by-category\"} 7\n") != std::string::npos);
+  CHECK(page.find("sluice_checkpoint_restores_total{query=\"by-category\"} 2\n") != std::string::npos);
+  CHECK(page.find("sluice_events_total") < page.find("sluice_checkpoints_written_total"));
 }

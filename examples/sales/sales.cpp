@@ -336,6 +336,21 @@ struct row_printer {
   }
 };
 
+/// A Kafka source's counters, for GET /metrics (write_metrics is found by ADL).
+struct kafka_counters {
+  std::uint64_t messages = 0;
+  std::uint64_t bytes = 0;
+  std::uint64_t pauses = 0;
+};
+inline void write_metrics(sluice::prometheus_text& out, std::string_view query, const kafka_counters& k) {
+  const sluice::prometheus_label l[]{{"query", query}};
+  out.counter("sluice_kafka_messages", "Kafka messages taken from the assigned partitions.", l,
+              static_cast<double>(k.messages));
+  out.counter("sluice_kafka_message_bytes", "Bytes of the Kafka messages taken.", l, static_cast<double>(k.bytes));
+  out.counter("sluice_kafka_partition_pauses", "Times a partition was paused because its worker stayed full.", l,
+              static_cast<double>(k.pauses));
+}
+
 /// Stream mode over `source` (TCP or Kafka): the rows as their windows fire, the counts at the end.
 template <class Query, class Source>
 sluice::stream_stats stream_over(Source& source, const options& o, const Query& q, std::size_t expected_inputs,
@@ -362,7 +377,14 @@ sluice::stream_stats stream_over(Source& source, const options& o, const Query& 
     router.add("/status", [&](const sluice::http_request& /*request*/) {
       return sluice::http_response::json(sales::status_json(o.query, metrics));
     });
-    sales::add_metrics_route(router, o.query, [&]() -> const sluice::stream_metrics& { return metrics; });
+    router.add("/metrics", [&](const sluice::http_request& /*request*/) {
+      std::string page = checkpoints != nullptr ? sluice::metrics_page(o.query, metrics, *checkpoints)
+                                                : sluice::metrics_page(o.query, metrics);
+      if constexpr (requires { source.pauses(); }) {  // Kafka: the source's own counters
+        page += sluice::metrics_page(o.query, kafka_counters{source.messages(), source.bytes(), source.pauses()});
+      }
+      return sluice::http_response{200, std::string(sluice::prometheus_content_type), std::move(page)};
+    });
     router.add("/flow", sluice::flow_page(sluice::describe(q.flow), "sales " + o.query));
     server = sales::start_serving(o.serve, std::move(router));
   }

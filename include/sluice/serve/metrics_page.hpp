@@ -105,11 +105,21 @@ inline void write_metrics(prometheus_text& out, std::string_view query, const ka
             as_double(s.replay_target - std::min(s.replay_target, s.replay_position)));
 }
 
-/// GET /metrics's page for one status or metrics struct.
-template <class Status>
-std::string metrics_page(std::string_view query, const Status& s) {
+/// A checkpointed stream run's checkpoints (stream_options::checkpoints).
+inline void write_metrics(prometheus_text& out, std::string_view query, const stream_checkpoints& c) {
+  const prometheus_label l[]{{"query", query}};
+  out.counter("sluice_checkpoints_written", "Checkpoints of an input's (a partition's) state and position written.",
+              l, detail::as_double(c.saved.load()));
+  out.counter("sluice_checkpoint_restores", "Inputs (partitions) that opened from a saved checkpoint.", l,
+              detail::as_double(c.restored.load()));
+}
+
+/// GET /metrics's page for one or more status or metrics structs (a stream's metrics and its
+/// checkpoints, say), each written by a write_metrics overload (found by ADL for a host's own).
+template <class... Status>
+std::string metrics_page(std::string_view query, const Status&... s) {
   prometheus_text out;
-  write_metrics(out, query, s);
+  (write_metrics(out, query, s), ...);
   return std::move(out).str();
 }
 
