@@ -10,7 +10,7 @@
 
 #include "e2e_support.hpp"
 
-// Built without NEXMARK_BIN (the TSan build does not build the nexmark program), this file is empty.
+// Built without NEXMARK_BIN (the sanitizer builds do not build the nexmark program), this file is empty.
 #if defined(NEXMARK_BIN)
 #if !defined(GEN_NEXMARK_BIN) || !defined(SEND_LINES_BIN)
 #error "GEN_NEXMARK_BIN and SEND_LINES_BIN must name the binaries (tests/meson.build passes them)"
