@@ -29,6 +29,7 @@
 #include <variant>
 #include <vector>
 
+#include "sluice/core/detail/bytes.hpp"
 #include "sluice/core/time.hpp"
 
 namespace sluice {
@@ -44,16 +45,13 @@ class byte_writer {
  public:
   explicit byte_writer(std::string& out) : out_(&out) {}
   void put_varint(std::uint64_t v) {
-    while (v >= 0x80U) {
-      out_->push_back(static_cast<char>((v & 0x7FU) | 0x80U));
-      v >>= 7U;
-    }
-    out_->push_back(static_cast<char>(v));
+    char buf[10];
+    out_->append(buf, static_cast<std::size_t>(detail::put_varint(buf, v) - buf));
   }
   void put_fixed64(std::uint64_t v) {
-    for (unsigned i = 0; i < 8; ++i) {
-      out_->push_back(static_cast<char>((v >> (8U * i)) & 0xFFU));
-    }
+    char buf[8];
+    detail::put_le(buf, v);
+    out_->append(buf, sizeof buf);
   }
   void put_bytes(std::string_view bytes) { out_->append(bytes); }
   [[nodiscard]] std::size_t size() const { return out_->size(); }
@@ -69,29 +67,15 @@ class byte_reader {
 
   std::uint64_t get_varint() {
     std::uint64_t v = 0;
-    for (unsigned shift = 0; shift < 64; shift += 7) {
-      if (pos_ == bytes_.size()) {
-        fail("a varint runs past the end");
-      }
-      const auto b = static_cast<unsigned char>(bytes_[pos_++]);
-      if (shift == 63 && b > 1) {
-        fail("a varint exceeds 64 bits");
-      }
-      v |= static_cast<std::uint64_t>(b & 0x7FU) << shift;
-      if (b < 0x80U) {
-        return v;
-      }
+    const char* p = bytes_.data() + pos_;
+    const char* end = detail::get_varint(p, bytes_.data() + bytes_.size(), v);
+    if (end == nullptr) {
+      fail("a varint runs past the end or exceeds 64 bits");
     }
-    fail("a varint exceeds 64 bits");
-  }
-  std::uint64_t get_fixed64() {
-    const std::string_view b = get_bytes(8);
-    std::uint64_t v = 0;
-    for (unsigned i = 0; i < 8; ++i) {
-      v |= static_cast<std::uint64_t>(static_cast<unsigned char>(b[i])) << (8U * i);
-    }
+    pos_ += static_cast<std::size_t>(end - p);
     return v;
   }
+  std::uint64_t get_fixed64() { return detail::get_le<std::uint64_t>(get_bytes(8).data()); }
   /// The next `n` bytes, as a view of the input.
   std::string_view get_bytes(std::uint64_t n) {
     if (n > left()) {
@@ -183,8 +167,7 @@ struct codec<T, std::enable_if_t<(std::is_integral_v<T> || std::is_enum_v<T>) &&
   static void write(byte_writer& out, T v) {
     const auto u = static_cast<under>(v);
     if constexpr (std::is_signed_v<under>) {
-      const auto x = static_cast<std::uint64_t>(static_cast<std::int64_t>(u));
-      out.put_varint((x << 1U) ^ (0 - (x >> 63U)));
+      out.put_varint(detail::zigzag(static_cast<std::uint64_t>(static_cast<std::int64_t>(u))));
     } else {
       out.put_varint(static_cast<std::uint64_t>(u));
     }
@@ -193,7 +176,7 @@ struct codec<T, std::enable_if_t<(std::is_integral_v<T> || std::is_enum_v<T>) &&
     const std::size_t at = in.pos();
     const std::uint64_t z = in.get_varint();
     if constexpr (std::is_signed_v<under>) {
-      const auto x = static_cast<std::int64_t>((z >> 1U) ^ (0 - (z & 1U)));
+      const auto x = static_cast<std::int64_t>(detail::unzigzag(z));
       if (x < std::numeric_limits<under>::min() || x > std::numeric_limits<under>::max()) {
         byte_reader::fail_at(at, std::to_string(x) + " does not fit a " + std::to_string(sizeof(under)) + "-byte integer");
       }

@@ -103,6 +103,53 @@ struct stream_checkpoints {
                               std::string name = {})
       : dir(std::move(directory)), every(interval), flow_name(std::move(name)) {}
 
+  /// An input's saved state (its partial's bytes) and the source position it covers.
+  struct saved_input {
+    std::int64_t position = 0;
+    std::string state;
+  };
+
+  /// Saves input `input`'s checkpoint for the flow `flow` (atomically: see checkpoint_dir).
+  void save(std::string_view input, std::uint64_t flow, std::int64_t position, std::string state) {
+    std::string at;
+    byte_writer w(at);
+    encode(w, position);
+    checkpoint c;
+    c.flow = flow;
+    c.add("position", std::move(at));
+    c.add("state", std::move(state));
+    dir.save(file_for(input), c);
+    saved.fetch_add(1, std::memory_order_relaxed);
+  }
+
+  /// Input `input`'s checkpoint, or nullopt if none was saved. One that cannot be used (damaged,
+  /// of a newer format, another flow's, without its parts) is a checkpoint_error.
+  std::optional<saved_input> load(std::string_view input, std::uint64_t flow) {
+    const auto c = dir.load(file_for(input), flow);
+    if (!c) {
+      return std::nullopt;
+    }
+    const std::string* position = c->find("position");
+    const std::string* state = c->find("state");
+    if (position == nullptr || state == nullptr) {
+      throw unusable(input, "no position or no state in it");
+    }
+    saved_input s{0, *state};
+    try {
+      byte_reader r(*position);
+      decode(r, s.position);
+    } catch (const codec_error& e) {
+      throw unusable(input, std::string("its position does not decode: ") + e.what());
+    }
+    restored.fetch_add(1, std::memory_order_relaxed);
+    return s;
+  }
+
+  /// The error for input `input`'s checkpoint, with `why`.
+  [[nodiscard]] checkpoint_error unusable(std::string_view input, const std::string& why) const {
+    return checkpoint_error("checkpoint " + dir.path_of(file_for(input)) + ": " + why);
+  }
+
   /// The checkpoint's file name for an input's name ("sales/3" -> "sales_3").
   static std::string file_for(std::string_view input) {
     std::string f(input);
@@ -305,7 +352,7 @@ class stream_engine {
         if (engine_->opts_.checkpoints == nullptr) {
           return;
         }
-        auto t = std::make_unique<task>(engine_->flow_.make_partial(), stream_checkpoints::file_for(name));
+        auto t = std::make_unique<task>(engine_->flow_.make_partial(), name);
         t->partial.set_allowed_lateness(engine_->opts_.allowed_lateness.count());
         t->saved_at = clock::now();
         if (!restored.empty()) {
@@ -313,8 +360,7 @@ class stream_engine {
           try {
             t->partial.load(r);
           } catch (const codec_error& e) {
-            throw checkpoint_error("checkpoint " + engine_->opts_.checkpoints->dir.path_of(t->file) +
-                                   ": its state does not decode: " + e.what());
+            throw engine_->opts_.checkpoints->unusable(name, std::string("its state does not decode: ") + e.what());
           }
         }
         tasks_.insert_or_assign(input, std::move(t));
@@ -372,25 +418,17 @@ class stream_engine {
     static constexpr bool checkpointable = stream_engine::checkpointable;
     struct task {
       partial_type partial;
-      std::string file;            // its checkpoint's name
+      std::string input;           // the input's name, which names its checkpoint
       std::int64_t position = -1;  // the source position after its last record processed
       clock::time_point saved_at{};
-      task(partial_type p, std::string f) : partial(std::move(p)), file(std::move(f)) {}
+      task(partial_type p, std::string name) : partial(std::move(p)), input(std::move(name)) {}
     };
 
     void save(task& t) {
       std::string state;
       byte_writer w(state);
       t.partial.save(w);
-      std::string position;
-      byte_writer pw(position);
-      encode(pw, t.position);
-      checkpoint c;
-      c.flow = engine_->fingerprint();
-      c.add("position", std::move(position));
-      c.add("state", std::move(state));
-      engine_->opts_.checkpoints->dir.save(t.file, c);
-      engine_->opts_.checkpoints->saved.fetch_add(1, std::memory_order_relaxed);
+      engine_->opts_.checkpoints->save(t.input, engine_->fingerprint(), t.position, std::move(state));
       t.saved_at = clock::now();
     }
 
@@ -651,25 +689,10 @@ class worker_feed final : public byte_feed {
     const input_id id = engine_.open_input();
     stream_chunk opened{id, stream_chunk::kind::opened, name};
     if constexpr (checkpoints_possible) {
-      if (stream_checkpoints* cp = checkpoints()) {
-        if (auto saved = cp->dir.load(stream_checkpoints::file_for(name), engine_.fingerprint())) {
-          const std::string* position = saved->find("position");
-          const std::string* state = saved->find("state");
-          const std::string where = cp->dir.path_of(stream_checkpoints::file_for(name));
-          if (position == nullptr || state == nullptr) {
-            throw checkpoint_error("checkpoint " + where + ": no position or no state in it");
-          }
-          std::int64_t at = 0;
-          try {
-            byte_reader r(*position);
-            decode(r, at);
-          } catch (const codec_error& e) {
-            throw checkpoint_error("checkpoint " + where + ": its position does not decode: " + e.what());
-          }
-          restored_.insert_or_assign(id, at);
-          opened.restored = *state;
-          cp->restored.fetch_add(1, std::memory_order_relaxed);
-        }
+      stream_checkpoints* cp = checkpoints();
+      if (auto saved = cp != nullptr ? cp->load(name, engine_.fingerprint()) : std::nullopt) {
+        restored_.insert_or_assign(id, saved->position);
+        opened.restored = std::move(saved->state);
       }
     }
     queue_of(id).push_always(std::move(opened));

@@ -25,6 +25,7 @@
 #include <system_error>
 #include <utility>
 
+#include "sluice/io/posix_files.hpp"
 #include "sluice/ops/describe.hpp"
 #include "sluice/serve/http_server.hpp"
 
@@ -51,40 +52,27 @@ inline std::optional<std::string> find_on_path(std::string_view name) {
   return std::nullopt;
 }
 
-/// Closes a descriptor when it goes out of scope.
-struct fd_closer {
-  int fd = -1;
-  explicit fd_closer(int f) : fd(f) {}
-  fd_closer(const fd_closer&) = delete;
-  fd_closer& operator=(const fd_closer&) = delete;
-  ~fd_closer() {
-    if (fd >= 0) {
-      ::close(fd);
-    }
-  }
-};
-
 /// `dot -Tsvg` over `dot_text`: the SVG, or an http_error with what went wrong. The text goes in
 /// through a temporary file (no shell, and no pipe both ways that could fill up and stall).
 inline std::string render_svg(const std::string& dot_program, const std::string& dot_text) {
   std::string input = (std::filesystem::temp_directory_path() / "sluice-flow-XXXXXX").string();
-  const fd_closer in{::mkstemp(input.data())};
-  if (in.fd < 0) {
+  const detail::unique_fd in{::mkstemp(input.data())};
+  if (!in.is_open()) {
     throw http_error(500, "cannot create a temporary file for dot: " + std::system_category().message(errno));
   }
   const struct remove_at_exit {
     std::string path;
     ~remove_at_exit() { ::unlink(path.c_str()); }
   } cleanup{input};
-  if (::write(in.fd, dot_text.data(), dot_text.size()) != static_cast<ssize_t>(dot_text.size())) {
+  if (::write(in.get(), dot_text.data(), dot_text.size()) != static_cast<ssize_t>(dot_text.size())) {
     throw http_error(500, "cannot write the temporary file for dot");
   }
   int pipe_fds[2];
   if (::pipe2(pipe_fds, O_CLOEXEC) != 0) {
     throw http_error(500, "cannot make a pipe for dot: " + std::system_category().message(errno));
   }
-  const fd_closer read_end{pipe_fds[0]};
-  std::optional<fd_closer> write_end(std::in_place, pipe_fds[1]);
+  const detail::unique_fd read_end{pipe_fds[0]};
+  detail::unique_fd write_end{pipe_fds[1]};
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
   posix_spawn_file_actions_adddup2(&actions, pipe_fds[1], 1);
@@ -101,7 +89,7 @@ inline std::string render_svg(const std::string& dot_program, const std::string&
   std::string out;
   char buf[8192];
   ssize_t n = 0;
-  while ((n = ::read(read_end.fd, buf, sizeof buf)) > 0 || (n < 0 && errno == EINTR)) {
+  while ((n = ::read(read_end.get(), buf, sizeof buf)) > 0 || (n < 0 && errno == EINTR)) {
     out.append(buf, n > 0 ? static_cast<std::size_t>(n) : 0);
   }
   int status = 0;

@@ -33,7 +33,9 @@
 
 #include "sluice/core/codec.hpp"
 #include "sluice/core/crc32c.hpp"
+#include "sluice/core/detail/bytes.hpp"
 #include "sluice/core/hash.hpp"
+#include "sluice/io/posix_files.hpp"
 
 namespace sluice {
 
@@ -78,24 +80,6 @@ namespace detail {
 inline constexpr std::string_view checkpoint_magic = "SLUICECKPT";
 inline constexpr std::uint8_t checkpoint_version = 1;
 inline constexpr std::size_t checkpoint_header_bytes = 40;
-
-inline void put_u32(std::string& out, std::size_t at, std::uint32_t v) {
-  for (unsigned i = 0; i < 4; ++i) {
-    out[at + i] = static_cast<char>((v >> (8U * i)) & 0xFFU);
-  }
-}
-inline void put_u64(std::string& out, std::size_t at, std::uint64_t v) {
-  for (unsigned i = 0; i < 8; ++i) {
-    out[at + i] = static_cast<char>((v >> (8U * i)) & 0xFFU);
-  }
-}
-inline std::uint64_t get_uint(std::string_view in, std::size_t at, unsigned bytes) {
-  std::uint64_t v = 0;
-  for (unsigned i = 0; i < bytes; ++i) {
-    v |= static_cast<std::uint64_t>(static_cast<unsigned char>(in[at + i])) << (8U * i);
-  }
-  return v;
-}
 }  // namespace detail
 
 /// The bytes of a checkpoint file.
@@ -110,10 +94,10 @@ inline std::string encode_checkpoint(const checkpoint& c) {
   std::string out(detail::checkpoint_header_bytes, '\0');
   detail::checkpoint_magic.copy(out.data(), detail::checkpoint_magic.size());
   out[detail::checkpoint_magic.size()] = static_cast<char>(detail::checkpoint_version);
-  detail::put_u64(out, 16, c.flow);
-  detail::put_u64(out, 24, body.size());
-  detail::put_u32(out, 32, crc32c(body.data(), body.size()));
-  detail::put_u32(out, 36, crc32c(out.data(), 36));
+  detail::put_le<std::uint64_t>(out.data() + 16, c.flow);
+  detail::put_le<std::uint64_t>(out.data() + 24, body.size());
+  detail::put_le<std::uint32_t>(out.data() + 32, crc32c(body.data(), body.size()));
+  detail::put_le<std::uint32_t>(out.data() + 36, crc32c(out.data(), 36));
   out += body;
   return out;
 }
@@ -132,7 +116,7 @@ inline checkpoint decode_checkpoint(std::string_view bytes, const std::string& w
   if (bytes.substr(0, detail::checkpoint_magic.size()) != detail::checkpoint_magic) {
     throw fail("not a sluice checkpoint (no SLUICECKPT header)");
   }
-  if (detail::get_uint(bytes, 36, 4) != crc32c(bytes.data(), 36)) {
+  if (detail::get_le<std::uint32_t>(bytes.data() + 36) != crc32c(bytes.data(), 36)) {
     throw fail("crc mismatch in the header");
   }
   const auto version = static_cast<std::uint8_t>(bytes[detail::checkpoint_magic.size()]);
@@ -143,17 +127,17 @@ inline checkpoint decode_checkpoint(std::string_view bytes, const std::string& w
   if (version == 0) {
     throw fail("format version 0 does not exist");
   }
-  const std::uint64_t written_by = detail::get_uint(bytes, 16, 8);
+  const std::uint64_t written_by = detail::get_le<std::uint64_t>(bytes.data() + 16);
   if (flow && written_by != *flow) {
     throw fail("written by another flow (fingerprint " + std::to_string(written_by) + ", this flow's is " +
                std::to_string(*flow) + "): the flow changed since, or the checkpoint is not this program's");
   }
-  const std::uint64_t body_bytes = detail::get_uint(bytes, 24, 8);
+  const std::uint64_t body_bytes = detail::get_le<std::uint64_t>(bytes.data() + 24);
   const std::string_view body = bytes.substr(detail::checkpoint_header_bytes);
   if (body.size() != body_bytes) {
     throw fail("the body is " + std::to_string(body.size()) + " bytes, the header says " + std::to_string(body_bytes));
   }
-  if (detail::get_uint(bytes, 32, 4) != crc32c(body.data(), body.size())) {
+  if (detail::get_le<std::uint32_t>(bytes.data() + 32) != crc32c(body.data(), body.size())) {
     throw fail("crc mismatch in the body");
   }
   checkpoint c;
@@ -181,13 +165,8 @@ inline checkpoint decode_checkpoint(std::string_view bytes, const std::string& w
 class checkpoint_dir {
  public:
   explicit checkpoint_dir(std::string dir) : dir_(std::move(dir)) {
-    for (std::size_t i = 1; i <= dir_.size(); ++i) {
-      if (i == dir_.size() || dir_[i] == '/') {
-        const std::string part = dir_.substr(0, i);
-        if (::mkdir(part.c_str(), 0755) != 0 && errno != EEXIST) {
-          fail(part, "create the directory");
-        }
-      }
+    if (const std::string failed = detail::make_directories(dir_); !failed.empty()) {
+      fail(failed, "create the directory");
     }
   }
 
@@ -200,13 +179,13 @@ class checkpoint_dir {
     const std::string temp = path + ".tmp." + std::to_string(::getpid()) + "." + std::to_string(saves++);
     const std::string bytes = encode_checkpoint(c);
     {
-      const file f(::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
-      if (f.fd < 0) {
+      const detail::unique_fd f(::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+      if (!f.is_open()) {
         fail(temp, "create");
       }
       std::size_t done = 0;
       while (done < bytes.size()) {
-        const ssize_t n = ::write(f.fd, bytes.data() + done, bytes.size() - done);
+        const ssize_t n = ::write(f.get(), bytes.data() + done, bytes.size() - done);
         if (n < 0 && errno == EINTR) {
           continue;
         }
@@ -215,15 +194,14 @@ class checkpoint_dir {
         }
         done += static_cast<std::size_t>(n);
       }
-      if (::fsync(f.fd) != 0) {
+      if (::fsync(f.get()) != 0) {
         fail(temp, "sync");
       }
     }
     if (::rename(temp.c_str(), path.c_str()) != 0) {
       fail(path, "rename the new checkpoint over");
     }
-    const file d(::open(dir_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-    if (d.fd < 0 || ::fsync(d.fd) != 0) {
+    if (!detail::sync_directory(dir_)) {
       fail(dir_, "sync the directory");
     }
   }
@@ -233,8 +211,8 @@ class checkpoint_dir {
   [[nodiscard]] std::optional<checkpoint> load(std::string_view name,
                                                std::optional<std::uint64_t> flow = std::nullopt) const {
     const std::string path = path_of(name);
-    const file f(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-    if (f.fd < 0) {
+    const detail::unique_fd f(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!f.is_open()) {
       if (errno == ENOENT) {
         return std::nullopt;
       }
@@ -243,7 +221,7 @@ class checkpoint_dir {
     std::string bytes;
     char buf[1 << 16];
     while (true) {
-      const ssize_t n = ::read(f.fd, buf, sizeof buf);
+      const ssize_t n = ::read(f.get(), buf, sizeof buf);
       if (n < 0 && errno == EINTR) {
         continue;
       }
@@ -267,17 +245,6 @@ class checkpoint_dir {
   [[nodiscard]] const std::string& dir() const { return dir_; }
 
  private:
-  struct file {
-    int fd;
-    explicit file(int f) : fd(f) {}
-    file(const file&) = delete;
-    file& operator=(const file&) = delete;
-    ~file() {
-      if (fd >= 0) {
-        ::close(fd);
-      }
-    }
-  };
   [[noreturn]] static void fail(const std::string& path, const char* action) {
     throw checkpoint_error("checkpoint " + path + ": cannot " + action + ": " + std::strerror(errno));
   }

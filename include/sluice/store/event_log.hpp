@@ -335,13 +335,8 @@ class event_log {
   }
 
   void make_directories() const {
-    for (std::size_t i = 1; i <= dir_.size(); ++i) {
-      if (i == dir_.size() || dir_[i] == '/') {
-        const std::string part = dir_.substr(0, i);
-        if (::mkdir(part.c_str(), 0755) != 0 && errno != EEXIST) {
-          detail::throw_errno(part, "create the directory");
-        }
-      }
+    if (const std::string failed = detail::make_directories(dir_); !failed.empty()) {
+      detail::throw_errno(failed, "create the directory");
     }
   }
 
@@ -417,11 +412,8 @@ class event_log {
     set_fd(std::move(fd), std::move(path));
     active_base_ = base;
     write_header();
-    if (durable()) {
-      const detail::unique_fd d(::open(dir_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-      if (!d.is_open() || ::fsync(d.get()) != 0) {
-        detail::throw_errno(dir_, "sync the directory");
-      }
+    if (durable() && !detail::sync_directory(dir_)) {
+      detail::throw_errno(dir_, "sync the directory");
     }
     first_append_.reset();
   }

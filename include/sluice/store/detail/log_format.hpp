@@ -54,7 +54,9 @@
 #include <vector>
 
 #include "sluice/core/crc32c.hpp"
+#include "sluice/core/detail/bytes.hpp"
 #include "sluice/core/time.hpp"
+#include "sluice/io/posix_files.hpp"
 
 namespace sluice {
 
@@ -91,59 +93,6 @@ inline constexpr std::size_t batch_target_bytes = std::size_t{1} << 20U;
 /// max record size is `max_record`: 1 MiB, or one record of the max size with its header.
 inline constexpr std::uint64_t max_batch_bytes(std::uint64_t max_record) {
   return std::max<std::uint64_t>(batch_target_bytes, batch_header_bytes + max_record_prefix_bytes + max_record);
-}
-
-template <class U>
-void put_le(char* out, U v) {
-  for (std::size_t i = 0; i < sizeof(U); ++i) {
-    out[i] = static_cast<char>((v >> (8U * i)) & 0xFFU);
-  }
-}
-
-template <class U>
-U get_le(const char* in) {
-  U v = 0;
-  for (std::size_t i = 0; i < sizeof(U); ++i) {
-    v |= static_cast<U>(static_cast<U>(static_cast<unsigned char>(in[i])) << (8U * i));
-  }
-  return v;
-}
-
-/// Writes `v` as a LEB128 varint at `out` (at most 10 bytes); returns the end.
-inline char* put_varint(char* out, std::uint64_t v) {
-  while (v >= 0x80U) {
-    *out++ = static_cast<char>((v & 0x7FU) | 0x80U);
-    v >>= 7U;
-  }
-  *out++ = static_cast<char>(v);
-  return out;
-}
-
-/// Reads a varint from [p, end) into `v`; nullptr if it runs past `end` or past 64 bits.
-inline const char* get_varint(const char* p, const char* end, std::uint64_t& v) {
-  v = 0;
-  for (unsigned shift = 0; shift < 64; shift += 7) {
-    if (p == end) {
-      return nullptr;
-    }
-    const auto b = static_cast<unsigned char>(*p++);
-    if (shift == 63 && b > 1) {
-      return nullptr;
-    }
-    v |= static_cast<std::uint64_t>(b & 0x7FU) << shift;
-    if (b < 0x80U) {
-      return p;
-    }
-  }
-  return nullptr;
-}
-
-/// A time delta (mod 2^64) as zigzag: small deltas of either sign are small numbers.
-inline std::uint64_t zigzag(std::uint64_t delta) {
-  return (delta << 1U) ^ (0 - (delta >> 63U));
-}
-inline std::uint64_t unzigzag(std::uint64_t z) {
-  return (z >> 1U) ^ (0 - (z & 1U));
 }
 
 /// Decodes the version-2 record at [p, end) of a batch whose first event time is `first_time`:
@@ -284,34 +233,6 @@ inline std::string encode_segment_header(std::uint64_t base, std::uint32_t max_r
 [[noreturn]] inline void throw_errno(const std::string& path, const char* action) {
   throw log_error("log " + path + ": cannot " + action + ": " + std::strerror(errno));
 }
-
-/// A file descriptor closed when it goes out of scope.
-class unique_fd {
- public:
-  unique_fd() = default;
-  explicit unique_fd(int fd) : fd_(fd) {}
-  unique_fd(const unique_fd&) = delete;
-  unique_fd& operator=(const unique_fd&) = delete;
-  unique_fd(unique_fd&& o) noexcept : fd_(std::exchange(o.fd_, -1)) {}
-  unique_fd& operator=(unique_fd&& o) noexcept {
-    if (this != &o) {
-      reset(std::exchange(o.fd_, -1));
-    }
-    return *this;
-  }
-  ~unique_fd() { reset(); }
-  void reset(int fd = -1) {
-    if (fd_ >= 0) {
-      ::close(fd_);
-    }
-    fd_ = fd;
-  }
-  [[nodiscard]] int get() const { return fd_; }
-  [[nodiscard]] bool is_open() const { return fd_ >= 0; }
-
- private:
-  int fd_ = -1;
-};
 
 inline std::string segment_path(const std::string& dir, std::uint64_t base) {
   char name[32];
