@@ -14,6 +14,17 @@ if [ ${#missing[@]} -gt 0 ]; then
   echo "deps: installing ${missing[*]}"
   SUDO=""
   [ "$(id -u)" -eq 0 ] || SUDO="sudo"
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  # A fresh machine may be running its own apt (unattended upgrades at boot): wait for the dpkg
+  # lock instead of failing at once, and try a failed download again (a mirror's hiccup).
+  apt=($SUDO apt-get -o DPkg::Lock::Timeout=600 -o Acquire::Retries=3)
+  for attempt in 1 2 3; do
+    if "${apt[@]}" update -qq &&
+       DEBIAN_FRONTEND=noninteractive "${apt[@]}" install -y -qq --no-install-recommends "${missing[@]}" >/dev/null; then
+      exit 0
+    fi
+    echo "deps: apt-get failed (attempt $attempt of 3)" >&2
+    sleep $((attempt * 10))
+  done
+  echo "deps: could not install ${missing[*]}" >&2
+  exit 1
 fi

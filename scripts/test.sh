@@ -5,7 +5,17 @@
 # Usage: scripts/test.sh [--no-sanitize]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/deps.sh
+# Every package at once, before anything runs in the background: clang and its sanitizer and
+# fuzzer runtimes too (the sanitizer builds and scripts/fuzz.sh use them).
+scripts/deps.sh clang-14 libclang-rt-14-dev
+# A failed step stops the suites and checks still running in the background, so that the log
+# ends with the step that failed, not with their errors as the checkout goes away under them.
+failed_at=""
+trap 'failed_at=${failed_at:-$LINENO}' ERR
+trap 'status=$?; if [ $status -ne 0 ]; then
+        echo "test.sh: failed (exit $status) at line ${failed_at:-?} of scripts/test.sh" >&2
+        pkill -P $$ 2>/dev/null || true; wait 2>/dev/null || true
+      fi' EXIT
 jobs=$(nproc)
 
 # GCC's garbage collector: first collection at 1 GB of heap instead of 128 MB, then at 3x the
@@ -50,7 +60,6 @@ sanitized_build() {  # sanitized_build DIR SANITIZERS OPTIMIZATION CXXFLAGS [CXX
   fi
   ninja -C "$1" -j"$jobs"
 }
-scripts/deps.sh clang-14 libclang-rt-14-dev  # clang and its sanitizer runtimes (the fuzz check uses them too)
 sanitized_build build-asan address,undefined 0 "$(as_list -g1)" clang++-14
 wait "$tests"
 wait "$consumers"
