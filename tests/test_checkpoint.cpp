@@ -23,6 +23,7 @@
 
 #include "sluice/core/codec.hpp"
 #include "sluice/sluice.hpp"
+#include "sluice/run/partition_answer.hpp"
 #include "sluice/store/checkpoint.hpp"
 #include "temp_dir.hpp"
 
@@ -391,4 +392,105 @@ TEST_CASE("flow_fingerprint tells flows of different state types and names apart
   CHECK(sluice::flow_fingerprint<pa>() == sluice::flow_fingerprint<pa>());
   CHECK(sluice::flow_fingerprint<pa>() != sluice::flow_fingerprint<pb>());
   CHECK(sluice::flow_fingerprint<pa>("by-region") != sluice::flow_fingerprint<pa>("by-product"));
+}
+
+namespace {
+
+/// Each partition's whole answer (open windows + what fired) merged across owners == the answer
+/// of one partial fed every event: what GET /QUERY on any instance of a consumer group gives.
+template <class Flow>
+void check_partition_answer(const Flow& flow, std::uint64_t seed) {
+  using partial_type = decltype(flow.make_partial());
+  using fired_type = decltype(std::declval<partial_type&>().advance(sluice::millis{}));
+  const std::vector<sale> events = random_sales(seed, 1200);
+  std::mt19937_64 rng(seed * 7);
+  constexpr std::size_t partitions = 4;
+  std::vector<std::vector<sale>> parts(partitions);
+  for (const sale& s : events) {
+    parts[rng() % partitions].push_back(s);
+  }
+
+  // A partition's checkpoint after its first `n` events, its watermark 1 s behind (nothing late:
+  // the events are out of order by less), what fired kept beside the open windows.
+  auto checkpoint_of = [&](const std::vector<sale>& part, std::size_t n) {
+    auto partial = flow.make_partial();
+    auto chain = flow.bind(partial);
+    fired_type kept(partial.advance(sluice::millis::min()));
+    for (std::size_t i = 0; i < n; ++i) {
+      chain(sluice::millis{0}, part[i]);
+      if (i % 16 == 15) {
+        kept.merge(partial.advance(part[i].ts - 1s));
+      }
+    }
+    CHECK(partial.late_events() == 0);
+    sluice::stream_checkpoints::saved_input s{static_cast<std::int64_t>(n), {}, {}};
+    sluice::byte_writer w(s.state);
+    partial.save(w);
+    sluice::byte_writer f(s.fired);
+    kept.save(f);
+    return s;
+  };
+  std::vector<sluice::stream_checkpoints::published_input> a;
+  std::vector<sluice::stream_checkpoints::published_input> b;
+  std::vector<sluice::stream_checkpoints::published_input> stale;
+  for (std::size_t p = 0; p < partitions; ++p) {
+    const std::string name = "sales/" + std::to_string(p);
+    (p % 2 == 0 ? a : b).push_back({name, checkpoint_of(parts[p], parts[p].size()), 0});
+    stale.push_back({name, checkpoint_of(parts[p], parts[p].size() / 2), 0});  // its old owner's
+  }
+  sluice::partition_answer<Flow> answer(flow);
+  answer.offer(sluice::decode_published(sluice::encode_published("old:1", stale)));
+  answer.offer(sluice::decode_published(sluice::encode_published("a:1", a)));
+  answer.offer(sluice::decode_published(sluice::encode_published("b:1", b)));
+  answer.offer(sluice::decode_published(sluice::encode_published("old:1", stale)));  // in either order
+  REQUIRE(answer.inputs().size() == partitions);
+  for (const auto& [name, h] : answer.inputs()) {
+    CHECK(h.owner != "old:1");
+  }
+
+  auto whole = flow.make_partial();
+  auto chain = flow.bind(whole);
+  for (const sale& s : events) {
+    chain(sluice::millis{0}, s);
+  }
+  const auto expected = sluice::make_result_store(whole.advance(sluice::millis::max()));
+  const auto got = answer.store();
+  using row_map = std::map<typename fired_type::key_type, typename fired_type::result_type>;
+  row_map want;
+  row_map have;
+  for (const auto& row : expected.scan()) {
+    want.emplace(row.key, row.value);
+  }
+  for (const auto& row : got.scan()) {
+    have.emplace(row.key, row.value);
+  }
+  REQUIRE(!want.empty());
+  CHECK_MESSAGE(have == want, "seed " << seed);
+}
+
+}  // namespace
+
+TEST_CASE("partition_answer: partitions' checkpoints held by several owners merge into the whole answer") {
+  const auto keyed = sluice::flow<sale>() | sluice::event_time(&sale::ts) | sluice::key_by(&sale::region);
+  for (std::uint64_t seed = 1; seed <= 2; ++seed) {
+    check_partition_answer(keyed | all_monoids(), seed);
+    check_partition_answer(keyed | sluice::window(sluice::tumbling(1s)) | all_monoids(), seed);
+    check_partition_answer(keyed | sluice::window(sluice::sliding(2s, 500ms)) | all_monoids(), seed);
+  }
+}
+
+TEST_CASE("partition_answer: published checkpoints that do not decode are refused, never half-read") {
+  std::vector<sluice::stream_checkpoints::published_input> one{{"t/0", {42, "state", "fired"}, 7}};
+  const std::string bytes = sluice::encode_published("host:1", one);
+  const auto back = sluice::decode_published(bytes);
+  REQUIRE(back.size() == 1);
+  CHECK(back[0].owner == "host:1");
+  CHECK(back[0].checkpoint.saved.position == 42);
+  CHECK(back[0].checkpoint.saved.fired == "fired");
+  for (std::size_t n = 0; n < bytes.size(); ++n) {
+    CHECK_THROWS_AS(sluice::decode_published(bytes.substr(0, n)), sluice::codec_error);
+  }
+  std::string newer = bytes;
+  newer[0] = 2;
+  CHECK_THROWS_WITH_AS(sluice::decode_published(newer), doctest::Contains("version 2"), sluice::codec_error);
 }

@@ -9,11 +9,18 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
+#include <csignal>
 #include <cstdlib>
+#include <memory>
+#include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
+#include "background.hpp"
 #include "e2e_support.hpp"
+#include "http_get.hpp"
 
 #if defined(KAFKA_TEST_CLUSTER_BIN)
 
@@ -119,6 +126,163 @@ TEST_CASE("sales --kafka --checkpoint-dir: killed with kill -9 mid-stream, a res
   REQUIRE(at != std::string::npos);
   const long long rows_read = std::stoll(r.err.substr(at + 13));
   CHECK(rows_read < 30000);
+}
+
+namespace {
+
+/// The brokers of SLUICE_KAFKA_BROKERS, or of a mock cluster this object runs (with `topic`).
+class kafka_brokers {
+ public:
+  explicit kafka_brokers(const std::string& topic) {
+    if (const char* real = std::getenv("SLUICE_KAFKA_BROKERS"); real != nullptr && *real != '\0') {
+      brokers_ = real;
+      return;
+    }
+    cluster_.emplace(KAFKA_TEST_CLUSTER_BIN, std::vector<std::string>{"--brokers", "3", "--topic", topic});
+    const auto deadline = steady_clock::now() + patience;
+    while (cluster_->out().find('\n') == std::string::npos) {
+      const bool waiting = !cluster_->exited() && steady_clock::now() < deadline;
+      REQUIRE_MESSAGE(waiting, "kafka_test_cluster did not start: " << cluster_->err());
+      std::this_thread::sleep_for(poll_pause);
+    }
+    brokers_ = lines_of(cluster_->out()).front();
+  }
+  [[nodiscard]] const std::string& list() const { return brokers_; }
+
+ private:
+  std::optional<background> cluster_;
+  std::string brokers_;
+};
+
+/// One `sales QUERY --kafka ... --serve 127.0.0.1:0` instance of a group, ready once serving.
+class group_instance {
+ public:
+  group_instance(const std::string& query, const std::vector<std::string>& args) : program_(SALES_BIN, with(query, args)) {
+    const auto deadline = steady_clock::now() + patience;
+    while ((port_ = port_after(program_.err(), "serving on http://")) == 0) {
+      const bool waiting = !program_.exited() && steady_clock::now() < deadline;
+      REQUIRE_MESSAGE(waiting, "sales did not start serving: " << program_.err());
+      std::this_thread::sleep_for(poll_pause);
+    }
+  }
+  [[nodiscard]] http_reply get(const std::string& path) const { return http_get(port_, path); }
+  [[nodiscard]] std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
+  void kill9() { program_.signal(SIGKILL); program_.wait(); }
+  run_result stop() {
+    program_.signal(SIGTERM);
+    return program_.wait();
+  }
+
+ private:
+  static std::vector<std::string> with(const std::string& query, std::vector<std::string> args) {
+    args.insert(args.begin(), query);
+    args.insert(args.end(), {"--serve", "127.0.0.1:0"});
+    return args;
+  }
+  background program_;
+  int port_ = 0;
+};
+
+/// Polls GET /QUERY on `instance` until it answers 200 with `expected` (sorted); fails after
+/// `patience` with the last answer. While partitions move it answers 503.
+void wait_for_answer(const group_instance& instance, const std::string& query, const std::string& expected,
+                     const std::string& when) {
+  const auto deadline = steady_clock::now() + patience;
+  http_reply last;
+  while (steady_clock::now() < deadline) {
+    last = instance.get("/" + query);
+    if (last.status == 200 && sorted_rows(last.body) == expected) {
+      return;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  FAIL("GET /" << query << " on " << instance.address() << " " << when << ": never batch mode's answer; last: "
+                << last.status << "\n" << last.body);
+}
+
+/// The rows an instance's summary line says it received ("QUERY: N rows received ...").
+long long rows_received(const std::string& err, const std::string& query) {
+  const std::size_t at = err.find(query + ": ");
+  REQUIRE_MESSAGE(at != std::string::npos, err);
+  return std::stoll(err.substr(at + query.size() + 2));
+}
+
+}  // namespace
+
+TEST_CASE("three sales --kafka instances in one group: GET /QUERY on any is batch mode's answer, before and after "
+          "one is killed with kill -9 mid-stream") {
+  const std::string query = "region-minute";
+  const std::string file = tmp("group-sales.csv").string();
+  REQUIRE(run(GEN_SALES_BIN, {"40000", file, "--seed", "29"}).status == 0);
+  // gen_sales writes a row a millisecond: stretched 10x, the rows span 400 s, so that windows
+  // fire before the kill (and must survive it in the checkpoints as fired rows, not state).
+  // The first half is in the topic before the kill; the second comes after it.
+  const auto lines = lines_of(read_file(file));
+  const long long start = std::stoll(lines[1].substr(0, lines[1].find(',')));
+  std::string whole_file = lines[0] + "\n";
+  std::string first = lines[0] + "\n";
+  std::string second = lines[0] + "\n";
+  for (std::size_t i = 1; i < lines.size(); ++i) {
+    const std::size_t comma = lines[i].find(',');
+    const long long ts = std::stoll(lines[i].substr(0, comma));
+    const std::string row = std::to_string(start + (ts - start) * 10) + lines[i].substr(comma) + "\n";
+    whole_file += row;
+    (i <= 20000 ? first : second) += row;
+  }
+  write_file(file, whole_file);
+  const std::string first_file = tmp("group-first.csv").string();
+  const std::string second_file = tmp("group-second.csv").string();
+  write_file(first_file, first);
+  write_file(second_file, second);
+
+  const std::string topic = "group-" + std::to_string(::getpid());
+  const kafka_brokers brokers(topic + ":6");
+  auto send = [&](const std::string& f) {
+    const auto r = run(SEND_LINES_BIN, {f, "--kafka", brokers.list(), "--topic", topic, "--message-bytes", "600"});
+    REQUIRE_MESSAGE(r.status == 0, r.err);
+  };
+  send(first_file);
+
+  const std::string dir = tmp("group-checkpoints").string();
+  const std::vector<std::string> args{"--kafka", brokers.list(), "--topic", topic, "--group", topic,
+                                      "--threads", "1", "--max-delay", "5s", "--checkpoint-dir", dir,
+                                      "--checkpoint-every", "50ms", "--session-timeout", "3s",
+                                      "--members-topic", topic + "-members"};
+  std::vector<std::unique_ptr<group_instance>> instances;
+  for (int i = 0; i < 3; ++i) {
+    instances.push_back(std::make_unique<group_instance>(query, args));
+  }
+  // Every instance answers for all six partitions, whoever holds them.
+  const std::string half = sorted_rows(run(SALES_BIN, {query, "--input", first_file}).out);
+  for (const auto& instance : instances) {
+    wait_for_answer(*instance, query, half, "after the first half");
+  }
+  const http_reply group = instances[0]->get("/group");
+  REQUIRE(group.status == 200);
+  INFO(group.body);
+  for (int p = 0; p < 6; ++p) {
+    CHECK(contains(group.body, "\"input\":\"" + topic + "/" + std::to_string(p) + "\""));
+  }
+
+  // kill -9 one instance, then the rest of the rows: its partitions move to the other two with
+  // their checkpoints, and the answer is batch mode's over the whole file again.
+  instances[2]->kill9();
+  send(second_file);
+  const std::string whole = sorted_rows(run(SALES_BIN, {query, "--input", file}).out);
+  wait_for_answer(*instances[0], query, whole, "after the kill");
+  wait_for_answer(*instances[1], query, whole, "after the kill");
+
+  // The survivors took the dead one's partitions from their checkpoints: between them they
+  // read fewer rows than the file holds (from offset 0 they would have read them all).
+  long long survivors_read = 0;
+  for (int i = 0; i < 2; ++i) {
+    const run_result r = instances[i]->stop();
+    INFO(r.err);
+    CHECK(r.status == 0);
+    CHECK(contains(r.err, "partitions restored from checkpoints"));
+    survivors_read += rows_received(r.err, query);
+  }
+  CHECK(survivors_read < 40000);
 }
 
 TEST_CASE("sales --kafka without --topic or --group is a usage error; --topic alone too") {

@@ -3,12 +3,9 @@
 // same simulated samples (examples/monitor/fleet.hpp): every sample added to every sliding window
 // it falls in, in a std::map, with plain integer arithmetic and strftime for the times.
 #include <doctest/doctest.h>
-#include <fcntl.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
-#include <cerrno>
 #include <chrono>
 #include <csignal>
 #include <cstdint>
@@ -25,6 +22,7 @@
 #include <vector>
 
 #include "../examples/monitor/fleet.hpp"
+#include "background.hpp"
 #include "e2e_support.hpp"
 
 #ifndef MONITOR_BIN
@@ -32,48 +30,6 @@
 #endif
 
 namespace {
-
-// ---- running the binary ---------------------------------------------------------------------
-
-/// A running monitor with stdout and stderr going to files: spawned directly, not through
-/// e2e::run, so that a test can signal it.
-struct monitor_process {
-  pid_t pid = -1;
-  e2e::output_files files;
-};
-
-monitor_process start_monitor(const std::vector<std::string>& args) {
-  monitor_process p{-1, e2e::next_output_files()};
-  std::vector<std::string> argv_text{MONITOR_BIN};
-  argv_text.insert(argv_text.end(), args.begin(), args.end());
-  std::vector<char*> argv;
-  argv.reserve(argv_text.size() + 1);
-  for (auto& a : argv_text) {
-    argv.push_back(a.data());
-  }
-  argv.push_back(nullptr);
-  p.pid = ::fork();
-  REQUIRE(p.pid >= 0);
-  if (p.pid == 0) {  // the child: only async-signal-safe calls until exec
-    const int in = ::open("/dev/null", O_RDONLY);
-    const int out = ::open(p.files.out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    const int err = ::open(p.files.err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    if (in < 0 || out < 0 || err < 0 || ::dup2(in, 0) < 0 || ::dup2(out, 1) < 0 || ::dup2(err, 2) < 0) {
-      ::_exit(127);
-    }
-    ::execv(argv[0], argv.data());
-    ::_exit(127);
-  }
-  return p;
-}
-
-e2e::run_result finish(const monitor_process& p) {
-  int raw = 0;
-  while (::waitpid(p.pid, &raw, 0) < 0) {
-    REQUIRE(errno == EINTR);
-  }
-  return e2e::collect(raw, p.files);
-}
 
 /// The counts of the summary line: samples, windows checked, alerts, late events.
 struct summary {
@@ -277,15 +233,15 @@ TEST_CASE("monitor: a threshold of 100 raises no alert, and the run still checks
 
 TEST_CASE("monitor: SIGINT stops it gracefully: the last windows fire and it exits 0") {
   // A fleet far too big to finish: 2000 hosts for a simulated day is 173M samples.
-  const monitor_process p = start_monitor({"--hosts", "2000", "--duration", "24h", "--producers", "3"});
+  e2e::background p(MONITOR_BIN, {"--hosts", "2000", "--duration", "24h", "--producers", "3"});
   // The start-up line is printed after the signal thread is installed: wait for it, then signal.
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
-  while (!e2e::contains(e2e::read_file(p.files.err), "hosts,") && std::chrono::steady_clock::now() < deadline) {
+  while (!e2e::contains(p.err(), "hosts,") && std::chrono::steady_clock::now() < deadline) {
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   std::this_thread::sleep_for(std::chrono::milliseconds(200));  // let some windows fire first
-  REQUIRE(::kill(p.pid, SIGINT) == 0);
-  const e2e::run_result r = finish(p);
+  p.signal(SIGINT);
+  const e2e::run_result r = p.wait();
   INFO("stderr:\n" << r.err);
   CHECK(r.status == 0);
   CHECK(e2e::contains(r.err, "stopped by signal"));

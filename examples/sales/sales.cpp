@@ -17,6 +17,9 @@
 #include <algorithm>
 #include <cstdio>
 #include <memory>
+#include <functional>
+#include <map>
+#include <mutex>
 #include <optional>
 #include <stdexcept>
 #include <stop_token>
@@ -32,7 +35,10 @@
 #include "sales.hpp"
 #include "sluice/io/csv_text.hpp"
 #if SLUICE_WITH_KAFKA
+#include "sluice/io/kafka_members.hpp"
 #include "sluice/io/kafka_source.hpp"
+#include "sluice/run/partition_answer.hpp"
+#include "sluice/serve/http_client.hpp"
 #endif
 #include "sluice/io/dead_letter_file.hpp"
 #include "sluice/io/file_source.hpp"
@@ -61,8 +67,8 @@ constexpr const char* usage =
     "             [--max-delay D] [--late-output FILE] [--retain D]\n"
     "       sales QUERY --replay DIR [--serve HOST:PORT] [--from-time MS] [--max-delay D]\n"
     "       sales QUERY --kafka BROKERS --topic TOPIC --group GROUP [--until-end]\n"
-    "             [--checkpoint-dir DIR [--checkpoint-every D]] [--max-delay D]\n"
-    "             [--threads N] [--late-output FILE] [--stats-every D] [--bad-records skip|fail]\n"
+    "             [--checkpoint-dir DIR] [--checkpoint-every D] [--serve HOST:PORT [--members-topic T]]\n"
+    "             [--max-delay D] [--threads N] [--late-output FILE] [--stats-every D] [--bad-records skip|fail]\n"
     "       sales QUERY --explain [--dot]\n"
     "QUERY:\n"
     "  by-category     per category: rows and revenue        -> category,cnt,revenue\n"
@@ -96,6 +102,16 @@ constexpr const char* usage =
     "                        another process of the group given the partition) resumes from\n"
     "                        them: nothing counted twice, nothing lost (by-category,\n"
     "                        region-minute, top-products, popular)\n"
+    "  --serve HOST:PORT     also the group's answer from this instance, whichever instance holds\n"
+    "                        which partitions: GET /QUERY (as --lambda's: every partition's latest\n"
+    "                        checkpoint, open windows included, merged; 503 while a partition has no\n"
+    "                        live owner), GET /group (JSON: each partition's owner, offset and\n"
+    "                        checkpoint age) and GET /partitions (this instance's share, binary).\n"
+    "                        Checkpoints are then taken every --checkpoint-every in memory too\n"
+    "  --session-timeout D   how long the group waits for a silent instance (killed) before its\n"
+    "                        partitions move to the others (default 45s; brokers bound it)\n"
+    "  --members-topic T     where the group's instances announce their --serve addresses to each\n"
+    "                        other (default sluice-members; compacted on a real cluster)\n"
     "Over an event log (the master dataset that --lambda writes):\n"
     "  --log DIR             batch mode over every record of the log in DIR\n"
     "Lambda mode (--lambda --log DIR): rows received on --listen are appended to the log, then\n"
@@ -144,6 +160,8 @@ struct options {
   bool until_end = false;
   std::string checkpoint_dir;
   std::chrono::milliseconds checkpoint_every{10'000};
+  std::string members_topic = "sluice-members";
+  std::chrono::milliseconds session_timeout{0};  // 0: librdkafka's default (45 s)
   // event log, lambda and kappa modes
   std::string log;
   bool lambda = false;
@@ -194,6 +212,10 @@ options parse_args(int argc, char** argv) {
       o.checkpoint_dir = args.value();
     } else if (a == "--checkpoint-every") {
       o.checkpoint_every = args.duration();
+    } else if (a == "--members-topic") {
+      o.members_topic = args.value();
+    } else if (a == "--session-timeout") {
+      o.session_timeout = args.duration();
     } else if (a == "--topic") {
       o.topic = args.value();
     } else if (a == "--group") {
@@ -351,10 +373,18 @@ inline void write_metrics(sluice::prometheus_text& out, std::string_view query, 
               static_cast<double>(k.pauses));
 }
 
+/// What a mode adds to stream mode's HTTP server: more routes, and what to do once it serves
+/// (with the address it serves on).
+struct serving_extras {
+  std::function<void(sluice::http_router&)> routes;
+  std::function<void(const std::string& endpoint)> started;
+};
+
 /// Stream mode over `source` (TCP or Kafka): the rows as their windows fire, the counts at the end.
 template <class Query, class Source>
 sluice::stream_stats stream_over(Source& source, const options& o, const Query& q, std::size_t expected_inputs,
-                                 std::stop_token stop, sluice::stream_checkpoints* checkpoints = nullptr) {
+                                 std::stop_token stop, sluice::stream_checkpoints* checkpoints = nullptr,
+                                 const serving_extras& extras = {}) {
   std::unique_ptr<sluice::text_file> late_file;
   if (!o.late_output.empty()) {
     late_file = std::make_unique<sluice::text_file>(o.late_output);
@@ -386,7 +416,13 @@ sluice::stream_stats stream_over(Source& source, const options& o, const Query& 
       return sluice::http_response{200, std::string(sluice::prometheus_content_type), std::move(page)};
     });
     router.add("/flow", sluice::flow_page(sluice::describe(q.flow), "sales " + o.query));
+    if (extras.routes) {
+      extras.routes(router);
+    }
     server = sales::start_serving(o.serve, std::move(router));
+    if (extras.started) {
+      extras.started(server->local_endpoint());
+    }
   }
   std::jthread reporter;
   if (o.stats_every.count() > 0) {
@@ -409,6 +445,131 @@ sluice::stream_stats stream_over(Source& source, const options& o, const Query& 
   return stats;
 }
 
+#if SLUICE_WITH_KAFKA
+/// --session-timeout: how long the group waits for a silent member (killed, say) before its
+/// partitions move to the others; it heartbeats three times in that time.
+inline std::map<std::string, std::string> session_config(std::chrono::milliseconds timeout) {
+  if (timeout.count() <= 0) {
+    return {};
+  }
+  return {{"session.timeout.ms", std::to_string(timeout.count())},
+          {"heartbeat.interval.ms", std::to_string(std::max<std::int64_t>(1, timeout.count() / 3))}};
+}
+
+/// A Kafka instance's share of its group's answer, and the answer from all of them (--serve):
+///   GET /partitions   this instance's partitions' latest checkpoints (binary, for its peers)
+///   GET /QUERY        the group's answer: every instance's partitions merged (partition_answer);
+///                     503 while some partition has no live owner (it is moving)
+///   GET /group        JSON: each partition's owner, source offset and checkpoint age
+/// The peers are learnt from the members topic (kafka_members), announced once serving.
+template <class Query>
+class group_serving {
+ public:
+  group_serving(const options& o, const Query& q, sluice::stream_checkpoints* checkpoints)
+      : o_(o), q_(q), checkpoints_(checkpoints) {}
+  group_serving(const group_serving&) = delete;
+  group_serving& operator=(const group_serving&) = delete;
+
+  serving_extras extras() {
+    if (checkpoints_ == nullptr || o_.serve.empty()) {
+      return {};
+    }
+    return serving_extras{[this](sluice::http_router& router) { add_routes(router); },
+                          [this](const std::string& endpoint) { start(endpoint); }};
+  }
+
+ private:
+  void start(const std::string& endpoint) {
+    partitions_ = sluice::kafka_topic_partitions(o_.kafka, o_.topic);
+    members_.emplace(sluice::kafka_members_options{
+        .brokers = o_.kafka, .topic = o_.members_topic, .group = o_.group, .address = endpoint});
+    std::lock_guard lock(mutex_);
+    self_ = endpoint;
+  }
+
+  struct gathered {
+    sluice::partition_answer<decltype(Query::flow)> answer;
+    std::vector<std::string> unreachable;
+  };
+  /// Every live instance's partitions, this one's included.
+  gathered gather() {
+    std::string self;
+    {
+      std::lock_guard lock(mutex_);
+      self = self_;
+    }
+    if (self.empty()) {
+      throw sluice::http_error(503, "not serving yet");
+    }
+    gathered g{sluice::partition_answer<decltype(Query::flow)>(q_.flow), {}};
+    g.answer.offer(sluice::decode_published(sluice::encode_published(self, checkpoints_->published())));
+    for (const std::string& peer : members_->peers()) {
+      try {
+        sluice::http_client client(peer);
+        g.answer.offer(sluice::decode_published(client.get("/partitions")));
+      } catch (const std::exception& e) {
+        g.unreachable.push_back(peer + " (" + e.what() + ")");  // killed, or just left
+      }
+    }
+    return g;
+  }
+
+  void add_routes(sluice::http_router& router) {
+    router.add("/partitions", [this](const sluice::http_request& /*request*/) {
+      std::lock_guard lock(mutex_);
+      return sluice::http_response{200, "application/octet-stream",
+                                   sluice::encode_published(self_, checkpoints_->published())};
+    });
+    router.add("/" + o_.query, [this](const sluice::http_request& request) {
+      return sales::query_response(request, [&](const sales::row_filter& filter) {
+        const gathered g = gather();
+        std::string missing;
+        for (std::int32_t p = 0; p < partitions_; ++p) {
+          if (g.answer.inputs().count(o_.topic + "/" + std::to_string(p)) == 0) {
+            missing += (missing.empty() ? "" : ",") + std::to_string(p);
+          }
+        }
+        if (!missing.empty()) {
+          std::string why = "the answer is incomplete: partitions " + missing + " of " + o_.topic +
+                            " have no live owner yet (they move when the group rebalances)";
+          for (const std::string& u : g.unreachable) {
+            why += "; unreachable: " + u;
+          }
+          throw sluice::http_error(503, why);
+        }
+        std::string out = q_.header;
+        q_.rows(g.answer.store(), out, filter);
+        return out;
+      });
+    });
+    router.add("/group", [this](const sluice::http_request& /*request*/) {
+      const gathered g = gather();
+      const auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                           std::chrono::system_clock::now().time_since_epoch())
+                           .count();
+      std::string json = fmt::format("{{\"topic\":\"{}\",\"partitions\":{},\"held\":[", o_.topic, partitions_);
+      bool first = true;
+      for (const auto& [name, h] : g.answer.inputs()) {
+        json += first ? "" : ",";
+        first = false;
+        json += fmt::format("{{\"input\":\"{}\",\"owner\":\"{}\",\"offset\":{},\"checkpoint_age_ms\":{}}}", name,
+                            h.owner, h.checkpoint.saved.position, now - h.checkpoint.saved_at_ms);
+      }
+      json += fmt::format("],\"unreachable\":{}}}\n", g.unreachable.size());
+      return sluice::http_response::json(std::move(json));
+    });
+  }
+
+  const options& o_;
+  const Query& q_;
+  sluice::stream_checkpoints* checkpoints_;
+  std::int32_t partitions_ = 0;
+  std::optional<sluice::kafka_members> members_;
+  std::mutex mutex_;
+  std::string self_;  // set once serving: the routes wait for it (and for members_, set before it)
+};
+#endif
+
 template <class Query>
 std::string stream_mode(const options& o, const sluice::input_options& input, const Query& q,
                         std::stop_token stop) {
@@ -416,15 +577,21 @@ std::string stream_mode(const options& o, const sluice::input_options& input, co
   if (!o.kafka.empty()) {
     sluice::kafka_source source(
         sluice::csv_lines(q.schema, sales::csv_header, input),
-        sluice::kafka_options{.brokers = o.kafka, .topic = o.topic, .group = o.group, .stop_at_end = o.until_end});
+        sluice::kafka_options{.brokers = o.kafka, .topic = o.topic, .group = o.group, .stop_at_end = o.until_end,
+                              .config = session_config(o.session_timeout)});
     std::fprintf(stderr, "sales: consuming %s from %s as group %s\n", o.topic.c_str(), o.kafka.c_str(),
                  o.group.c_str());
     std::fflush(stderr);
+    // Checkpoints on disk with --checkpoint-dir; with --serve also in memory, where each
+    // partition's latest one (open windows and fired rows) is its share of the group's answer.
     std::optional<sluice::stream_checkpoints> checkpoints;
-    if (!o.checkpoint_dir.empty()) {
+    if (!o.checkpoint_dir.empty() || !o.serve.empty()) {
       checkpoints.emplace(o.checkpoint_dir, o.checkpoint_every, "sales " + o.query);
+      checkpoints->keep_fired = true;
     }
-    const sluice::stream_stats stats = stream_over(source, o, q, 0, stop, checkpoints ? &*checkpoints : nullptr);
+    group_serving<Query> group(o, q, checkpoints ? &*checkpoints : nullptr);
+    const sluice::stream_stats stats =
+        stream_over(source, o, q, 0, stop, checkpoints ? &*checkpoints : nullptr, group.extras());
     std::string summary = fmt::format(
         "{} rows received in {} messages from {} partition assignments ({} bytes), {} bad records, {} late, {:.3f} s",
         stats.events, source.messages(), stats.inputs, stats.bytes, stats.bad_records, stats.late_events, stats.seconds);

@@ -35,20 +35,9 @@ inline produced produce_lines(const std::string& brokers, const std::string& top
   });
   auto producer = sluice::detail::kafka_client(RD_KAFKA_PRODUCER, conf);
 
-  rd_kafka_topic_t* handle = rd_kafka_topic_new(producer.get(), topic.c_str(), nullptr);
-  const rd_kafka_metadata_t* metadata = nullptr;
-  const rd_kafka_resp_err_t err = rd_kafka_metadata(producer.get(), 0, handle, &metadata, 10'000);
-  if (err != RD_KAFKA_RESP_ERR_NO_ERROR || metadata->topic_cnt != 1 || metadata->topics[0].partition_cnt < 1) {
-    if (metadata != nullptr) {
-      rd_kafka_metadata_destroy(metadata);
-    }
-    rd_kafka_topic_destroy(handle);
-    throw kafka_error("kafka: no partitions for topic " + topic + " at " + brokers +
-                      (err != RD_KAFKA_RESP_ERR_NO_ERROR ? std::string(": ") + rd_kafka_err2str(err) : ""));
-  }
   produced out;
-  out.partitions = metadata->topics[0].partition_cnt;
-  rd_kafka_metadata_destroy(metadata);
+  out.partitions = sluice::detail::topic_partitions(producer.get(), topic);
+  rd_kafka_topic_t* handle = rd_kafka_topic_new(producer.get(), topic.c_str(), nullptr);
 
   std::size_t at = 0;
   while (at < data.size()) {

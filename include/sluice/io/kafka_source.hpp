@@ -114,6 +114,28 @@ inline kafka_handle kafka_client(rd_kafka_type_t type, rd_kafka_conf_t* conf) {
   return kafka_handle(rk);
 }
 
+/// How many partitions `topic` has, asked through client `rk`; a topic Kafka does not know (or
+/// cannot tell about within `timeout`) is a kafka_error.
+inline std::int32_t topic_partitions(rd_kafka_t* rk, const std::string& topic,
+                                     std::chrono::milliseconds timeout = std::chrono::seconds(10)) {
+  rd_kafka_topic_t* handle = rd_kafka_topic_new(rk, topic.c_str(), nullptr);
+  const rd_kafka_metadata_t* metadata = nullptr;
+  const rd_kafka_resp_err_t err = rd_kafka_metadata(rk, 0, handle, &metadata, static_cast<int>(timeout.count()));
+  rd_kafka_topic_destroy(handle);
+  const std::int32_t n = err == RD_KAFKA_RESP_ERR_NO_ERROR && metadata->topic_cnt == 1 &&
+                                 metadata->topics[0].err == RD_KAFKA_RESP_ERR_NO_ERROR
+                             ? metadata->topics[0].partition_cnt
+                             : 0;
+  if (metadata != nullptr) {
+    rd_kafka_metadata_destroy(metadata);
+  }
+  if (n < 1) {
+    throw kafka_error("kafka: no partitions for topic " + topic +
+                      (err != RD_KAFKA_RESP_ERR_NO_ERROR ? std::string(": ") + rd_kafka_err2str(err) : ""));
+  }
+  return n;
+}
+
 template <class Format>
 inline constexpr bool length_framed_v = false;
 template <class T, class Decode>

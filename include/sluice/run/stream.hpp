@@ -23,6 +23,7 @@
 #include <cstdint>
 #include <exception>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -84,57 +85,88 @@ struct stream_metrics {
 
 /// Checkpoints of each positioned input (a Kafka partition) of a byte source (DESIGN §10): its own
 /// partial state and the source position after the last record in it, saved together by the
-/// input's worker once `every` has passed since its last checkpoint (after a chunk) and when the
-/// input closes or is handed off (before the final watermark fires anything). An input that opens
-/// with the name of a saved one gets its state back and the source seeks to its position: state
-/// is exactly-once whatever stops the process. Rows already sent to the sink are not part of it:
-/// a window that fired after the last checkpoint fires again after a restore, with the same
-/// value (at-least-once output, as an upsert). For flows whose partials save and load (global,
-/// tumbling and sliding aggregates); run_stream throws std::invalid_argument for others.
+/// input's worker once `every` has passed since its last checkpoint (after a chunk, or while the
+/// input is idle) and when the input closes or is handed off (before the final watermark fires
+/// anything). An input that opens with the name of a saved one gets its state back and the
+/// source seeks to its position: state is exactly-once whatever stops the process. Rows already
+/// sent to the sink are not part of it: a window that fired after the last checkpoint fires again
+/// after a restore, with the same value (at-least-once output, as an upsert). For flows whose
+/// partials save and load (global, tumbling and sliding aggregates); run_stream throws
+/// std::invalid_argument for others.
+///
+/// With `keep_fired`, each input also keeps what its windows fired, and its checkpoint holds it:
+/// an input's checkpoint is then its whole share of the answer, open windows and fired ones, and
+/// the latest checkpoint of every input held here is `published()` for a query to merge with
+/// other processes' (partition_answer): one answer from any instance of a consumer group.
+/// An empty directory keeps checkpoints in memory only (published, never written).
 struct stream_checkpoints {
-  checkpoint_dir dir;
+  std::optional<checkpoint_dir> dir;
   std::chrono::milliseconds every{10'000};
   std::string flow_name{};  // added to the flow's fingerprint (a query's name): checkpoints of
                             // another flow are refused, never restored
+  bool keep_fired = false;  // checkpoints hold the rows each input fired too (see above)
   std::atomic<std::uint64_t> saved{0};     // checkpoints written
   std::atomic<std::uint64_t> restored{0};  // inputs that opened from a checkpoint
 
-  explicit stream_checkpoints(std::string directory, std::chrono::milliseconds interval = std::chrono::seconds(10),
-                              std::string name = {})
-      : dir(std::move(directory)), every(interval), flow_name(std::move(name)) {}
+  explicit stream_checkpoints(const std::string& directory,
+                              std::chrono::milliseconds interval = std::chrono::seconds(10), std::string name = {})
+      : every(interval), flow_name(std::move(name)) {
+    if (!directory.empty()) {
+      dir.emplace(directory);
+    }
+  }
 
-  /// An input's saved state (its partial's bytes) and the source position it covers.
+  /// An input's saved state (its partial's bytes, and with keep_fired what it fired) and the
+  /// source position it covers.
   struct saved_input {
     std::int64_t position = 0;
     std::string state;
+    std::string fired;
+  };
+  /// The latest checkpoint of an input held by this process, for queries.
+  struct published_input {
+    std::string input;
+    saved_input saved;
+    std::int64_t saved_at_ms = 0;  // system clock, ms since the epoch
   };
 
-  /// Saves input `input`'s checkpoint for the flow `flow` (atomically: see checkpoint_dir).
-  void save(std::string_view input, std::uint64_t flow, std::int64_t position, std::string state) {
-    std::string at;
-    byte_writer w(at);
-    encode(w, position);
-    checkpoint c;
-    c.flow = flow;
-    c.add("position", std::move(at));
-    c.add("state", std::move(state));
-    dir.save(file_for(input), c);
+  /// Saves input `input`'s checkpoint for the flow `flow` (atomically: see checkpoint_dir) and
+  /// publishes it.
+  void save(std::string_view input, std::uint64_t flow, saved_input s) {
+    if (dir) {
+      std::string at;
+      byte_writer w(at);
+      encode(w, s.position);
+      checkpoint c;
+      c.flow = flow;
+      c.add("position", std::move(at));
+      c.add("state", s.state);
+      if (keep_fired) {
+        c.add("fired", s.fired);
+      }
+      dir->save(file_for(input), c);
+    }
     saved.fetch_add(1, std::memory_order_relaxed);
+    publish(input, std::move(s));
   }
 
   /// Input `input`'s checkpoint, or nullopt if none was saved. One that cannot be used (damaged,
   /// of a newer format, another flow's, without its parts) is a checkpoint_error.
   std::optional<saved_input> load(std::string_view input, std::uint64_t flow) {
-    const auto c = dir.load(file_for(input), flow);
+    const auto c = dir ? dir->load(file_for(input), flow) : std::nullopt;
     if (!c) {
       return std::nullopt;
     }
     const std::string* position = c->find("position");
     const std::string* state = c->find("state");
+    const std::string* fired = c->find("fired");
     if (position == nullptr || state == nullptr) {
       throw unusable(input, "no position or no state in it");
     }
-    saved_input s{0, *state};
+    if (keep_fired && fired == nullptr) {
+      throw unusable(input, "it does not hold the rows its input fired (saved without keep_fired)");
+    }
+    saved_input s{0, *state, fired != nullptr ? *fired : std::string()};
     try {
       byte_reader r(*position);
       decode(r, s.position);
@@ -145,9 +177,33 @@ struct stream_checkpoints {
     return s;
   }
 
+  /// Makes `s` input `input`'s latest published checkpoint (at every save, and when an input
+  /// opens, so that an input without records yet is known to be held here).
+  void publish(std::string_view input, saved_input s) {
+    const auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
+        std::chrono::system_clock::now().time_since_epoch());
+    std::lock_guard lock(published_mutex_);
+    published_.insert_or_assign(std::string(input), published_input{std::string(input), std::move(s), now.count()});
+  }
+  /// Input `input` left this process (handed off, or closed): it is no longer published here.
+  void withdraw(std::string_view input) {
+    std::lock_guard lock(published_mutex_);
+    published_.erase(std::string(input));
+  }
+  /// The latest checkpoint of every input this process holds, by name.
+  [[nodiscard]] std::vector<published_input> published() const {
+    std::lock_guard lock(published_mutex_);
+    std::vector<published_input> all;
+    all.reserve(published_.size());
+    for (const auto& [name, p] : published_) {
+      all.push_back(p);
+    }
+    return all;
+  }
+
   /// The error for input `input`'s checkpoint, with `why`.
   [[nodiscard]] checkpoint_error unusable(std::string_view input, const std::string& why) const {
-    return checkpoint_error("checkpoint " + dir.path_of(file_for(input)) + ": " + why);
+    return checkpoint_error("checkpoint " + (dir ? dir->path_of(file_for(input)) : file_for(input)) + ": " + why);
   }
 
   /// The checkpoint's file name for an input's name ("sales/3" -> "sales_3").
@@ -160,6 +216,10 @@ struct stream_checkpoints {
     }
     return f.empty() || f.front() == '.' ? "_" + f : f;
   }
+
+ private:
+  mutable std::mutex published_mutex_;
+  std::map<std::string, published_input> published_;
 };
 
 struct stream_options {
@@ -259,7 +319,7 @@ struct stream_chunk {
   kind what = kind::data;
   std::string bytes;           // data, or the input's name when opened
   std::int64_t position = -1;  // data: the source position after these bytes (-1: none)
-  std::string restored{};      // opened: the state of its restored checkpoint (checkpoints only)
+  std::optional<stream_checkpoints::saved_input> restored{};  // opened: its checkpoint (if restored)
   bool handed_off = false;     // closed: the input moved to another process with its checkpoint
 };
 
@@ -324,7 +384,7 @@ class stream_engine {
           return true;
         }
       }
-      return engine_->tracker_.current() > fired_up_to_;
+      return engine_->tracker_.current() > fired_up_to_ || checkpoint_due();
     }
 
     /// Fire what the watermark has passed and ship it to the combiner.
@@ -336,7 +396,11 @@ class stream_engine {
       auto fired = partial_.advance(watermark);
       if constexpr (checkpointable) {
         for (auto& [id, t] : tasks_) {
-          fired.merge(t->partial.advance(watermark));
+          auto part = t->partial.advance(watermark);
+          if (engine_->opts_.checkpoints->keep_fired && part.size() > 0) {
+            t->kept.merge(part);
+          }
+          fired.merge(part);
         }
       }
       engine_->combiner_.ship(index_, std::move(fired), watermark, engine_->sink_);
@@ -346,8 +410,9 @@ class stream_engine {
 
     // ---- checkpoints (stream_checkpoints): with them, each input has its own partial ----------
 
-    /// An input opened: with checkpoints, its own partial, restored from `restored` if given.
-    void open(input_id input, const std::string& name, std::string_view restored) {
+    /// An input opened: with checkpoints, its own partial, restored from `restored` if given,
+    /// and published at once (an input without records yet is held here too).
+    void open(input_id input, const std::string& name, const std::optional<stream_checkpoints::saved_input>& restored) {
       if constexpr (checkpointable) {
         if (engine_->opts_.checkpoints == nullptr) {
           return;
@@ -355,13 +420,22 @@ class stream_engine {
         auto t = std::make_unique<task>(engine_->flow_.make_partial(), name);
         t->partial.set_allowed_lateness(engine_->opts_.allowed_lateness.count());
         t->saved_at = clock::now();
-        if (!restored.empty()) {
-          byte_reader r(restored);
+        if (restored) {
           try {
+            byte_reader r(restored->state);
             t->partial.load(r);
+            byte_reader f(restored->fired);
+            if (engine_->opts_.checkpoints->keep_fired) {
+              t->kept.load(f);
+            }
           } catch (const codec_error& e) {
             throw engine_->opts_.checkpoints->unusable(name, std::string("its state does not decode: ") + e.what());
           }
+          t->position = restored->position;
+          t->saved_position = restored->position;
+          engine_->opts_.checkpoints->publish(name, *restored);
+        } else {
+          engine_->opts_.checkpoints->publish(name, encoded(*t));
         }
         tasks_.insert_or_assign(input, std::move(t));
       }
@@ -386,6 +460,33 @@ class stream_engine {
         }
       }
     }
+    /// An input with records since its last checkpoint, and `every` passed since: it went idle
+    /// (its last message came) and is checkpointed now, not when its next record comes.
+    [[nodiscard]] bool checkpoint_due() const {
+      if constexpr (checkpointable) {
+        if (engine_->opts_.checkpoints != nullptr) {
+          const auto now = clock::now();
+          for (const auto& [id, t] : tasks_) {
+            if (t->position != t->saved_position && now - t->saved_at >= engine_->opts_.checkpoints->every) {
+              return true;
+            }
+          }
+        }
+      }
+      return false;
+    }
+    void save_idle_inputs() {
+      if constexpr (checkpointable) {
+        if (checkpoint_due()) {
+          const auto now = clock::now();
+          for (auto& [id, t] : tasks_) {
+            if (t->position != t->saved_position && now - t->saved_at >= engine_->opts_.checkpoints->every) {
+              save(*t);
+            }
+          }
+        }
+      }
+    }
     /// `input` closed: its last checkpoint. Handed off, its state leaves with it (not fired here).
     void closing(input_id input, bool handed_off) {
       if constexpr (checkpointable) {
@@ -397,6 +498,7 @@ class stream_engine {
           save(*it->second);
         }
         if (handed_off) {
+          engine_->opts_.checkpoints->withdraw(it->second->input);
           report_late_counts();
           gone_late_ += it->second->partial.late_events();
           gone_partly_late_ += it->second->partial.partly_late_events();
@@ -407,6 +509,7 @@ class stream_engine {
     }
     void fire_due_windows() {
       fire(engine_->tracker_.current());
+      save_idle_inputs();
       if constexpr (has_processing_timers) {
         engine_->combiner_.ship(index_, partial_.fire_processing_timers(engine_->processing_clock()()), fired_up_to_,
                                 engine_->sink_);
@@ -418,18 +521,29 @@ class stream_engine {
     static constexpr bool checkpointable = stream_engine::checkpointable;
     struct task {
       partial_type partial;
+      fired_type kept;             // with keep_fired: what its windows fired (the rest of its answer)
       std::string input;           // the input's name, which names its checkpoint
       std::int64_t position = -1;  // the source position after its last record processed
+      std::int64_t saved_position = -1;
       clock::time_point saved_at{};
-      task(partial_type p, std::string name) : partial(std::move(p)), input(std::move(name)) {}
+      task(partial_type p, std::string name)
+          : partial(std::move(p)), kept(partial.advance(millis::min())), input(std::move(name)) {}
     };
 
-    void save(task& t) {
-      std::string state;
-      byte_writer w(state);
+    [[nodiscard]] stream_checkpoints::saved_input encoded(const task& t) const {
+      stream_checkpoints::saved_input s{t.position, {}, {}};
+      byte_writer w(s.state);
       t.partial.save(w);
-      engine_->opts_.checkpoints->save(t.input, engine_->fingerprint(), t.position, std::move(state));
+      if (engine_->opts_.checkpoints->keep_fired) {
+        byte_writer f(s.fired);
+        t.kept.save(f);
+      }
+      return s;
+    }
+    void save(task& t) {
+      engine_->opts_.checkpoints->save(t.input, engine_->fingerprint(), encoded(t));
       t.saved_at = clock::now();
+      t.saved_position = t.position;
     }
 
     /// Late counts of every partial here, and of those handed off, to the engine's counters.
@@ -504,9 +618,9 @@ class stream_engine {
   /// the wall clock for processing-time timers.
   void tick(clock::time_point now) {
     advance(now);
-    if constexpr (has_processing_timers) {
+    if (has_processing_timers || opts_.checkpoints != nullptr) {
       if (wake_all_) {
-        wake_all_();
+        wake_all_();  // timers, and checkpoints of inputs gone idle, come due by the clock
       }
     }
   }
@@ -647,14 +761,19 @@ class stream_engine {
 };
 
 /// Wakes the workers now and then so that idle inputs stop holding the watermark back, and every
-/// 10 ms for a process stage's processing-time timers. The runner keeps it as a local declared
-/// after the queues that wake_all pokes, so it stops before they go.
+/// 10 ms for a process stage's processing-time timers, and twice per checkpoint interval so that
+/// an input gone idle is checkpointed. The runner keeps it as a local declared after the queues
+/// that wake_all pokes, so it stops before they go.
 template <class Engine>
-std::jthread idle_ticker(Engine& engine, std::chrono::milliseconds idle_timeout) {
+std::jthread idle_ticker(Engine& engine, std::chrono::milliseconds idle_timeout,
+                         const stream_checkpoints* checkpoints = nullptr) {
   constexpr std::chrono::milliseconds processing_tick{10};
   std::chrono::milliseconds period = std::chrono::milliseconds::max();
   if (idle_timeout.count() > 0) {
     period = std::max(std::chrono::milliseconds{1}, idle_timeout / 4);
+  }
+  if (checkpoints != nullptr) {
+    period = std::min(period, std::max(std::chrono::milliseconds{1}, checkpoints->every / 2));
   }
   if constexpr (Engine::has_processing_timers) {
     period = std::min(period, processing_tick);
@@ -692,7 +811,7 @@ class worker_feed final : public byte_feed {
       stream_checkpoints* cp = checkpoints();
       if (auto saved = cp != nullptr ? cp->load(name, engine_.fingerprint()) : std::nullopt) {
         restored_.insert_or_assign(id, saved->position);
-        opened.restored = std::move(saved->state);
+        opened.restored = std::move(saved);
       }
     }
     queue_of(id).push_always(std::move(opened));
@@ -1024,7 +1143,7 @@ stream_stats run_stream(Source& source, const Flow& flow, Sink&& sink, stream_op
         }
       });
     }
-    auto ticker = detail::idle_ticker(engine, opts.idle_timeout);
+    auto ticker = detail::idle_ticker(engine, opts.idle_timeout, opts.checkpoints);
     detail::worker_feed<engine_type> feed(engine, queues);
     source.run(feed, stopper.get_token());
   }
