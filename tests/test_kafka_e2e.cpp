@@ -130,6 +130,15 @@ TEST_CASE("sales --kafka --checkpoint-dir: killed with kill -9 mid-stream, a res
 
 namespace {
 
+/// How many times `what` occurs in `text`.
+std::size_t occurrences(const std::string& text, const std::string& what) {
+  std::size_t n = 0;
+  for (std::size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) {
+    ++n;
+  }
+  return n;
+}
+
 /// The brokers of SLUICE_KAFKA_BROKERS, or of a mock cluster this object runs (with `topic`).
 class kafka_brokers {
  public:
@@ -148,11 +157,47 @@ class kafka_brokers {
     brokers_ = lines_of(cluster_->out()).front();
   }
   [[nodiscard]] const std::string& list() const { return brokers_; }
+  /// Whether this is the mock cluster, whose brokers a test can take down.
+  [[nodiscard]] bool mock() const { return cluster_.has_value(); }
+  /// Takes broker 1 of the mock cluster down (or back up) and waits until it says so.
+  void broker_down(bool down) {
+    REQUIRE(cluster_);
+    const std::string said = std::string("broker 1 ") + (down ? "down" : "up");
+    const std::size_t before = occurrences(cluster_->err(), said);
+    cluster_->signal(down ? SIGUSR1 : SIGUSR2);
+    const auto deadline = steady_clock::now() + patience;
+    while (occurrences(cluster_->err(), said) == before) {
+      REQUIRE_MESSAGE(steady_clock::now() < deadline, "kafka_test_cluster did not take " << said);
+      std::this_thread::sleep_for(poll_pause);
+    }
+  }
 
  private:
   std::optional<background> cluster_;
   std::string brokers_;
 };
+
+/// A gen_sales file of `rows` rows, stretched to a row every 10 ms (so that windows fire within
+/// it), written whole and as two halves: {whole, first half, second half}.
+std::vector<std::string> sales_in_halves(const std::string& name, int rows, int seed) {
+  const std::string file = tmp(name + ".csv").string();
+  REQUIRE(run(GEN_SALES_BIN, {std::to_string(rows), file, "--seed", std::to_string(seed)}).status == 0);
+  const auto lines = lines_of(read_file(file));
+  const long long start = std::stoll(lines[1].substr(0, lines[1].find(',')));
+  std::vector<std::string> text(3, lines[0] + "\n");
+  for (std::size_t i = 1; i < lines.size(); ++i) {
+    const std::size_t comma = lines[i].find(',');
+    const long long ts = std::stoll(lines[i].substr(0, comma));
+    const std::string row = std::to_string(start + (ts - start) * 10) + lines[i].substr(comma) + "\n";
+    text[0] += row;
+    text[i <= lines.size() / 2 ? 1 : 2] += row;
+  }
+  std::vector<std::string> files{file, tmp(name + "-first.csv").string(), tmp(name + "-second.csv").string()};
+  for (std::size_t i = 0; i < 3; ++i) {
+    write_file(files[i], text[i]);
+  }
+  return files;
+}
 
 /// One `sales QUERY --kafka ... --serve 127.0.0.1:0` instance of a group, ready once serving.
 class group_instance {
@@ -212,29 +257,13 @@ long long rows_received(const std::string& err, const std::string& query) {
 TEST_CASE("three sales --kafka instances in one group: GET /QUERY on any is batch mode's answer, before and after "
           "one is killed with kill -9 mid-stream") {
   const std::string query = "region-minute";
-  const std::string file = tmp("group-sales.csv").string();
-  REQUIRE(run(GEN_SALES_BIN, {"40000", file, "--seed", "29"}).status == 0);
-  // gen_sales writes a row a millisecond: stretched 10x, the rows span 400 s, so that windows
-  // fire before the kill (and must survive it in the checkpoints as fired rows, not state).
-  // The first half is in the topic before the kill; the second comes after it.
-  const auto lines = lines_of(read_file(file));
-  const long long start = std::stoll(lines[1].substr(0, lines[1].find(',')));
-  std::string whole_file = lines[0] + "\n";
-  std::string first = lines[0] + "\n";
-  std::string second = lines[0] + "\n";
-  for (std::size_t i = 1; i < lines.size(); ++i) {
-    const std::size_t comma = lines[i].find(',');
-    const long long ts = std::stoll(lines[i].substr(0, comma));
-    const std::string row = std::to_string(start + (ts - start) * 10) + lines[i].substr(comma) + "\n";
-    whole_file += row;
-    (i <= 20000 ? first : second) += row;
-  }
-  write_file(file, whole_file);
-  const std::string first_file = tmp("group-first.csv").string();
-  const std::string second_file = tmp("group-second.csv").string();
-  write_file(first_file, first);
-  write_file(second_file, second);
-
+  // gen_sales writes a row a millisecond: stretched 10x, windows fire before the kill (and must
+  // survive it in the checkpoints as fired rows, not state). The first half is in the topic
+  // before the kill; the second comes after it.
+  const auto files = sales_in_halves("group-sales", 40000, 29);
+  const std::string& file = files[0];
+  const std::string& first_file = files[1];
+  const std::string& second_file = files[2];
   const std::string topic = "group-" + std::to_string(::getpid());
   const kafka_brokers brokers(topic + ":6");
   auto send = [&](const std::string& f) {
@@ -283,6 +312,39 @@ TEST_CASE("three sales --kafka instances in one group: GET /QUERY on any is batc
     survivors_read += rows_received(r.err, query);
   }
   CHECK(survivors_read < 40000);
+}
+
+TEST_CASE("a broker taken down and brought back up mid-stream: sales --kafka loses nothing") {
+  const std::string query = "region-minute";
+  const auto files = sales_in_halves("broker-sales", 20000, 37);
+  const std::string topic = "broker-" + std::to_string(::getpid());
+  kafka_brokers brokers(topic + ":6");
+  if (!brokers.mock()) {
+    MESSAGE("SLUICE_KAFKA_BROKERS is set: a real cluster's brokers are not this test's to take down");
+    return;
+  }
+  const std::vector<std::string> send{"--kafka", brokers.list(), "--topic", topic, "--message-bytes", "600"};
+  std::vector<std::string> first_send{files[1]};
+  first_send.insert(first_send.end(), send.begin(), send.end());
+  REQUIRE(run(SEND_LINES_BIN, first_send).status == 0);
+  group_instance instance(query, {"--kafka", brokers.list(), "--topic", topic, "--group", topic, "--threads", "1",
+                                  "--max-delay", "5s", "--checkpoint-every", "50ms", "--members-topic",
+                                  topic + "-members"});
+  wait_for_answer(instance, query, sorted_rows(run(SALES_BIN, {query, "--input", files[1]}).out),
+                  "after the first half");
+
+  // Broker 1 leads some partitions: while it is down, their rows wait in the producer and the
+  // consumer cannot fetch them; the other brokers' partitions go on.
+  brokers.broker_down(true);
+  std::vector<std::string> second_send{files[2]};
+  second_send.insert(second_send.end(), send.begin(), send.end());
+  background sender(SEND_LINES_BIN, second_send);
+  std::this_thread::sleep_for(std::chrono::seconds(1));  // fault injection: how long it stays down
+  brokers.broker_down(false);
+  const run_result sent = sender.wait();
+  REQUIRE_MESSAGE(sent.status == 0, sent.err);
+  wait_for_answer(instance, query, sorted_rows(run(SALES_BIN, {query, "--input", files[0]}).out),
+                  "after broker 1 came back");
 }
 
 TEST_CASE("sales --kafka without --topic or --group is a usage error; --topic alone too") {

@@ -25,7 +25,7 @@ constexpr const char* usage =
     "usage: kafka_test_cluster [--brokers N] [--topic NAME:PARTITIONS]...\n"
     "  Runs librdkafka's mock Kafka cluster on loopback: N brokers (default 3), the topics given\n"
     "  (replicated on up to 3 brokers), until SIGINT or SIGTERM. Prints the bootstrap servers on\n"
-    "  stdout as one line once it is ready.\n";
+    "  stdout as one line once it is ready. SIGUSR1 takes broker 1 down, SIGUSR2 brings it back up.\n";
 
 struct topic_spec {
   std::string name;
@@ -66,6 +66,8 @@ int main(int argc, char** argv) {
   sigemptyset(&stop_signals);
   sigaddset(&stop_signals, SIGINT);
   sigaddset(&stop_signals, SIGTERM);
+  sigaddset(&stop_signals, SIGUSR1);
+  sigaddset(&stop_signals, SIGUSR2);
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
   try {
     // A client with test.mock.num.brokers hosts the mock cluster; the cluster lives as long as it.
@@ -85,8 +87,21 @@ int main(int argc, char** argv) {
     std::printf("%s\n", rd_kafka_mock_cluster_bootstraps(cluster));
     std::fflush(stdout);
     std::fprintf(stderr, "kafka_test_cluster: %d brokers at %s\n", brokers, rd_kafka_mock_cluster_bootstraps(cluster));
-    int signal = 0;
-    sigwait(&stop_signals, &signal);
+    // SIGUSR1 takes broker 1 down (its connections close, it accepts none), SIGUSR2 brings it
+    // back: a broker failure mid-stream, for tests.
+    while (true) {
+      int signal = 0;
+      sigwait(&stop_signals, &signal);
+      if (signal != SIGUSR1 && signal != SIGUSR2) {
+        break;
+      }
+      const bool down = signal == SIGUSR1;
+      const rd_kafka_resp_err_t err =
+          down ? rd_kafka_mock_broker_set_down(cluster, 1) : rd_kafka_mock_broker_set_up(cluster, 1);
+      std::fprintf(stderr, "kafka_test_cluster: broker 1 %s%s\n", down ? "down" : "up",
+                   err != RD_KAFKA_RESP_ERR_NO_ERROR ? (std::string(": ") + rd_kafka_err2str(err)).c_str() : "");
+      std::fflush(stderr);
+    }
   } catch (const std::exception& e) {
     std::fprintf(stderr, "%s\n", e.what());
     return 1;
