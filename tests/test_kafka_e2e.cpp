@@ -80,7 +80,8 @@ TEST_CASE("sales --kafka: the rows of a 3-partition topic give batch mode's answ
           " --message-bytes 2000 || exit 1\n"
           // Both at once, each in its own group (a group's first join waits 3 s in the mock cluster).
           + sales + " by-category" + consume + " --group g1 >" + shell_quote(by_category) + " & first=$!\n" + sales +
-          " region-minute" + consume + " --group g2 --max-delay 1h >" + shell_quote(region_minute) +
+          " region-minute" + consume + " --group g2 --max-delay 1h --sink-topic " + topic + "-rows >" +
+          shell_quote(region_minute) +
           " || exit 1\nwait $first");
   INFO(r.err);
   REQUIRE(r.status == 0);
@@ -95,6 +96,9 @@ TEST_CASE("sales --kafka: the rows of a 3-partition topic give batch mode's answ
   CHECK(contains(r.err, "bad record: " + topic + "/"));
   CHECK(sorted_rows(read_file(by_category)) == batch_answer("by-category", file));
   CHECK(sorted_rows(read_file(region_minute)) == batch_answer("region-minute", file));
+  // --sink-topic: Kafka acknowledged every row printed.
+  const std::size_t rows = lines_of(read_file(region_minute)).size() - 1;
+  CHECK(contains(r.err, "; " + std::to_string(rows) + " rows sent to " + topic + "-rows"));
 }
 
 TEST_CASE("sales --kafka --checkpoint-dir: killed with kill -9 mid-stream, a restart resumes from the checkpoints, exactly") {
@@ -352,7 +356,7 @@ TEST_CASE("sales --kafka without --topic or --group is a usage error; --topic al
   CHECK(run(SALES_BIN, {"by-category", "--kafka", "127.0.0.1:1", "--topic", "t"}).status != 0);
   const auto r = run(SALES_BIN, {"by-category", "--input", "x.csv", "--topic", "t"});
   CHECK(r.status != 0);
-  CHECK(contains(r.err, "--topic, --group, --until-end and --checkpoint-dir are for --kafka"));
+  CHECK(contains(r.err, "--topic, --group, --until-end, --checkpoint-dir and --sink-topic are for --kafka"));
 }
 
 #endif  // KAFKA_TEST_CLUSTER_BIN

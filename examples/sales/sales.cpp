@@ -36,6 +36,7 @@
 #include "sluice/io/csv_text.hpp"
 #if SLUICE_WITH_KAFKA
 #include "sluice/io/kafka_members.hpp"
+#include "sluice/io/kafka_sink.hpp"
 #include "sluice/io/kafka_source.hpp"
 #include "sluice/run/partition_answer.hpp"
 #include "sluice/serve/http_client.hpp"
@@ -68,6 +69,7 @@ constexpr const char* usage =
     "       sales QUERY --replay DIR [--serve HOST:PORT] [--from-time MS] [--max-delay D]\n"
     "       sales QUERY --kafka BROKERS --topic TOPIC --group GROUP [--until-end]\n"
     "             [--checkpoint-dir DIR] [--checkpoint-every D] [--serve HOST:PORT [--members-topic T]]\n"
+    "             [--sink-topic T] [--session-timeout D]\n"
     "             [--max-delay D] [--threads N] [--late-output FILE] [--stats-every D] [--bad-records skip|fail]\n"
     "       sales QUERY --explain [--dot]\n"
     "QUERY:\n"
@@ -108,6 +110,8 @@ constexpr const char* usage =
     "                        live owner), GET /group (JSON: each partition's owner, offset and\n"
     "                        checkpoint age) and GET /partitions (this instance's share, binary).\n"
     "                        Checkpoints are then taken every --checkpoint-every in memory too\n"
+    "  --sink-topic T        also send the rows as they fire to topic T: a message a row, keyed by\n"
+    "                        the row's key columns (and window), acknowledged by all replicas\n"
     "  --session-timeout D   how long the group waits for a silent instance (killed) before its\n"
     "                        partitions move to the others (default 45s; brokers bound it)\n"
     "  --members-topic T     where the group's instances announce their --serve addresses to each\n"
@@ -161,6 +165,7 @@ struct options {
   std::string checkpoint_dir;
   std::chrono::milliseconds checkpoint_every{10'000};
   std::string members_topic = "sluice-members";
+  std::string sink_topic;
   std::chrono::milliseconds session_timeout{0};  // 0: librdkafka's default (45 s)
   // event log, lambda and kappa modes
   std::string log;
@@ -214,6 +219,8 @@ options parse_args(int argc, char** argv) {
       o.checkpoint_every = args.duration();
     } else if (a == "--members-topic") {
       o.members_topic = args.value();
+    } else if (a == "--sink-topic") {
+      o.sink_topic = args.value();
     } else if (a == "--session-timeout") {
       o.session_timeout = args.duration();
     } else if (a == "--topic") {
@@ -294,8 +301,9 @@ options parse_args(int argc, char** argv) {
     if (o.topic.empty() || o.group.empty()) {
       args.fail("--kafka BROKERS takes --topic TOPIC and --group GROUP");
     }
-  } else if (!o.topic.empty() || !o.group.empty() || o.until_end || !o.checkpoint_dir.empty()) {
-    args.fail("--topic, --group, --until-end and --checkpoint-dir are for --kafka");
+  } else if (!o.topic.empty() || !o.group.empty() || o.until_end || !o.checkpoint_dir.empty() ||
+             !o.sink_topic.empty()) {
+    args.fail("--topic, --group, --until-end, --checkpoint-dir and --sink-topic are for --kafka");
   }
   return o;
 }
@@ -348,6 +356,7 @@ void print_stats(const sluice::stream_metrics& m) {
 template <class Query>
 struct row_printer {
   const Query* q;
+  const std::function<void(std::string_view)>* also = nullptr;  // --sink-topic
   std::string out;
   template <class Rows>
   void operator()(const Rows& rows) {
@@ -355,6 +364,9 @@ struct row_printer {
     q->rows(rows, out, sales::row_filter{});
     std::fwrite(out.data(), 1, out.size(), stdout);
     std::fflush(stdout);  // a fired window is visible at once
+    if (also != nullptr && *also) {
+      (*also)(out);
+    }
   }
 };
 
@@ -373,18 +385,19 @@ inline void write_metrics(sluice::prometheus_text& out, std::string_view query, 
               static_cast<double>(k.pauses));
 }
 
-/// What a mode adds to stream mode's HTTP server: more routes, and what to do once it serves
-/// (with the address it serves on).
-struct serving_extras {
+/// What a mode adds to stream mode: more routes on its HTTP server, what to do once it serves
+/// (with the address it serves on), and where else the fired rows go (CSV lines, no header).
+struct stream_extras {
   std::function<void(sluice::http_router&)> routes;
   std::function<void(const std::string& endpoint)> started;
+  std::function<void(std::string_view rows)> rows;
 };
 
 /// Stream mode over `source` (TCP or Kafka): the rows as their windows fire, the counts at the end.
 template <class Query, class Source>
 sluice::stream_stats stream_over(Source& source, const options& o, const Query& q, std::size_t expected_inputs,
                                  std::stop_token stop, sluice::stream_checkpoints* checkpoints = nullptr,
-                                 const serving_extras& extras = {}) {
+                                 const stream_extras& extras = {}) {
   std::unique_ptr<sluice::text_file> late_file;
   if (!o.late_output.empty()) {
     late_file = std::make_unique<sluice::text_file>(o.late_output);
@@ -430,7 +443,7 @@ sluice::stream_stats stream_over(Source& source, const options& o, const Query& 
   }
 
   std::fputs(q.header, stdout);
-  const sluice::stream_stats stats = sluice::run_stream(source, q.flow, row_printer<Query>{&q, {}}, opts, stop);
+  const sluice::stream_stats stats = sluice::run_stream(source, q.flow, row_printer<Query>{&q, &extras.rows, {}}, opts, stop);
   if (reporter.joinable()) {
     reporter.request_stop();
     reporter.join();
@@ -446,6 +459,34 @@ sluice::stream_stats stream_over(Source& source, const options& o, const Query& 
 }
 
 #if SLUICE_WITH_KAFKA
+/// How many leading columns of a query's rows name the row (its key, and its window): the key of
+/// its messages in --sink-topic, so that a compacted topic keeps each row's latest value.
+inline std::size_t key_columns(std::string_view query) {
+  return query == "region-minute" || query == "popular" ? 2 : 1;
+}
+
+/// Calls f(key, row) for each line of `rows` (CSV, '\n'-terminated; the row without its newline),
+/// the key being its first `keys` fields (quotes respected: a quoted comma is not a separator).
+template <class F>
+void for_each_row(std::string_view rows, std::size_t keys, F&& f) {
+  while (!rows.empty()) {
+    const std::size_t eol = std::min(rows.find('\n'), rows.size());
+    const std::string_view row = rows.substr(0, eol);
+    std::size_t fields = 0;
+    std::size_t at = 0;
+    bool quoted = false;
+    for (; at < row.size(); ++at) {
+      if (row[at] == '"') {
+        quoted = !quoted;
+      } else if (row[at] == ',' && !quoted && ++fields == keys) {
+        break;
+      }
+    }
+    f(row.substr(0, at), row);
+    rows.remove_prefix(std::min(rows.size(), eol + 1));
+  }
+}
+
 /// --session-timeout: how long the group waits for a silent member (killed, say) before its
 /// partitions move to the others; it heartbeats three times in that time.
 inline std::map<std::string, std::string> session_config(std::chrono::milliseconds timeout) {
@@ -470,12 +511,12 @@ class group_serving {
   group_serving(const group_serving&) = delete;
   group_serving& operator=(const group_serving&) = delete;
 
-  serving_extras extras() {
+  stream_extras extras() {
     if (checkpoints_ == nullptr || o_.serve.empty()) {
       return {};
     }
-    return serving_extras{[this](sluice::http_router& router) { add_routes(router); },
-                          [this](const std::string& endpoint) { start(endpoint); }};
+    return stream_extras{[this](sluice::http_router& router) { add_routes(router); },
+                         [this](const std::string& endpoint) { start(endpoint); }, {}};
   }
 
  private:
@@ -590,14 +631,26 @@ std::string stream_mode(const options& o, const sluice::input_options& input, co
       checkpoints->keep_fired = true;
     }
     group_serving<Query> group(o, q, checkpoints ? &*checkpoints : nullptr);
+    stream_extras extras = group.extras();
+    std::optional<sluice::kafka_sink> sink;
+    if (!o.sink_topic.empty()) {
+      sink.emplace(sluice::kafka_sink_options{.brokers = o.kafka, .topic = o.sink_topic});
+      extras.rows = [&sink, keys = key_columns(o.query)](std::string_view rows) {
+        for_each_row(rows, keys, [&](std::string_view key, std::string_view row) { sink->send(key, row); });
+      };
+    }
     const sluice::stream_stats stats =
-        stream_over(source, o, q, 0, stop, checkpoints ? &*checkpoints : nullptr, group.extras());
+        stream_over(source, o, q, 0, stop, checkpoints ? &*checkpoints : nullptr, extras);
     std::string summary = fmt::format(
         "{} rows received in {} messages from {} partition assignments ({} bytes), {} bad records, {} late, {:.3f} s",
         stats.events, source.messages(), stats.inputs, stats.bytes, stats.bad_records, stats.late_events, stats.seconds);
     if (checkpoints) {
       summary += fmt::format("; {} partitions restored from checkpoints, {} checkpoints written",
                              checkpoints->restored.load(), checkpoints->saved.load());
+    }
+    if (sink) {
+      sink->flush();
+      summary += fmt::format("; {} rows sent to {}", sink->delivered(), o.sink_topic);
     }
     return summary;
   }
