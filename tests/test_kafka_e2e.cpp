@@ -290,12 +290,32 @@ TEST_CASE("three sales --kafka instances in one group: GET /QUERY on any is batc
   for (const auto& instance : instances) {
     wait_for_answer(*instance, query, half, "after the first half");
   }
+  // Every partition is held, read to its end: no lag, in /group and in GET /metrics (valid
+  // Prometheus text, with each held partition's lag and checkpoint age).
   const http_reply group = instances[0]->get("/group");
   REQUIRE(group.status == 200);
   INFO(group.body);
   for (int p = 0; p < 6; ++p) {
     CHECK(contains(group.body, "\"input\":\"" + topic + "/" + std::to_string(p) + "\""));
   }
+  CHECK(occurrences(group.body, "\"lag\":0,") == 6);
+  std::size_t lags = 0;
+  for (const auto& instance : instances) {
+    const http_reply metrics = instance->get("/metrics");
+    REQUIRE(metrics.status == 200);
+    const std::string page = tmp("group-metrics.txt").string();
+    write_file(page, metrics.body);
+    const auto samples = run("/usr/bin/python3", {CHECK_PROMETHEUS, page});
+    REQUIRE_MESSAGE(samples.status == 0, samples.err << "\n" << metrics.body);
+    for (const auto& line : lines_of(samples.out)) {
+      if (line.starts_with("sluice_kafka_partition_lag_messages{")) {
+        CHECK(line.ends_with(" 0"));
+        ++lags;
+      }
+    }
+    CHECK(contains(samples.out, "sluice_checkpoint_age_seconds{"));
+  }
+  CHECK(lags == 6);  // each partition held by exactly one instance
 
   // kill -9 one instance, then the rest of the rows: its partitions move to the other two with
   // their checkpoints, and the answer is batch mode's over the whole file again.

@@ -391,6 +391,7 @@ struct stream_extras {
   std::function<void(sluice::http_router&)> routes;
   std::function<void(const std::string& endpoint)> started;
   std::function<void(std::string_view rows)> rows;
+  std::function<std::string()> metrics;  // more of GET /metrics (Prometheus text)
 };
 
 /// Stream mode over `source` (TCP or Kafka): the rows as their windows fire, the counts at the end.
@@ -425,6 +426,9 @@ sluice::stream_stats stream_over(Source& source, const options& o, const Query& 
                                                 : sluice::metrics_page(o.query, metrics);
       if constexpr (requires { source.pauses(); }) {  // Kafka: the source's own counters
         page += sluice::metrics_page(o.query, kafka_counters{source.messages(), source.bytes(), source.pauses()});
+      }
+      if (extras.metrics) {
+        page += extras.metrics();
       }
       return sluice::http_response{200, std::string(sluice::prometheus_content_type), std::move(page)};
     });
@@ -516,12 +520,15 @@ class group_serving {
       return {};
     }
     return stream_extras{[this](sluice::http_router& router) { add_routes(router); },
-                         [this](const std::string& endpoint) { start(endpoint); }, {}};
+                         [this](const std::string& endpoint) { start(endpoint); }, {},
+                         [this] { return lag_metrics(); }};
   }
 
  private:
   void start(const std::string& endpoint) {
-    partitions_ = sluice::kafka_topic_partitions(o_.kafka, o_.topic);
+    client_ = sluice::detail::kafka_client(RD_KAFKA_PRODUCER,
+                                           sluice::detail::kafka_config({{"bootstrap.servers", o_.kafka}}));
+    partitions_ = sluice::detail::topic_partitions(client_.get(), o_.topic);
     members_.emplace(sluice::kafka_members_options{
         .brokers = o_.kafka, .topic = o_.members_topic, .group = o_.group, .address = endpoint});
     std::lock_guard lock(mutex_);
@@ -593,20 +600,54 @@ class group_serving {
       for (const auto& [name, h] : g.answer.inputs()) {
         json += first ? "" : ",";
         first = false;
-        json += fmt::format("{{\"input\":\"{}\",\"owner\":\"{}\",\"offset\":{},\"checkpoint_age_ms\":{}}}", name,
-                            h.owner, h.checkpoint.saved.position, now - h.checkpoint.saved_at_ms);
+        const auto lag = lag_of(name, h.checkpoint.saved.position);
+        json += fmt::format(
+            "{{\"input\":\"{}\",\"owner\":\"{}\",\"offset\":{},\"lag\":{},\"checkpoint_age_ms\":{}}}", name,
+            h.owner, h.checkpoint.saved.position, lag ? std::to_string(*lag) : std::string("null"),
+            now - h.checkpoint.saved_at_ms);
       }
       json += fmt::format("],\"unreachable\":{}}}\n", g.unreachable.size());
       return sluice::http_response::json(std::move(json));
     });
   }
 
+  /// The messages of a partition past its latest checkpoint here (nullopt: Kafka did not say).
+  std::optional<std::int64_t> lag_of(const std::string& input, std::int64_t position) const {
+    const std::size_t slash = input.rfind('/');
+    const auto end = sluice::detail::partition_end(client_.get(), o_.topic, std::stoi(input.substr(slash + 1)));
+    if (!end) {
+      return std::nullopt;
+    }
+    return std::max<std::int64_t>(0, *end - std::max<std::int64_t>(0, position));
+  }
+  /// GET /metrics: each partition held here, its lag behind the end of the partition.
+  std::string lag_metrics() const {
+    {
+      std::lock_guard lock(mutex_);  // client_ is set before self_, under the lock
+      if (self_.empty()) {
+        return {};
+      }
+    }
+    sluice::prometheus_text out;
+    for (const auto& p : checkpoints_->published()) {
+      if (const auto lag = lag_of(p.input, p.saved.position)) {
+        const sluice::prometheus_label l[]{{"query", o_.query}, {"input", p.input}};
+        out.gauge("sluice_kafka_partition_lag_messages",
+                  "Messages of a partition held here past its latest checkpoint (its end offset minus the offset "
+                  "checkpointed).",
+                  l, static_cast<double>(*lag));
+      }
+    }
+    return std::move(out).str();
+  }
+
   const options& o_;
   const Query& q_;
   sluice::stream_checkpoints* checkpoints_;
+  sluice::detail::kafka_handle client_;  // metadata and end offsets, beside the consumer
   std::int32_t partitions_ = 0;
   std::optional<sluice::kafka_members> members_;
-  std::mutex mutex_;
+  mutable std::mutex mutex_;
   std::string self_;  // set once serving: the routes wait for it (and for members_, set before it)
 };
 #endif

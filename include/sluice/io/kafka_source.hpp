@@ -136,6 +136,19 @@ inline std::int32_t topic_partitions(rd_kafka_t* rk, const std::string& topic,
   return n;
 }
 
+/// The offset after the last message of `topic`'s partition `partition` (its high watermark),
+/// asked through client `rk`; nullopt if Kafka does not answer within `timeout`.
+inline std::optional<std::int64_t> partition_end(rd_kafka_t* rk, const std::string& topic, std::int32_t partition,
+                                                 std::chrono::milliseconds timeout = std::chrono::seconds(1)) {
+  std::int64_t low = 0;
+  std::int64_t high = 0;
+  if (rd_kafka_query_watermark_offsets(rk, topic.c_str(), partition, &low, &high, static_cast<int>(timeout.count())) !=
+      RD_KAFKA_RESP_ERR_NO_ERROR) {
+    return std::nullopt;
+  }
+  return high;
+}
+
 template <class Format>
 inline constexpr bool length_framed_v = false;
 template <class T, class Decode>

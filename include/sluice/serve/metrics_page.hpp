@@ -7,6 +7,7 @@
 #pragma once
 
 #include <algorithm>
+#include <chrono>
 #include <cstdint>
 #include <limits>
 #include <string>
@@ -112,6 +113,14 @@ inline void write_metrics(prometheus_text& out, std::string_view query, const st
               l, detail::as_double(c.saved.load()));
   out.counter("sluice_checkpoint_restores", "Inputs (partitions) that opened from a saved checkpoint.", l,
               detail::as_double(c.restored.load()));
+  const auto now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                          std::chrono::system_clock::now().time_since_epoch())
+                          .count();
+  for (const auto& p : c.published()) {
+    const prometheus_label li[]{{"query", query}, {"input", p.input}};
+    out.gauge("sluice_checkpoint_age_seconds", "Time since the latest checkpoint of an input (a partition) held here.",
+              li, static_cast<double>(now_ms - p.saved_at_ms) / 1000.0);
+  }
 }
 
 /// GET /metrics's page for one or more status or metrics structs (a stream's metrics and its
