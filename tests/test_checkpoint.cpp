@@ -399,7 +399,7 @@ namespace {
 /// Each partition's whole answer (open windows + what fired) merged across owners == the answer
 /// of one partial fed every event: what GET /QUERY on any instance of a consumer group gives.
 template <class Flow>
-void check_partition_answer(const Flow& flow, std::uint64_t seed) {
+void check_partition_answer(const Flow& flow, std::uint64_t seed, std::chrono::milliseconds retain = 0ms) {
   using partial_type = decltype(flow.make_partial());
   using fired_type = decltype(std::declval<partial_type&>().advance(sluice::millis{}));
   const std::vector<sale> events = random_sales(seed, 1200);
@@ -420,6 +420,9 @@ void check_partition_answer(const Flow& flow, std::uint64_t seed) {
       chain(sluice::millis{0}, part[i]);
       if (i % 16 == 15) {
         kept.merge(partial.advance(part[i].ts - 1s));
+        if (retain > 0ms) {  // as the stream worker forgets, by the partition's own watermark
+          sluice::detail::drop_windows_ended_before(kept, partial.watermark() - retain);
+        }
       }
     }
     CHECK(partial.late_events() == 0);
@@ -453,8 +456,21 @@ void check_partition_answer(const Flow& flow, std::uint64_t seed) {
   for (const sale& s : events) {
     chain(sluice::millis{0}, s);
   }
-  const auto expected = sluice::make_result_store(whole.advance(sluice::millis::max()));
-  const auto got = answer.store();
+  auto all = whole.advance(sluice::millis::max());
+  if (retain > 0ms) {
+    // The windows every partition still holds: those ending at or after the most advanced
+    // partition's horizon (the others keep more).
+    sluice::millis horizon = sluice::millis::min();
+    for (const auto& [name, h] : answer.inputs()) {
+      auto p = flow.make_partial();
+      sluice::byte_reader r(h.checkpoint.saved.state);
+      p.load(r);
+      horizon = std::max(horizon, p.watermark() - retain);
+    }
+    sluice::detail::drop_windows_ended_before(all, horizon);
+  }
+  const auto expected = sluice::make_result_store(std::move(all));
+  const auto got = answer.store(retain);
   using row_map = std::map<typename fired_type::key_type, typename fired_type::result_type>;
   row_map want;
   row_map have;
@@ -476,6 +492,15 @@ TEST_CASE("partition_answer: partitions' checkpoints held by several owners merg
     check_partition_answer(keyed | all_monoids(), seed);
     check_partition_answer(keyed | sluice::window(sluice::tumbling(1s)) | all_monoids(), seed);
     check_partition_answer(keyed | sluice::window(sluice::sliding(2s, 500ms)) | all_monoids(), seed);
+  }
+}
+
+TEST_CASE("partition_answer with retention: the windows every partition still holds, each whole") {
+  const auto keyed = sluice::flow<sale>() | sluice::event_time(&sale::ts) | sluice::key_by(&sale::region);
+  for (std::uint64_t seed = 1; seed <= 2; ++seed) {
+    check_partition_answer(keyed | sluice::window(sluice::tumbling(1s)) | all_monoids(), seed, 3s);
+    check_partition_answer(keyed | sluice::window(sluice::sliding(2s, 500ms)) | all_monoids(), seed, 2s);
+    check_partition_answer(keyed | all_monoids(), seed, 2s);  // no windows: nothing to forget
   }
 }
 

@@ -116,6 +116,8 @@ constexpr const char* usage =
     "                        partitions move to the others (default 45s; brokers bound it)\n"
     "  --members-topic T     where the group's instances announce their --serve addresses to each\n"
     "                        other (default sluice-members; compacted on a real cluster)\n"
+    "  --retain D            windowed queries: each partition keeps (and serves) the windows that\n"
+    "                        ended at most D before its watermark (default: every window)\n"
     "Over an event log (the master dataset that --lambda writes):\n"
     "  --log DIR             batch mode over every record of the log in DIR\n"
     "Lambda mode (--lambda --log DIR): rows received on --listen are appended to the log, then\n"
@@ -288,8 +290,8 @@ options parse_args(int argc, char** argv) {
   } else if (!o.serve.empty() && o.listen.empty() && o.kafka.empty()) {
     args.fail("--serve is for stream mode (--listen, --kafka), --lambda and --replay");
   }
-  if (o.retain.count() > 0 && !o.lambda) {
-    args.fail("--retain is for --lambda");
+  if (o.retain.count() > 0 && !o.lambda && (o.kafka.empty() || o.serve.empty())) {
+    args.fail("--retain is for --lambda and --kafka ... --serve");
   }
   if ((!o.listen.empty() || !o.kafka.empty()) && o.format != "csv") {
     args.fail("stream mode reads CSV rows");
@@ -586,7 +588,7 @@ class group_serving {
           throw sluice::http_error(503, why);
         }
         std::string out = q_.header;
-        q_.rows(g.answer.store(), out, filter);
+        q_.rows(g.answer.store(o_.retain), out, filter);
         return out;
       });
     });
@@ -670,6 +672,7 @@ std::string stream_mode(const options& o, const sluice::input_options& input, co
     if (!o.checkpoint_dir.empty() || !o.serve.empty()) {
       checkpoints.emplace(o.checkpoint_dir, o.checkpoint_every, "sales " + o.query);
       checkpoints->keep_fired = true;
+      checkpoints->retain = o.retain;
     }
     group_serving<Query> group(o, q, checkpoints ? &*checkpoints : nullptr);
     stream_extras extras = group.extras();

@@ -14,6 +14,8 @@
 //   instance C: p2 @ 777, p5 @ 805 -+
 #pragma once
 
+#include <algorithm>
+#include <chrono>
 #include <cstdint>
 #include <map>
 #include <string>
@@ -91,14 +93,23 @@ class partition_answer {
 
   /// The merged answer: every input's open windows and fired rows, as a result store. A
   /// checkpoint that does not decode is a codec_error naming its input.
-  [[nodiscard]] auto store() const {
+  ///
+  /// With `retain` (the inputs' stream_checkpoints::retain), each input dropped the windows that
+  /// ended more than `retain` before its own watermark, so a window some input dropped may be
+  /// whole in another: the answer keeps only the windows every input still holds, those ending
+  /// at or after the latest horizon (the most advanced watermark minus `retain`).
+  [[nodiscard]] auto store(std::chrono::milliseconds retain = std::chrono::milliseconds{0}) const {
     auto probe = flow_.make_partial();
     fired_type total(probe.advance(millis::min()));
+    millis horizon = millis::min();
     for (const auto& [name, h] : inputs_) {
       try {
         auto partial = flow_.make_partial();
         byte_reader state(h.checkpoint.saved.state);
         partial.load(state);
+        if (retain.count() > 0 && partial.watermark() != millis::min()) {
+          horizon = std::max(horizon, partial.watermark() - retain);
+        }
         fired_type fired(total.monoid());
         if (!h.checkpoint.saved.fired.empty()) {
           byte_reader f(h.checkpoint.saved.fired);
@@ -109,6 +120,9 @@ class partition_answer {
       } catch (const codec_error& e) {
         throw codec_error("the checkpoint of " + name + " held by " + h.owner + ": " + e.what());
       }
+    }
+    if (horizon != millis::min()) {
+      detail::drop_windows_ended_before(total, horizon);
     }
     return make_result_store(std::move(total));
   }

@@ -105,6 +105,8 @@ struct stream_checkpoints {
   std::string flow_name{};  // added to the flow's fingerprint (a query's name): checkpoints of
                             // another flow are refused, never restored
   bool keep_fired = false;  // checkpoints hold the rows each input fired too (see above)
+  std::chrono::milliseconds retain{0};  // with keep_fired, > 0: fired windows that ended more than
+                                        // this before the input's watermark are dropped (bounded state)
   std::atomic<std::uint64_t> saved{0};     // checkpoints written
   std::atomic<std::uint64_t> restored{0};  // inputs that opened from a checkpoint
 
@@ -399,6 +401,7 @@ class stream_engine {
           auto part = t->partial.advance(watermark);
           if (engine_->opts_.checkpoints->keep_fired && part.size() > 0) {
             t->kept.merge(part);
+            forget_old_windows(*t);
           }
           fired.merge(part);
         }
@@ -529,6 +532,17 @@ class stream_engine {
       task(partial_type p, std::string name)
           : partial(std::move(p)), kept(partial.advance(millis::min())), input(std::move(name)) {}
     };
+
+    /// With `retain`, the fired windows kept that ended more than that before the input's
+    /// watermark are dropped (unwindowed rows never end: they stay).
+    void forget_old_windows(task& t) const {
+      const std::chrono::milliseconds retain = engine_->opts_.checkpoints->retain;
+      const millis watermark = t.partial.watermark();
+      if (retain.count() <= 0 || watermark == millis::min() || watermark == millis::max()) {
+        return;
+      }
+      detail::drop_windows_ended_before(t.kept, watermark - retain);
+    }
 
     [[nodiscard]] stream_checkpoints::saved_input encoded(const task& t) const {
       stream_checkpoints::saved_input s{t.position, {}, {}};

@@ -39,6 +39,16 @@ template <class K>
 millis completes_at(const windowed_key<K, count_window_index>& /*key*/) {
   return millis::min();
 }
+
+/// Drops from `state` the windows that ended before `horizon` (rows without a time window stay):
+/// what a bounded (retained) view forgets.
+template <class State>
+void drop_windows_ended_before(State& state, millis horizon) {
+  state.retain_if([&](const auto& key, auto& /*state*/) {
+    const millis end = completes_at(key);
+    return end == millis::max() || end == millis::min() || end >= horizon;
+  });
+}
 }  // namespace detail
 
 template <class Key, class Monoid>
