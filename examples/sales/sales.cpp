@@ -378,7 +378,7 @@ struct kafka_counters {
   std::uint64_t bytes = 0;
   std::uint64_t pauses = 0;
 };
-inline void write_metrics(sluice::prometheus_text& out, std::string_view query, const kafka_counters& k) {
+[[maybe_unused]] inline void write_metrics(sluice::prometheus_text& out, std::string_view query, const kafka_counters& k) {
   const sluice::prometheus_label l[]{{"query", query}};
   out.counter("sluice_kafka_messages", "Kafka messages taken from the assigned partitions.", l,
               static_cast<double>(k.messages));

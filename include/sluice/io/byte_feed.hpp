@@ -9,7 +9,16 @@
 #include <string>
 #include <utility>
 
+#include "sluice/core/time.hpp"
+
 namespace sluice {
+
+/// Where pushed bytes come from in a source that has positions: the position after them, and
+/// the time the source gives their records.
+struct source_position {
+  std::int64_t next = -1;
+  millis time{0};
+};
 
 class byte_feed {
  public:
@@ -37,13 +46,15 @@ class byte_feed {
   // Sources with positions (a Kafka partition's offsets), for checkpoints (DESIGN §10). A runner
   // without checkpoints keeps the defaults: positions are ignored, nothing is restored.
 
-  /// try_push, and `next` is the source position just after these bytes (where a reader that
-  /// has processed them would resume): a checkpoint of the input records it.
-  virtual bool try_push_at(input_handle input, std::string& bytes, std::int64_t /*next*/) {
+  /// try_push, and `at.next` is the source position just after these bytes (where a reader
+  /// that has processed them would resume): a checkpoint of the input records it. `at.time` is
+  /// the time the source gives these bytes' records (a Kafka message's timestamp), which a flow
+  /// takes as event time with event_time(source_time).
+  virtual bool try_push_at(input_handle input, std::string& bytes, const source_position& /*at*/) {
     return try_push(input, bytes);
   }
   /// push, with the position after the bytes, as try_push_at.
-  virtual bool push_at(input_handle input, std::string bytes, std::int64_t /*next*/) {
+  virtual bool push_at(input_handle input, std::string bytes, const source_position& /*at*/) {
     return push(input, std::move(bytes));
   }
   /// Where an input just opened resumes: the position its restored checkpoint covers (the

@@ -236,8 +236,8 @@ class kafka_source {
     bool open = false;
     bool at_end = false;                // stop_at_end: read to its end
     bool paused = false;
-    std::deque<std::pair<std::string, std::int64_t>> waiting;  // messages (and the offset after
-                                                               // each) its worker could not take yet
+    std::deque<std::pair<std::string, source_position>> waiting;  // messages (with the offset after
+                                                                  // each) its worker could not take yet
   };
 
   static void on_rebalance(rd_kafka_t* rk, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t* list,
@@ -299,8 +299,8 @@ class kafka_source {
     if (!p.open) {
       return;
     }
-    for (auto& [bytes, next] : p.waiting) {
-      feed_->push_at(p.input, std::move(bytes), next);  // waits for space: the run is ending or moving on
+    for (auto& [bytes, at] : p.waiting) {
+      feed_->push_at(p.input, std::move(bytes), at);  // waits for space: the run is ending or moving on
     }
     p.waiting.clear();
     if (hand_off) {
@@ -336,14 +336,17 @@ class kafka_source {
     }
     messages_.fetch_add(1, std::memory_order_relaxed);
     bytes_.fetch_add(m->len, std::memory_order_relaxed);
-    const std::int64_t next = m->offset + 1;
-    if (p.waiting.empty() && feed_->try_push_at(p.input, bytes, next)) {
+    // The offset to resume at after this message, and its timestamp (producer's or broker's;
+    // none: 0) for flows that take event_time(source_time).
+    const std::int64_t stamp = rd_kafka_message_timestamp(m.get(), nullptr);
+    const source_position at{m->offset + 1, millis{stamp >= 0 ? stamp : 0}};
+    if (p.waiting.empty() && feed_->try_push_at(p.input, bytes, at)) {
       return;
     }
     if (waiting_since_ == std::chrono::steady_clock::time_point{}) {
       waiting_since_ = std::chrono::steady_clock::now();
     }
-    p.waiting.emplace_back(std::move(bytes), next);
+    p.waiting.emplace_back(std::move(bytes), at);
   }
 
   // Whether messages wait for a full worker and the source should not poll for more: it waits

@@ -28,13 +28,25 @@ constexpr millis as_event_time(const R& r) {
 }
 }  // namespace detail
 
+/// event_time(source_time): an event's time is the one its source gives it (a Kafka message's
+/// timestamp, as Kafka Streams' default timestamp extractor takes), not a field of it. Sources
+/// that give none (files, sockets) give 0.
+struct source_time_t {
+  [[nodiscard]] static constexpr const char* name() { return "source_time"; }  // for describe(flow)
+};
+inline constexpr source_time_t source_time{};
+
 template <class F, class Next>
 struct event_time_pusher {
   F fn;
   Next next;
   template <class E>
-  void operator()(millis /*previous*/, const E& e) {
-    next(detail::as_event_time(std::invoke(fn, detail::value_of<E>::get(e))), e);
+  void operator()(millis source, const E& e) {
+    if constexpr (std::is_same_v<F, source_time_t>) {
+      next(source, e);
+    } else {
+      next(detail::as_event_time(std::invoke(fn, detail::value_of<E>::get(e))), e);
+    }
   }
   void finish() { next.finish(); }
 };
@@ -45,7 +57,8 @@ struct event_time_stage {
   static constexpr bool assigns_event_time = true;
 
   template <class E>
-  static constexpr bool accepts = std::invocable<const F&, const detail::value_of_t<E>&>;
+  static constexpr bool accepts =
+      std::is_same_v<F, source_time_t> || std::invocable<const F&, const detail::value_of_t<E>&>;
   template <class E>
   using output = E;
 

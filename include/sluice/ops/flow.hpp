@@ -11,6 +11,7 @@
 
 #include "sluice/core/time.hpp"
 #include "sluice/ops/aggregate.hpp"
+#include "sluice/ops/event_time.hpp"
 #include "sluice/ops/keyed.hpp"
 #include "sluice/ops/process.hpp"
 #include "sluice/ops/window.hpp"
@@ -40,7 +41,8 @@ concept time_assigning_stage = requires {
 template <class S, class E>
 inline constexpr bool yields_event_time = true;
 template <class S, class E>
-requires time_assigning_stage<S> && requires { &S::fn; }  // (not a chain's emitted_time_stage)
+requires time_assigning_stage<S> && requires { &S::fn; } &&  // (not a chain's emitted_time_stage)
+         (!std::is_same_v<std::remove_cvref_t<decltype(std::declval<const S&>().fn)>, source_time_t>)
 inline constexpr bool yields_event_time<S, E> = [] {
   using r = std::remove_cvref_t<std::invoke_result_t<const decltype(S::fn)&, const value_of_t<E>&>>;
   return std::is_same_v<r, millis> || std::is_integral_v<r>;

@@ -321,6 +321,7 @@ struct stream_chunk {
   kind what = kind::data;
   std::string bytes;           // data, or the input's name when opened
   std::int64_t position = -1;  // data: the source position after these bytes (-1: none)
+  millis time{0};              // data: the time the source gives them (event_time(source_time))
   std::optional<stream_checkpoints::saved_input> restored{};  // opened: its checkpoint (if restored)
   bool handed_off = false;     // closed: the input moved to another process with its checkpoint
 };
@@ -368,12 +369,15 @@ class stream_engine {
     /// output with its position.
     template <class T>
     void process(const T& value, std::string_view raw, std::string_view source, std::uint64_t offset) {
-      const add_outcome o = add_counting_late(*current_, [&] { chain_(millis{0}, value); });
+      const add_outcome o = add_counting_late(*current_, [&] { chain_(source_time_, value); });
       ++events_;
       if (o != add_outcome::added) {
         engine_->report_late(late_event{source, offset, last_time_, raw, o == add_outcome::partly_late});
       }
     }
+
+    /// The time the source gives the records processed next (event_time(source_time) takes it).
+    void set_source_time(millis t) { source_time_ = t; }
 
     /// The latest event time since the last call, then reset (for the input's watermark).
     millis take_latest() { return std::exchange(latest_, millis::min()); }
@@ -600,6 +604,7 @@ class stream_engine {
     chain_type chain_;
     millis latest_ = millis::min();
     millis last_time_ = millis::min();
+    millis source_time_{0};
     millis fired_up_to_ = millis::min();
     std::uint64_t events_ = 0;
     std::uint64_t late_reported_ = 0;
@@ -832,9 +837,9 @@ class worker_feed final : public byte_feed {
     return id;
   }
 
-  bool try_push(input_handle input, std::string& bytes) override { return try_push_at(input, bytes, -1); }
-  bool try_push_at(input_handle input, std::string& bytes, std::int64_t next) override {
-    stream_chunk c{input, stream_chunk::kind::data, std::move(bytes), next};
+  bool try_push(input_handle input, std::string& bytes) override { return try_push_at(input, bytes, {}); }
+  bool try_push_at(input_handle input, std::string& bytes, const source_position& at) override {
+    stream_chunk c{input, stream_chunk::kind::data, std::move(bytes), at.next, at.time};
     const std::size_t n = c.bytes.size();
     if (queue_of(input).try_push(c)) {
       count(n);
@@ -844,10 +849,10 @@ class worker_feed final : public byte_feed {
     return false;
   }
 
-  bool push(input_handle input, std::string bytes) override { return push_at(input, std::move(bytes), -1); }
-  bool push_at(input_handle input, std::string bytes, std::int64_t next) override {
+  bool push(input_handle input, std::string bytes) override { return push_at(input, std::move(bytes), {}); }
+  bool push_at(input_handle input, std::string bytes, const source_position& at) override {
     const std::size_t n = bytes.size();
-    if (queue_of(input).push(stream_chunk{input, stream_chunk::kind::data, std::move(bytes), next})) {
+    if (queue_of(input).push(stream_chunk{input, stream_chunk::kind::data, std::move(bytes), at.next, at.time})) {
       count(n);
       return true;
     }
@@ -919,6 +924,7 @@ void byte_worker_loop(Engine& engine, typename Engine::worker& w, event_queue<st
         w.process(value, raw, in.at.name, offset);
       };
       w.select(c.input);
+      w.set_source_time(c.time);
       if (c.what == stream_chunk::kind::data) {
         if (!engine.failed()) {
           format.feed(in, c.bytes, emit, report);

@@ -1,6 +1,7 @@
-// kafka_sink against librdkafka's mock cluster, in process: every row sent arrives once, a key's
-// rows in the order sent and all in one partition (what a compacted changelog needs); a row that
-// cannot be delivered is an error from flush(), not a silent loss.
+// Kafka messages in and out, against librdkafka's mock cluster, in process. Out: kafka_sink's
+// rows arrive once each, a key's rows in the order sent and all in one partition (what a
+// compacted changelog needs); a row that cannot be delivered is an error from flush(), not a
+// silent loss. In: event_time(source_time) windows by the messages' timestamps.
 #include <doctest/doctest.h>
 
 #include <librdkafka/rdkafka.h>
@@ -17,6 +18,9 @@
 
 #include "sluice/io/kafka_sink.hpp"
 #include "sluice/io/kafka_source.hpp"
+#include "sluice/io/text_lines.hpp"
+#include "sluice/run/stream.hpp"
+#include "sluice/sluice.hpp"
 
 namespace {
 
@@ -97,4 +101,59 @@ TEST_CASE("kafka_sink: a row that cannot be delivered is an error from flush, no
   sink.send("k", "v");
   CHECK_THROWS_AS(sink.flush(), sluice::kafka_error);
   CHECK(sink.delivered() == 0);
+}
+
+TEST_CASE("kafka_source + event_time(source_time): windows by the messages' timestamps, not a field") {
+  auto mock = sluice::detail::kafka_client(RD_KAFKA_PRODUCER,
+                                           sluice::detail::kafka_config({{"test.mock.num.brokers", "1"}}));
+  rd_kafka_mock_cluster_t* cluster = rd_kafka_handle_mock_cluster(mock.get());
+  REQUIRE(cluster != nullptr);
+  REQUIRE(rd_kafka_mock_topic_create(cluster, "stamped", 3, 1) == RD_KAFKA_RESP_ERR_NO_ERROR);
+  const std::string brokers = rd_kafka_mock_cluster_bootstraps(cluster);
+
+  // Messages of one word each, stamped 7 ms apart, to the partitions in turn (in time order in
+  // each): the word says nothing of time, the timestamp is all there is.
+  constexpr std::int64_t base = 1'700'000'000'000;
+  constexpr int messages = 3000;
+  std::map<std::pair<std::string, std::int64_t>, std::uint64_t> expected;  // (word, window start) -> count
+  {
+    auto producer = sluice::detail::kafka_client(
+        RD_KAFKA_PRODUCER, sluice::detail::kafka_config({{"bootstrap.servers", brokers}, {"linger.ms", "5"}}));
+    for (int i = 0; i < messages; ++i) {
+      const std::string word = "w" + std::to_string(i % 4);
+      const std::int64_t stamp = base + i * 7;
+      REQUIRE(rd_kafka_producev(producer.get(), RD_KAFKA_V_TOPIC("stamped"), RD_KAFKA_V_PARTITION(i % 3),
+                                RD_KAFKA_V_VALUE(const_cast<char*>(word.data()), word.size()),
+                                RD_KAFKA_V_TIMESTAMP(stamp), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                                RD_KAFKA_V_END) == RD_KAFKA_RESP_ERR_NO_ERROR);
+      ++expected[{word, stamp - stamp % 1000}];
+      rd_kafka_poll(producer.get(), 0);
+    }
+    REQUIRE(rd_kafka_flush(producer.get(), 10'000) == RD_KAFKA_RESP_ERR_NO_ERROR);
+  }
+
+  struct word {
+    std::string text;
+  };
+  auto format = sluice::lines_of<word>([](std::string_view line, word& out) -> const char* {
+    out.text = std::string(line);
+    return nullptr;
+  });
+  sluice::kafka_source source(format, {.brokers = brokers, .topic = "stamped", .group = "stamps", .stop_at_end = true});
+  const auto per_second = sluice::flow<word>() | sluice::event_time(sluice::source_time) |
+                          sluice::key_by(&word::text) | sluice::window(sluice::tumbling(std::chrono::seconds(1))) |
+                          sluice::aggregate(sluice::count{});
+  std::map<std::pair<std::string, std::int64_t>, std::uint64_t> got;
+  std::uint64_t late = 0;
+  sluice::stream_options opts{.threads = 2};
+  opts.max_delay = std::chrono::milliseconds(100);
+  const auto stats = sluice::run_stream(source, per_second, [&](const auto& store) {
+    for (const auto& row : store.scan()) {
+      got[{std::string(row.key.key), row.key.window.start.count()}] += row.value;
+    }
+  }, opts);
+  late = stats.late_events;
+  CHECK(stats.events == messages);
+  CHECK(late == 0);
+  CHECK(got == expected);
 }
