@@ -24,6 +24,21 @@
 
 namespace {
 
+/// librdkafka's mock cluster of `brokers` brokers with one topic, for a test's life.
+struct mock_cluster {
+  sluice::detail::kafka_handle client;
+  std::string brokers;
+  mock_cluster(const char* topic, int partitions, int broker_count)
+      : client(sluice::detail::kafka_client(
+            RD_KAFKA_PRODUCER,
+            sluice::detail::kafka_config({{"test.mock.num.brokers", std::to_string(broker_count)}}))) {
+    rd_kafka_mock_cluster_t* cluster = rd_kafka_handle_mock_cluster(client.get());
+    REQUIRE(cluster != nullptr);
+    REQUIRE(rd_kafka_mock_topic_create(cluster, topic, partitions, broker_count) == RD_KAFKA_RESP_ERR_NO_ERROR);
+    brokers = rd_kafka_mock_cluster_bootstraps(cluster);
+  }
+};
+
 struct received {
   std::int32_t partition;
   std::string key;
@@ -58,12 +73,8 @@ std::vector<received> read_topic(const std::string& brokers, const std::string& 
 }  // namespace
 
 TEST_CASE("kafka_sink: every row arrives once, a key's rows in order and in one partition") {
-  auto mock = sluice::detail::kafka_client(RD_KAFKA_PRODUCER,
-                                           sluice::detail::kafka_config({{"test.mock.num.brokers", "3"}}));
-  rd_kafka_mock_cluster_t* cluster = rd_kafka_handle_mock_cluster(mock.get());
-  REQUIRE(cluster != nullptr);
-  REQUIRE(rd_kafka_mock_topic_create(cluster, "rows", 4, 3) == RD_KAFKA_RESP_ERR_NO_ERROR);
-  const std::string brokers = rd_kafka_mock_cluster_bootstraps(cluster);
+  const mock_cluster mock("rows", 4, 3);
+  const std::string& brokers = mock.brokers;
 
   constexpr int rows = 5000;
   {
@@ -104,12 +115,8 @@ TEST_CASE("kafka_sink: a row that cannot be delivered is an error from flush, no
 }
 
 TEST_CASE("kafka_source + event_time(source_time): windows by the messages' timestamps, not a field") {
-  auto mock = sluice::detail::kafka_client(RD_KAFKA_PRODUCER,
-                                           sluice::detail::kafka_config({{"test.mock.num.brokers", "1"}}));
-  rd_kafka_mock_cluster_t* cluster = rd_kafka_handle_mock_cluster(mock.get());
-  REQUIRE(cluster != nullptr);
-  REQUIRE(rd_kafka_mock_topic_create(cluster, "stamped", 3, 1) == RD_KAFKA_RESP_ERR_NO_ERROR);
-  const std::string brokers = rd_kafka_mock_cluster_bootstraps(cluster);
+  const mock_cluster mock("stamped", 3, 1);
+  const std::string& brokers = mock.brokers;
 
   // Messages of one word each, stamped 7 ms apart, to the partitions in turn (in time order in
   // each): the word says nothing of time, the timestamp is all there is.
