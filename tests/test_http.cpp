@@ -35,6 +35,7 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/write.hpp>
 
+#include "sluice/serve/http_client.hpp"
 #include "sluice/serve/http_server.hpp"
 
 using namespace std::chrono_literals;
@@ -787,4 +788,28 @@ TEST_CASE("random bytes and mangled requests never crash or wedge the server") {
   const reply after = fetch_when_admitted(server.port(), "/a");
   CHECK(after.status == 200);
   CHECK(after.body == "x,y\n1,2\n");
+}
+
+TEST_CASE("http_get_within: a body larger than Beast's default limit; a peer that never answers times out; "
+          "a refused connection and a non-200 status are errors") {
+  sluice::http_router routes = test_routes();
+  const std::string big(20U << 20U, 'x');  // 20 MiB: over Beast's default 8 MiB body limit
+  routes.add("/big", [&](const sluice::http_request&) { return sluice::http_response::csv(big); });
+  sluice::http_server server(std::move(routes));
+  const std::string at = "127.0.0.1:" + std::to_string(server.port());
+  CHECK(sluice::http_get_within(at, "/a", std::chrono::seconds(10)) == "x,y\n1,2\n");
+  CHECK(sluice::http_get_within(at, "/big", std::chrono::seconds(30)) == big);
+  CHECK_THROWS_WITH_AS(sluice::http_get_within(at, "/boom", std::chrono::seconds(10)), doctest::Contains("500"),
+                       std::runtime_error);
+
+  // A socket that listens but never accepts: the connection completes in its backlog and the
+  // request is never read, so nothing ever answers.
+  boost::asio::io_context io;
+  boost::asio::ip::tcp::acceptor silent(io, {boost::asio::ip::make_address("127.0.0.1"), 0});
+  const std::string mute = "127.0.0.1:" + std::to_string(silent.local_endpoint().port());
+  CHECK_THROWS_AS(sluice::http_get_within(mute, "/a", std::chrono::milliseconds(200)), std::system_error);
+
+  const std::string closed = "127.0.0.1:" + std::to_string(silent.local_endpoint().port());
+  silent.close();
+  CHECK_THROWS_AS(sluice::http_get_within(closed, "/a", std::chrono::seconds(10)), std::system_error);
 }
