@@ -1555,3 +1555,21 @@ TEST_CASE("json output: strings are always valid UTF-8 JSON, valid text is kept,
   sluice::detail::append_json_string(out, "a\xFF\"\\\n\xC3\xA9");
   CHECK(out == "\"a\xEF\xBF\xBD\\\"\\\\\\n\xC3\xA9\"");
 }
+
+TEST_CASE("csv output: leading_csv_fields takes a row's first n fields, quoted delimiters and quotes inside them") {
+  CHECK(sluice::leading_csv_fields("eu,1700000000000,3,12.50", 1) == "eu");
+  CHECK(sluice::leading_csv_fields("eu,1700000000000,3,12.50", 2) == "eu,1700000000000");
+  CHECK(sluice::leading_csv_fields("eu,1700000000000", 2) == "eu,1700000000000");  // all of it
+  CHECK(sluice::leading_csv_fields("eu", 3) == "eu");
+  CHECK(sluice::leading_csv_fields(R"("toys, games ""kids""",7,1.00)", 1) == R"("toys, games ""kids""")");
+  CHECK(sluice::leading_csv_fields(R"("a,b",",",c)", 2) == R"("a,b",",")");
+  CHECK(sluice::leading_csv_fields("", 1).empty());
+  // Whatever append_csv_field writes, the first field read back is the field written.
+  for (const std::string f : {"plain", "with,comma", "with \"quote\"", ",", "\"", ""}) {
+    std::string row;
+    sluice::append_csv_field(row, f);
+    const std::size_t first = row.size();
+    row += ",rest,of,row";
+    CHECK(sluice::leading_csv_fields(row, 1) == row.substr(0, first));
+  }
+}

@@ -472,23 +472,13 @@ inline std::size_t key_columns(std::string_view query) {
 }
 
 /// Calls f(key, row) for each line of `rows` (CSV, '\n'-terminated; the row without its newline),
-/// the key being its first `keys` fields (quotes respected: a quoted comma is not a separator).
+/// the key being its first `keys` fields. (The rows sales prints hold no quoted newline.)
 template <class F>
 void for_each_row(std::string_view rows, std::size_t keys, F&& f) {
   while (!rows.empty()) {
     const std::size_t eol = std::min(rows.find('\n'), rows.size());
     const std::string_view row = rows.substr(0, eol);
-    std::size_t fields = 0;
-    std::size_t at = 0;
-    bool quoted = false;
-    for (; at < row.size(); ++at) {
-      if (row[at] == '"') {
-        quoted = !quoted;
-      } else if (row[at] == ',' && !quoted && ++fields == keys) {
-        break;
-      }
-    }
-    f(row.substr(0, at), row);
+    f(sluice::leading_csv_fields(row, keys), row);
     rows.remove_prefix(std::min(rows.size(), eol + 1));
   }
 }

@@ -2,6 +2,7 @@
 // Python's csv module, in DuckDB, in a spreadsheet) as the same values.
 #pragma once
 
+#include <cstddef>
 #include <string>
 #include <string_view>
 
@@ -29,6 +30,22 @@ inline void append_csv_field(std::string& out, std::string_view s, char delimite
   } else {
     append_quoted_csv_field(out, s);
   }
+}
+
+/// The first `n` fields of a CSV row as written above (without the comma after them; the whole
+/// row if it has no more): a row's key columns, for a message key. A quoted field's delimiters
+/// and doubled quotes do not end it.
+inline std::string_view leading_csv_fields(std::string_view row, std::size_t n, char delimiter = ',') {
+  std::size_t fields = 0;
+  bool quoted = false;
+  for (std::size_t at = 0; at < row.size(); ++at) {
+    if (row[at] == '"') {
+      quoted = !quoted;  // a doubled quote flips twice
+    } else if (row[at] == delimiter && !quoted && ++fields == n) {
+      return row.substr(0, at);
+    }
+  }
+  return row;
 }
 
 }  // namespace sluice
