@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "../examples/tools/kafka_produce.hpp"
+#include "kafka_mock.hpp"
 #include "random_sales.hpp"
 #include "sluice/io/kafka_source.hpp"
 #include "sluice/io/memory_source.hpp"
@@ -34,23 +35,7 @@
 
 namespace {
 
-/// A mock cluster of one broker with topic `topic` of `partitions` partitions, for the test's life.
-class mock_cluster {
- public:
-  mock_cluster(const std::string& topic, int partitions)
-      : client_(sluice::detail::kafka_client(RD_KAFKA_PRODUCER,
-                                             sluice::detail::kafka_config({{"test.mock.num.brokers", "1"}}))) {
-    rd_kafka_mock_cluster_t* cluster = rd_kafka_handle_mock_cluster(client_.get());
-    REQUIRE(cluster != nullptr);
-    REQUIRE(rd_kafka_mock_topic_create(cluster, topic.c_str(), partitions, 1) == RD_KAFKA_RESP_ERR_NO_ERROR);
-    brokers_ = rd_kafka_mock_cluster_bootstraps(cluster);
-  }
-  [[nodiscard]] const std::string& brokers() const { return brokers_; }
-
- private:
-  sluice::detail::kafka_handle client_;
-  std::string brokers_;
-};
+using test_support::mock_cluster;
 
 }  // namespace
 

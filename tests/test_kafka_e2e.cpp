@@ -270,6 +270,12 @@ TEST_CASE("three sales --kafka instances in one group: GET /QUERY on any is batc
   const std::string& second_file = files[2];
   const std::string topic = "group-" + std::to_string(::getpid());
   const kafka_brokers brokers(topic + ":6");
+  if (!brokers.mock()) {
+    // It needs a topic of 6 partitions (a real cluster makes one with its own default) and a
+    // 3 s session timeout (below a real broker's group.min.session.timeout.ms).
+    MESSAGE("SLUICE_KAFKA_BROKERS is set: this test runs against the mock cluster only");
+    return;
+  }
   auto send = [&](const std::string& f) {
     const auto r = run(SEND_LINES_BIN, {f, "--kafka", brokers.list(), "--topic", topic, "--message-bytes", "600"});
     REQUIRE_MESSAGE(r.status == 0, r.err);

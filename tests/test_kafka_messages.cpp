@@ -5,7 +5,6 @@
 #include <doctest/doctest.h>
 
 #include <librdkafka/rdkafka.h>
-#include <librdkafka/rdkafka_mock.h>
 
 #include <algorithm>
 #include <chrono>
@@ -16,6 +15,7 @@
 #include <utility>
 #include <vector>
 
+#include "kafka_mock.hpp"
 #include "sluice/io/kafka_sink.hpp"
 #include "sluice/io/kafka_source.hpp"
 #include "sluice/io/text_lines.hpp"
@@ -24,20 +24,7 @@
 
 namespace {
 
-/// librdkafka's mock cluster of `brokers` brokers with one topic, for a test's life.
-struct mock_cluster {
-  sluice::detail::kafka_handle client;
-  std::string brokers;
-  mock_cluster(const char* topic, int partitions, int broker_count)
-      : client(sluice::detail::kafka_client(
-            RD_KAFKA_PRODUCER,
-            sluice::detail::kafka_config({{"test.mock.num.brokers", std::to_string(broker_count)}}))) {
-    rd_kafka_mock_cluster_t* cluster = rd_kafka_handle_mock_cluster(client.get());
-    REQUIRE(cluster != nullptr);
-    REQUIRE(rd_kafka_mock_topic_create(cluster, topic, partitions, broker_count) == RD_KAFKA_RESP_ERR_NO_ERROR);
-    brokers = rd_kafka_mock_cluster_bootstraps(cluster);
-  }
-};
+using test_support::mock_cluster;
 
 struct received {
   std::int32_t partition;
@@ -74,7 +61,7 @@ std::vector<received> read_topic(const std::string& brokers, const std::string& 
 
 TEST_CASE("kafka_sink: every row arrives once, a key's rows in order and in one partition") {
   const mock_cluster mock("rows", 4, 3);
-  const std::string& brokers = mock.brokers;
+  const std::string& brokers = mock.brokers();
 
   constexpr int rows = 5000;
   {
@@ -115,8 +102,8 @@ TEST_CASE("kafka_sink: a row that cannot be delivered is an error from flush, no
 }
 
 TEST_CASE("kafka_source + event_time(source_time): windows by the messages' timestamps, not a field") {
-  const mock_cluster mock("stamped", 3, 1);
-  const std::string& brokers = mock.brokers;
+  const mock_cluster mock("stamped", 3);
+  const std::string& brokers = mock.brokers();
 
   // Messages of one word each, stamped 7 ms apart, to the partitions in turn (in time order in
   // each): the word says nothing of time, the timestamp is all there is.

@@ -542,7 +542,9 @@ class group_serving {
       throw sluice::http_error(503, "not serving yet");
     }
     gathered g{sluice::partition_answer<decltype(Query::flow)>(q_.flow), {}};
-    g.answer.offer(sluice::decode_published(sluice::encode_published(self, checkpoints_->published())));
+    for (auto& own : checkpoints_->published()) {
+      g.answer.offer(sluice::held_input{self, std::move(own)});
+    }
     for (const std::string& peer : members_->peers()) {
       try {
         // A dead peer's machine may never answer: give it two seconds, then answer without it.
@@ -556,9 +558,13 @@ class group_serving {
 
   void add_routes(sluice::http_router& router) {
     router.add("/partitions", [this](const sluice::http_request& /*request*/) {
-      std::lock_guard lock(mutex_);
+      std::string self;
+      {
+        std::lock_guard lock(mutex_);
+        self = self_;
+      }
       return sluice::http_response{200, "application/octet-stream",
-                                   sluice::encode_published(self_, checkpoints_->published())};
+                                   sluice::encode_published(self, checkpoints_->published())};
     });
     router.add("/" + o_.query, [this](const sluice::http_request& request) {
       return sales::query_response(request, [&](const sales::row_filter& filter) {

@@ -135,10 +135,4 @@ class kafka_members {
   std::jthread thread_;
 };
 
-/// How many partitions `topic` has at `brokers`.
-inline std::int32_t kafka_topic_partitions(const std::string& brokers, const std::string& topic) {
-  const auto client = detail::kafka_client(RD_KAFKA_PRODUCER, detail::kafka_config({{"bootstrap.servers", brokers}}));
-  return detail::topic_partitions(client.get(), topic);
-}
-
 }  // namespace sluice

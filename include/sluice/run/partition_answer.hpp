@@ -34,23 +34,24 @@ struct held_input {
   std::string owner;
   stream_checkpoints::published_input checkpoint;
 
-  auto fields() { return std::tie(owner, checkpoint.input, checkpoint.saved.position, checkpoint.saved.state,
-                                  checkpoint.saved.fired, checkpoint.saved_at_ms); }
-  auto fields() const { return std::tie(owner, checkpoint.input, checkpoint.saved.position, checkpoint.saved.state,
-                                        checkpoint.saved.fired, checkpoint.saved_at_ms); }
+  auto fields() { return std::tie(owner, checkpoint); }
+  auto fields() const { return std::tie(owner, checkpoint); }
 };
 
-/// The wire form of a process's published checkpoints (GET /partitions): a version, then the list.
+inline constexpr std::uint32_t published_version = 1;
+
+/// The wire form of a process's published checkpoints (GET /partitions): a version, then the
+/// list of held_input (each checkpoint with `owner`), written without copying the checkpoints.
 inline std::string encode_published(std::string_view owner, const std::vector<stream_checkpoints::published_input>& all) {
-  std::vector<held_input> held;
-  held.reserve(all.size());
-  for (const auto& p : all) {
-    held.push_back(held_input{std::string(owner), p});
-  }
+  const std::string owner_text(owner);
   std::string bytes;
   byte_writer w(bytes);
-  encode(w, std::uint32_t{1});
-  encode(w, held);
+  encode(w, published_version);
+  w.put_varint(all.size());  // as codec<std::vector<held_input>> writes its count
+  for (const auto& p : all) {
+    encode(w, owner_text);
+    encode(w, p);
+  }
   return bytes;
 }
 /// Its decoding; bytes that do not decode, or of another version, are a codec_error.
@@ -58,8 +59,9 @@ inline std::vector<held_input> decode_published(std::string_view bytes) {
   byte_reader r(bytes);
   std::uint32_t version = 0;
   decode(r, version);
-  if (version != 1) {
-    r.fail("published checkpoints of version " + std::to_string(version) + ", this program reads version 1");
+  if (version != published_version) {
+    r.fail("published checkpoints of version " + std::to_string(version) + ", this program reads version " +
+           std::to_string(published_version));
   }
   std::vector<held_input> held;
   decode(r, held);
@@ -122,7 +124,7 @@ class partition_answer {
       }
     }
     if (horizon != millis::min()) {
-      detail::drop_windows_ended_before(total, horizon);
+      detail::drop_windows_ended_by(total, horizon);
     }
     return make_result_store(std::move(total));
   }

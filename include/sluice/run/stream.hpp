@@ -124,12 +124,16 @@ struct stream_checkpoints {
     std::int64_t position = 0;
     std::string state;
     std::string fired;
+    auto fields() { return std::tie(position, state, fired); }  // its codec (partition_answer's wire form)
+    auto fields() const { return std::tie(position, state, fired); }
   };
   /// The latest checkpoint of an input held by this process, for queries.
   struct published_input {
     std::string input;
     saved_input saved;
     std::int64_t saved_at_ms = 0;  // system clock, ms since the epoch
+    auto fields() { return std::tie(input, saved, saved_at_ms); }
+    auto fields() const { return std::tie(input, saved, saved_at_ms); }
   };
 
   /// Saves input `input`'s checkpoint for the flow `flow` (atomically: see checkpoint_dir) and
@@ -429,11 +433,11 @@ class stream_engine {
         t->saved_at = clock::now();
         if (restored) {
           try {
-            byte_reader r(restored->state);
-            t->partial.load(r);
-            byte_reader f(restored->fired);
+            byte_reader state(restored->state);
+            t->partial.load(state);
             if (engine_->opts_.checkpoints->keep_fired) {
-              t->kept.load(f);
+              byte_reader fired(restored->fired);
+              t->kept.load(fired);
             }
           } catch (const codec_error& e) {
             throw engine_->opts_.checkpoints->unusable(name, std::string("its state does not decode: ") + e.what());
@@ -467,29 +471,21 @@ class stream_engine {
         }
       }
     }
-    /// An input with records since its last checkpoint, and `every` passed since: it went idle
-    /// (its last message came) and is checkpointed now, not when its next record comes.
+    /// Whether some input has records since its last checkpoint and `every` has passed since:
+    /// it went idle (its last message came) and is checkpointed now, not when its next comes.
     [[nodiscard]] bool checkpoint_due() const {
       if constexpr (checkpointable) {
-        if (engine_->opts_.checkpoints != nullptr) {
-          const auto now = clock::now();
-          for (const auto& [id, t] : tasks_) {
-            if (t->position != t->saved_position && now - t->saved_at >= engine_->opts_.checkpoints->every) {
-              return true;
-            }
-          }
-        }
+        const auto now = clock::now();
+        return std::any_of(tasks_.begin(), tasks_.end(), [&](const auto& entry) { return due(*entry.second, now); });
       }
       return false;
     }
     void save_idle_inputs() {
       if constexpr (checkpointable) {
-        if (checkpoint_due()) {
-          const auto now = clock::now();
-          for (auto& [id, t] : tasks_) {
-            if (t->position != t->saved_position && now - t->saved_at >= engine_->opts_.checkpoints->every) {
-              save(*t);
-            }
+        const auto now = clock::now();
+        for (auto& [id, t] : tasks_) {
+          if (due(*t, now)) {
+            save(*t);
           }
         }
       }
@@ -545,7 +541,12 @@ class stream_engine {
       if (retain.count() <= 0 || watermark == millis::min() || watermark == millis::max()) {
         return;
       }
-      detail::drop_windows_ended_before(t.kept, watermark - retain);
+      detail::drop_windows_ended_by(t.kept, watermark - retain);
+    }
+
+    /// Records since its last checkpoint, which is `every` old (tasks_ exist only with checkpoints).
+    [[nodiscard]] bool due(const task& t, clock::time_point now) const {
+      return t.position != t.saved_position && now - t.saved_at >= engine_->opts_.checkpoints->every;
     }
 
     [[nodiscard]] stream_checkpoints::saved_input encoded(const task& t) const {

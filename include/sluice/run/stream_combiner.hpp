@@ -43,7 +43,7 @@ millis completes_at(const windowed_key<K, count_window_index>& /*key*/) {
 /// Drops from `state` the windows that ended before `horizon` (rows without a time window stay):
 /// what a bounded (retained) view forgets.
 template <class State>
-void drop_windows_ended_before(State& state, millis horizon) {
+void drop_windows_ended_by(State& state, millis horizon) {
   state.retain_if([&](const auto& key, auto& /*state*/) {
     const millis end = completes_at(key);
     return end == millis::max() || end == millis::min() || end >= horizon;
