@@ -99,7 +99,7 @@ class partition_answer {
   /// With `retain` (the inputs' stream_checkpoints::retain), each input dropped the windows that
   /// ended more than `retain` before its own watermark, so a window some input dropped may be
   /// whole in another: the answer keeps only the windows every input still holds, those ending
-  /// at or after the latest horizon (the most advanced watermark minus `retain`).
+  /// after the latest horizon (the most advanced watermark minus `retain`).
   [[nodiscard]] auto store(std::chrono::milliseconds retain = std::chrono::milliseconds{0}) const {
     auto probe = flow_.make_partial();
     fired_type total(probe.advance(millis::min()));

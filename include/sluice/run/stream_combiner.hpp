@@ -40,13 +40,14 @@ millis completes_at(const windowed_key<K, count_window_index>& /*key*/) {
   return millis::min();
 }
 
-/// Drops from `state` the windows that ended before `horizon` (rows without a time window stay):
-/// what a bounded (retained) view forgets.
+/// Drops from `state` the windows that ended at or before `horizon` (rows without a time window
+/// stay): what a bounded (retained) view forgets, by the rule of the Lambda views' retention
+/// (batch_view::kept), so that --retain D keeps the same windows in every mode.
 template <class State>
 void drop_windows_ended_by(State& state, millis horizon) {
   state.retain_if([&](const auto& key, auto& /*state*/) {
     const millis end = completes_at(key);
-    return end == millis::max() || end == millis::min() || end >= horizon;
+    return end == millis::max() || end == millis::min() || end > horizon;
   });
 }
 }  // namespace detail
