@@ -14,6 +14,11 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 host="$root/tests/consumers"
 work=$(mktemp -d "${TMPDIR:-/tmp}/sluice-consumers.XXXXXX")
 trap 'rm -rf "$work"' EXIT
+# Everything runs from the temporary directory: meson's CMake module runs `cmake
+# --system-information`, which writes a scratch directory into the current one, and test.sh runs
+# this script beside the sanitizer build's `meson setup` in the source tree: two of those in one
+# directory at once clobber each other's (a CI run failed so: "CMAKE_CXX_COMPILER not set").
+cd "$work"
 # An installed sluice elsewhere on the machine must not stand in for the one under test.
 unset PKG_CONFIG_PATH CMAKE_PREFIX_PATH
 
@@ -28,7 +33,7 @@ step() {
   fi
 }
 
-step install meson setup "$work/sluice-build" --prefix="$work/prefix" -Dtests=false -Dexamples=false -Dbench=disabled
+step install meson setup "$work/sluice-build" "$root" --prefix="$work/prefix" -Dtests=false -Dexamples=false -Dbench=disabled
 step install meson install -C "$work/sluice-build"
 pc_dir=$(dirname "$(find "$work/prefix" -name sluice.pc)")
 version=$(PKG_CONFIG_PATH=$pc_dir pkg-config --modversion sluice)
