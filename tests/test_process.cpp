@@ -185,7 +185,8 @@ TEST_CASE("process: batch mode equals the per-key model, on one thread and on fo
 
 TEST_CASE(
     "process: batch mode on 4 threads splits the keys across threads and gives the rows of 1 thread, in time order") {
-  const auto events = stream_test::random_events(5, 200'000, 997, 200);
+  // 70k events: 4 parts of at least 16 384 (fewer are not worth a thread to the process function).
+  const auto events = stream_test::random_events(5, 70'000, 997, 200);
   std::mutex mutex;
   std::set<std::thread::id> threads_seen;
   const auto counting = sluice::flow<ev>() | sluice::event_time(&ev::t) | sluice::key_by(&ev::k) |
