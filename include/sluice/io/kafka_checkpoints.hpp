@@ -52,10 +52,10 @@ namespace sluice {
 struct kafka_checkpoint_options {
   std::string brokers{};
   std::string topic{};
-  std::string key_prefix{};  // before each checkpoint's name in its key: "GROUP/" keeps groups apart
-  std::size_t max_bytes = 16U << 20U;  // the largest checkpoint (key and value); the created topic's
-                                       // max.message.bytes allows it
-  std::chrono::milliseconds timeout{30'000};  // for an acknowledgement, and for reading the topic's end
+  std::string key_prefix{};                     // before each checkpoint's name in its key: "GROUP/" keeps groups apart
+  std::size_t max_bytes = 16U << 20U;           // the largest checkpoint (key and value); the created topic's
+                                                // max.message.bytes allows it
+  std::chrono::milliseconds timeout{30'000};    // for an acknowledgement, and for reading the topic's end
   std::map<std::string, std::string> config{};  // more librdkafka properties (security, ...), both clients
 };
 
@@ -106,11 +106,11 @@ class kafka_checkpoint_store final : public checkpoint_store {
     }
     delivery d;
     while (true) {
-      const rd_kafka_resp_err_t err = rd_kafka_producev(
-          producer_.get(), RD_KAFKA_V_TOPIC(opts_.topic.c_str()),
-          RD_KAFKA_V_KEY(const_cast<char*>(key.data()), key.size()),
-          RD_KAFKA_V_VALUE(const_cast<char*>(value.data()), value.size()), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-          RD_KAFKA_V_OPAQUE(&d), RD_KAFKA_V_END);
+      const rd_kafka_resp_err_t err =
+          rd_kafka_producev(producer_.get(), RD_KAFKA_V_TOPIC(opts_.topic.c_str()),
+                            RD_KAFKA_V_KEY(const_cast<char*>(key.data()), key.size()),
+                            RD_KAFKA_V_VALUE(const_cast<char*>(value.data()), value.size()),
+                            RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_OPAQUE(&d), RD_KAFKA_V_END);
       if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
         break;
       }
@@ -130,7 +130,8 @@ class kafka_checkpoint_store final : public checkpoint_store {
                              " bytes as too large: raise the topic's max.message.bytes");
     }
     if (d.err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-      throw checkpoint_error("checkpoint " + where(name) + ": Kafka did not acknowledge it: " + rd_kafka_err2str(d.err));
+      throw checkpoint_error("checkpoint " + where(name) +
+                             ": Kafka did not acknowledge it: " + rd_kafka_err2str(d.err));
     }
   }
 
@@ -144,10 +145,10 @@ class kafka_checkpoint_store final : public checkpoint_store {
       return std::nullopt;
     }
     const held& h = it->second;
-    return decode_checkpoint(h.value,
-                             where(name) + " (partition " + std::to_string(h.partition) + ", offset " +
-                                 std::to_string(h.offset) + ")",
-                             flow);
+    return decode_checkpoint(
+        h.value,
+        where(name) + " (partition " + std::to_string(h.partition) + ", offset " + std::to_string(h.offset) + ")",
+        flow);
   }
 
   [[nodiscard]] std::string where(std::string_view name) const override {
@@ -198,7 +199,8 @@ class kafka_checkpoint_store final : public checkpoint_store {
     }
     bool found = false;
     for (int i = 0; i < metadata->topic_cnt; ++i) {
-      found = found || (opts_.topic == metadata->topics[i].topic && metadata->topics[i].err == RD_KAFKA_RESP_ERR_NO_ERROR);
+      found =
+          found || (opts_.topic == metadata->topics[i].topic && metadata->topics[i].err == RD_KAFKA_RESP_ERR_NO_ERROR);
     }
     rd_kafka_metadata_destroy(metadata);
     return found;
@@ -251,8 +253,8 @@ class kafka_checkpoint_store final : public checkpoint_store {
     for (std::int32_t p = 0; p < partitions; ++p) {
       std::int64_t low = 0;
       std::int64_t high = 0;
-      const rd_kafka_resp_err_t err = rd_kafka_query_watermark_offsets(
-          consumer_.get(), opts_.topic.c_str(), p, &low, &high, static_cast<int>(opts_.timeout.count()));
+      const rd_kafka_resp_err_t err = rd_kafka_query_watermark_offsets(consumer_.get(), opts_.topic.c_str(), p, &low,
+                                                                       &high, static_cast<int>(opts_.timeout.count()));
       if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
         throw topic_error("cannot learn where partition " + std::to_string(p) + " ends: " + rd_kafka_err2str(err));
       }
@@ -265,7 +267,8 @@ class kafka_checkpoint_store final : public checkpoint_store {
     if (end.empty()) {
       return;
     }
-    if (const rd_kafka_resp_err_t err = rd_kafka_assign(consumer_.get(), list.get()); err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    if (const rd_kafka_resp_err_t err = rd_kafka_assign(consumer_.get(), list.get());
+        err != RD_KAFKA_RESP_ERR_NO_ERROR) {
       throw topic_error(std::string("cannot read it: ") + rd_kafka_err2str(err));
     }
     const auto deadline = std::chrono::steady_clock::now() + opts_.timeout;
@@ -304,15 +307,15 @@ class kafka_checkpoint_store final : public checkpoint_store {
       latest_.erase(key);
       return;
     }
-    latest_.insert_or_assign(std::move(key), held{std::string(static_cast<const char*>(m.payload), m.len),
-                                                  m.partition, m.offset});
+    latest_.insert_or_assign(std::move(key),
+                             held{std::string(static_cast<const char*>(m.payload), m.len), m.partition, m.offset});
   }
 
   kafka_checkpoint_options opts_;
   detail::kafka_handle producer_;
   detail::kafka_handle consumer_;
-  mutable std::mutex mutex_;  // loads, one at a time: the consumer and what it read
-  mutable std::map<std::string, held> latest_;  // key -> its newest value read
+  mutable std::mutex mutex_;                           // loads, one at a time: the consumer and what it read
+  mutable std::map<std::string, held> latest_;         // key -> its newest value read
   mutable std::map<std::int32_t, std::int64_t> next_;  // partition -> the offset after what was read
   mutable std::atomic<std::uint64_t> read_{0};
 };

@@ -188,8 +188,8 @@ class checkpoint_store {
 inline std::string checkpoint_file_name(std::string_view name) {
   std::string f(name);
   for (char& c : f) {
-    const bool plain = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
-                       c == '_' || c == '.';
+    const bool plain =
+        (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '_' || c == '.';
     c = plain ? c : '_';
   }
   return f.empty() || f.front() == '.' ? "_" + f : f;
