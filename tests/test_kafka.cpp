@@ -1,10 +1,12 @@
-// kafka_source against librdkafka's mock cluster, in process (built only with the meson option
-// `kafka`): random sales rows produced to a 4-partition topic as messages of a few rows each,
+// kafka_source and kafka_checkpoint_store against librdkafka's mock cluster, in process (built
+// only with the meson option `kafka`; the checkpoint store's tests use SLUICE_KAFKA_BROKERS
+// instead when it is set): random sales rows produced to a 4-partition topic as messages of a few rows each,
 // consumed by run_stream through a kafka_source, give the batch answer over the same rows in a
 // run that keeps the source stalled (a one-chunk worker queue, workers that take 50 us a row), so that partitions
 // are paused and resumed (librdkafka refetches what a pause dropped: nothing may be lost or read
 // twice).
 #include <doctest/doctest.h>
+#include <unistd.h>
 
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>
@@ -13,10 +15,12 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <cstdlib>
 #include <filesystem>
 #include <functional>
 #include <map>
 #include <optional>
+#include <random>
 #include <stop_token>
 #include <string>
 #include <thread>
@@ -26,6 +30,8 @@
 #include "../examples/tools/kafka_produce.hpp"
 #include "kafka_mock.hpp"
 #include "random_sales.hpp"
+#include "sluice/io/kafka_checkpoints.hpp"
+#include "sluice/io/kafka_sink.hpp"
 #include "sluice/io/kafka_source.hpp"
 #include "sluice/io/memory_source.hpp"
 #include "sluice/run/batch.hpp"
@@ -239,4 +245,158 @@ TEST_CASE("kafka_source with checkpoints: a run stopped midway, or killed at any
   CHECK(again.restored.load() == live_files);
   CHECK(messages == sent.messages - first_messages);
   CHECK(answer == expected);
+}
+
+namespace {
+
+/// The brokers of SLUICE_KAFKA_BROKERS (a real cluster, where the store creates `topic`), or of
+/// a mock cluster of this object's life with `topic` (the mock cluster does not answer the admin
+/// API's CreateTopics).
+class brokers_for_test {
+ public:
+  explicit brokers_for_test(const std::string& topic) {
+    if (const char* real = std::getenv("SLUICE_KAFKA_BROKERS"); real != nullptr && *real != '\0') {
+      brokers_ = real;
+    } else {
+      brokers_ = mock_.emplace(topic, 1, 3).brokers();
+    }
+  }
+  [[nodiscard]] const std::string& list() const { return brokers_; }
+
+ private:
+  std::optional<mock_cluster> mock_;
+  std::string brokers_;
+};
+
+/// A checkpoint topic of its own for each test (fresh on a real cluster too): created by the store.
+std::string fresh_topic(const std::string& name) {
+  static int n = 0;
+  return name + "-" + std::to_string(::getpid()) + "-" + std::to_string(++n);
+}
+
+/// A checkpoint of flow 7 with random parts.
+sluice::checkpoint random_checkpoint(std::mt19937_64& rng) {
+  sluice::checkpoint c;
+  c.flow = 7;
+  const std::size_t parts = 1 + rng() % 3;
+  for (std::size_t i = 0; i < parts; ++i) {
+    std::string bytes(rng() % 2000, '\0');
+    for (char& b : bytes) {
+      b = static_cast<char>(rng());
+    }
+    c.add("part" + std::to_string(i), std::move(bytes));
+  }
+  return c;
+}
+
+}  // namespace
+
+TEST_CASE("kafka_checkpoint_store: the newest save of each name is what any store on the topic loads") {
+  const std::string topic = fresh_topic("ckpt-topic");
+  const brokers_for_test brokers(topic);
+  const sluice::kafka_checkpoint_options opts{.brokers = brokers.list(), .topic = topic,
+                                              .key_prefix = "group/"};
+  const sluice::kafka_checkpoint_store writer(opts);
+  CHECK(!writer.load("sales/0", 7).has_value());
+  // Random saves over a few names, several of each, loaded between saves by the writer itself.
+  std::mt19937_64 rng(41);
+  std::map<std::string, sluice::checkpoint> newest;
+  for (int i = 0; i < 40; ++i) {
+    const std::string name = "sales/" + std::to_string(rng() % 4);
+    newest[name] = random_checkpoint(rng);
+    writer.save(name, newest[name]);
+    if (i % 10 == 9) {
+      const auto got = writer.load(name, 7);
+      REQUIRE(got.has_value());
+      CHECK(got->parts == newest[name].parts);
+    }
+  }
+  // A store that starts afterwards (another machine) reads the topic from its beginning.
+  const sluice::kafka_checkpoint_store reader(opts);
+  for (const auto& [name, c] : newest) {
+    const auto got = reader.load(name, 7);
+    REQUIRE(got.has_value());
+    CHECK(got->flow == 7);
+    CHECK(got->parts == c.parts);
+  }
+  CHECK(reader.messages_read() == 40);
+  CHECK(!reader.load("sales/9", 7).has_value());
+  // Another group's prefix keeps its own names apart; another flow's checkpoint is refused.
+  sluice::kafka_checkpoint_options other_group = opts;
+  other_group.key_prefix = "other/";
+  CHECK(!sluice::kafka_checkpoint_store(other_group).load(newest.begin()->first, 7).has_value());
+  CHECK_THROWS_WITH_AS((void)reader.load(newest.begin()->first, 8), doctest::Contains("written by another flow"),
+                       sluice::checkpoint_error);
+}
+
+TEST_CASE("kafka_checkpoint_store: a later save by another process is seen at the next load, which reads only it") {
+  const std::string topic = fresh_topic("ckpt-tail");
+  const brokers_for_test brokers(topic);
+  const sluice::kafka_checkpoint_options opts{.brokers = brokers.list(), .topic = topic,
+                                              .key_prefix = "g/"};
+  const sluice::kafka_checkpoint_store here(opts);
+  const sluice::kafka_checkpoint_store there(opts);  // the instance that held the partition before
+  std::mt19937_64 rng(43);
+  const sluice::checkpoint first = random_checkpoint(rng);
+  there.save("t/1", first);
+  REQUIRE(here.load("t/1", 7).has_value());
+  CHECK(here.load("t/1", 7)->parts == first.parts);
+  const std::uint64_t read = here.messages_read();
+
+  const sluice::checkpoint at_revoke = random_checkpoint(rng);
+  there.save("t/1", at_revoke);
+  const auto got = here.load("t/1", 7);
+  REQUIRE(got.has_value());
+  CHECK(got->parts == at_revoke.parts);
+  CHECK(here.messages_read() == read + 1);  // the new tail only, not the topic again
+
+  // A tombstone (an empty value for the key) removes the checkpoint.
+  sluice::kafka_sink tombstones({.brokers = brokers.list(), .topic = opts.topic});
+  tombstones.send("g/t/1", "");
+  tombstones.flush();
+  CHECK(!here.load("t/1", 7).has_value());
+}
+
+TEST_CASE("kafka_checkpoint_store: a damaged value, a newer format or one over the size limit is refused, never used") {
+  const std::string topic = fresh_topic("ckpt-bad");
+  const brokers_for_test brokers(topic);
+  const sluice::kafka_checkpoint_options opts{.brokers = brokers.list(), .topic = topic,
+                                              .key_prefix = "g/", .max_bytes = 4096};
+  const sluice::kafka_checkpoint_store store(opts);
+  std::mt19937_64 rng(47);
+  sluice::checkpoint c;
+  c.flow = 7;
+  c.add("state", "some state");
+  const std::string good = sluice::encode_checkpoint(c);
+  sluice::kafka_sink raw({.brokers = brokers.list(), .topic = opts.topic});
+  const auto stored = [&](const std::string& value) {
+    raw.send("g/t/0", value);
+    raw.flush();
+    return [&] { return store.load("t/0", 7); };
+  };
+
+  std::string damaged = good;
+  damaged.back() ^= 0x20;
+  const std::string where = "topic " + opts.topic + " key g/t/0 (partition 0, offset";
+  CHECK_THROWS_WITH_AS(stored(damaged)(), doctest::Contains(where.c_str()), sluice::checkpoint_error);
+  CHECK_THROWS_WITH_AS(stored(damaged)(), doctest::Contains("crc mismatch in the body"), sluice::checkpoint_error);
+  CHECK_THROWS_WITH_AS(stored(good.substr(0, 30))(), doctest::Contains("torn header"), sluice::checkpoint_error);
+  std::string newer = good;  // version 2, its header CRC right: a newer build wrote it
+  newer[10] = 2;
+  const std::uint32_t crc = sluice::crc32c(newer.data(), 36);
+  for (unsigned i = 0; i < 4; ++i) {
+    newer[36 + i] = static_cast<char>((crc >> (8U * i)) & 0xFFU);
+  }
+  CHECK_THROWS_WITH_AS(stored(newer)(), doctest::Contains("format version 2 is newer"), sluice::checkpoint_error);
+  // A good checkpoint saved after them is the newest again.
+  store.save("t/0", c);
+  REQUIRE(store.load("t/0", 7).has_value());
+  CHECK(store.load("t/0", 7)->parts == c.parts);
+
+  // Over max_bytes: refused before sending, naming the limit; the last good one stays.
+  sluice::checkpoint big = random_checkpoint(rng);
+  big.add("more", std::string(5000, 'x'));
+  CHECK_THROWS_WITH_AS(store.save("t/0", big), doctest::Contains("more than the checkpoint topic's limit of 4096"),
+                       sluice::checkpoint_error);
+  CHECK(store.load("t/0", 7)->parts == c.parts);
 }

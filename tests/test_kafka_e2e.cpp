@@ -12,6 +12,7 @@
 #include <chrono>
 #include <csignal>
 #include <cstdlib>
+#include <filesystem>
 #include <memory>
 #include <optional>
 #include <string>
@@ -143,15 +144,20 @@ std::size_t occurrences(const std::string& text, const std::string& what) {
   return n;
 }
 
-/// The brokers of SLUICE_KAFKA_BROKERS, or of a mock cluster this object runs (with `topic`).
+/// The brokers of SLUICE_KAFKA_BROKERS, or of a mock cluster this object runs (with `topics`,
+/// each NAME:PARTITIONS).
 class kafka_brokers {
  public:
-  explicit kafka_brokers(const std::string& topic) {
+  explicit kafka_brokers(const std::vector<std::string>& topics) {
     if (const char* real = std::getenv("SLUICE_KAFKA_BROKERS"); real != nullptr && *real != '\0') {
       brokers_ = real;
       return;
     }
-    cluster_.emplace(KAFKA_TEST_CLUSTER_BIN, std::vector<std::string>{"--brokers", "3", "--topic", topic});
+    std::vector<std::string> args{"--brokers", "3"};
+    for (const std::string& topic : topics) {
+      args.insert(args.end(), {"--topic", topic});
+    }
+    cluster_.emplace(KAFKA_TEST_CLUSTER_BIN, args);
     const auto deadline = steady_clock::now() + patience;
     while (cluster_->out().find('\n') == std::string::npos) {
       const bool waiting = !cluster_->exited() && steady_clock::now() < deadline;
@@ -269,7 +275,7 @@ TEST_CASE("three sales --kafka instances in one group: GET /QUERY on any is batc
   const std::string& first_file = files[1];
   const std::string& second_file = files[2];
   const std::string topic = "group-" + std::to_string(::getpid());
-  const kafka_brokers brokers(topic + ":6");
+  const kafka_brokers brokers({topic + ":6"});
   if (!brokers.mock()) {
     // It needs a topic of 6 partitions (a real cluster makes one with its own default) and a
     // 3 s session timeout (below a real broker's group.min.session.timeout.ms).
@@ -367,11 +373,70 @@ TEST_CASE("three sales --kafka instances in one group: GET /QUERY on any is batc
   }
 }
 
+TEST_CASE("sales --kafka --checkpoint-topic: killed with kill -9 mid-stream, an instance elsewhere resumes from the "
+          "topic's checkpoints, exactly") {
+  const std::string query = "by-category";
+  const auto files = sales_in_halves("topic-ckpt-sales", 20000, 43);
+  const std::string topic = "topic-ckpt-" + std::to_string(::getpid());
+  const std::string checkpoints = topic + "-checkpoints";
+  // On a real cluster the checkpoint topic is created by sales (the admin API); the mock
+  // cluster does not answer CreateTopics, so it is made with the cluster.
+  const kafka_brokers brokers({topic + ":3", checkpoints + ":1"});
+  auto send = [&](const std::string& f) {
+    const auto r = run(SEND_LINES_BIN, {f, "--kafka", brokers.list(), "--topic", topic, "--message-bytes", "600"});
+    REQUIRE_MESSAGE(r.status == 0, r.err);
+  };
+  send(files[1]);
+  // No --checkpoint-dir anywhere: the checkpoints are in the topic only. The successor joins the
+  // same group (the checkpoints' keys name it), so it is given the partitions once the killed
+  // instance's session has timed out (3 s on the mock cluster; 6 s, a real broker's minimum).
+  const std::vector<std::string> args{"--kafka", brokers.list(), "--topic", topic, "--group", topic,
+                                      "--threads", "2", "--checkpoint-topic", checkpoints,
+                                      "--checkpoint-every", "20ms", "--session-timeout", brokers.mock() ? "3s" : "6s"};
+  std::vector<std::string> victim_args = args;
+  victim_args.insert(victim_args.end(), {"--members-topic", topic + "-members"});
+  group_instance victim(query, victim_args);
+  // Killed once each of the three partitions has a checkpoint past offset 0 in the topic (a
+  // partition's offset in GET /group is its latest checkpoint's, published once Kafka has it).
+  const auto deadline = steady_clock::now() + patience;
+  while (true) {
+    const std::string body = victim.get("/group").body;
+    std::size_t saved = 0;
+    for (std::size_t at = body.find("\"offset\":"); at != std::string::npos; at = body.find("\"offset\":", at + 1)) {
+      saved += std::stoll(body.substr(at + 9)) > 0 ? 1 : 0;
+    }
+    if (saved == 3) {
+      break;
+    }
+    REQUIRE_MESSAGE(steady_clock::now() < deadline, "no checkpoint of every partition: " << body);
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  victim.kill9();
+  send(files[2]);
+
+  // The successor runs in an empty directory of its own: what it restores can only come from Kafka.
+  const std::string elsewhere = tmp("topic-ckpt-elsewhere").string();
+  std::filesystem::remove_all(elsewhere);
+  std::filesystem::create_directories(elsewhere);
+  std::string command = "cd " + shell_quote(elsewhere) + " && exec " + shell_quote(SALES_BIN) + " " + query;
+  for (const std::string& a : args) {
+    command += " " + shell_quote(a);
+  }
+  const run_result r = run("/bin/sh", {"-c", command + " --until-end"});
+  INFO(r.err);
+  REQUIRE(r.status == 0);
+  CHECK(sorted_rows(r.out) == sorted_rows(run(SALES_BIN, {query, "--input", files[0]}).out));
+  CHECK(contains(r.err, "sales: checkpoints in topic " + checkpoints));
+  CHECK(contains(r.err, "; 3 partitions restored from checkpoints"));
+  CHECK(rows_received(r.err, query) < 20000);  // what the checkpoints covered was not read again
+  CHECK(std::filesystem::is_empty(elsewhere));
+}
+
 TEST_CASE("a broker taken down and brought back up mid-stream: sales --kafka loses nothing") {
   const std::string query = "region-minute";
   const auto files = sales_in_halves("broker-sales", 20000, 37);
   const std::string topic = "broker-" + std::to_string(::getpid());
-  kafka_brokers brokers(topic + ":6");
+  kafka_brokers brokers({topic + ":6"});
   if (!brokers.mock()) {
     MESSAGE("SLUICE_KAFKA_BROKERS is set: a real cluster's brokers are not this test's to take down");
     return;
@@ -400,12 +465,16 @@ TEST_CASE("a broker taken down and brought back up mid-stream: sales --kafka los
                   "after broker 1 came back");
 }
 
-TEST_CASE("sales --kafka without --topic or --group is a usage error; --topic alone too") {
+TEST_CASE("sales --kafka without --topic or --group is a usage error; --topic alone too; two checkpoint homes too") {
   CHECK(run(SALES_BIN, {"by-category", "--kafka", "127.0.0.1:1", "--group", "g"}).status != 0);
   CHECK(run(SALES_BIN, {"by-category", "--kafka", "127.0.0.1:1", "--topic", "t"}).status != 0);
   const auto r = run(SALES_BIN, {"by-category", "--input", "x.csv", "--topic", "t"});
   CHECK(r.status != 0);
-  CHECK(contains(r.err, "--topic, --group, --until-end, --checkpoint-dir and --sink-topic are for --kafka"));
+  CHECK(contains(r.err, "--topic, --group, --until-end, --checkpoint-dir, --checkpoint-topic and --sink-topic are for --kafka"));
+  const auto both = run(SALES_BIN, {"by-category", "--kafka", "127.0.0.1:1", "--topic", "t", "--group", "g",
+                                     "--checkpoint-dir", "d", "--checkpoint-topic", "c"});
+  CHECK(both.status != 0);
+  CHECK(contains(both.err, "give --checkpoint-dir DIR or --checkpoint-topic T, not both"));
 }
 
 #endif  // KAFKA_TEST_CLUSTER_BIN

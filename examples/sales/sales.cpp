@@ -12,7 +12,7 @@
 //         [--segment-age D] [--batch-every D] [--fsync POLICY] [--max-delay D] ...
 //   sales QUERY --replay DIR [--serve HOST:PORT] [--from-time MS]   (Kappa)
 //   sales QUERY --kafka BROKERS --topic TOPIC --group GROUP [--until-end] [--checkpoint-dir DIR
-//         [--checkpoint-every D]] [--max-delay D] ...
+//         | --checkpoint-topic T] [--checkpoint-every D] [--max-delay D] ...
 //   sales QUERY --explain [--dot]                          (the query's flow; reads no input)
 #include <algorithm>
 #include <cstdio>
@@ -35,6 +35,7 @@
 #include "sales.hpp"
 #include "sluice/io/csv_text.hpp"
 #if SLUICE_WITH_KAFKA
+#include "sluice/io/kafka_checkpoints.hpp"
 #include "sluice/io/kafka_members.hpp"
 #include "sluice/io/kafka_sink.hpp"
 #include "sluice/io/kafka_source.hpp"
@@ -68,7 +69,8 @@ constexpr const char* usage =
     "             [--max-delay D] [--late-output FILE] [--retain D]\n"
     "       sales QUERY --replay DIR [--serve HOST:PORT] [--from-time MS] [--max-delay D]\n"
     "       sales QUERY --kafka BROKERS --topic TOPIC --group GROUP [--until-end]\n"
-    "             [--checkpoint-dir DIR] [--checkpoint-every D] [--serve HOST:PORT [--members-topic T]]\n"
+    "             [--checkpoint-dir DIR | --checkpoint-topic T] [--checkpoint-every D]\n"
+    "             [--serve HOST:PORT [--members-topic T]]\n"
     "             [--sink-topic T] [--session-timeout D]\n"
     "             [--max-delay D] [--threads N] [--late-output FILE] [--stats-every D] [--bad-records skip|fail]\n"
     "       sales QUERY --explain [--dot]\n"
@@ -104,6 +106,10 @@ constexpr const char* usage =
     "                        another process of the group given the partition) resumes from\n"
     "                        them: nothing counted twice, nothing lost (by-category,\n"
     "                        region-minute, top-products, popular)\n"
+    "  --checkpoint-topic T  keep the checkpoints in Kafka topic T instead (compacted, keyed\n"
+    "                        GROUP/TOPIC/PARTITION; created if missing): an instance on any machine\n"
+    "                        resumes a partition from it. One or the other: the checkpoints have\n"
+    "                        one home, so that no two copies can disagree\n"
     "  --serve HOST:PORT     also the group's answer from this instance, whichever instance holds\n"
     "                        which partitions: GET /QUERY (as --lambda's: every partition's latest\n"
     "                        checkpoint, open windows included, merged; 503 while a partition has no\n"
@@ -165,6 +171,7 @@ struct options {
   std::string group;
   bool until_end = false;
   std::string checkpoint_dir;
+  std::string checkpoint_topic;
   std::chrono::milliseconds checkpoint_every{10'000};
   std::string members_topic = "sluice-members";
   std::string sink_topic;
@@ -217,6 +224,8 @@ options parse_args(int argc, char** argv) {
       o.kafka = args.value();
     } else if (a == "--checkpoint-dir") {
       o.checkpoint_dir = args.value();
+    } else if (a == "--checkpoint-topic") {
+      o.checkpoint_topic = args.value();
     } else if (a == "--checkpoint-every") {
       o.checkpoint_every = args.duration();
     } else if (a == "--members-topic") {
@@ -303,9 +312,12 @@ options parse_args(int argc, char** argv) {
     if (o.topic.empty() || o.group.empty()) {
       args.fail("--kafka BROKERS takes --topic TOPIC and --group GROUP");
     }
+    if (!o.checkpoint_dir.empty() && !o.checkpoint_topic.empty()) {
+      args.fail("give --checkpoint-dir DIR or --checkpoint-topic T, not both: the checkpoints have one home");
+    }
   } else if (!o.topic.empty() || !o.group.empty() || o.until_end || !o.checkpoint_dir.empty() ||
-             !o.sink_topic.empty()) {
-    args.fail("--topic, --group, --until-end, --checkpoint-dir and --sink-topic are for --kafka");
+             !o.checkpoint_topic.empty() || !o.sink_topic.empty()) {
+    args.fail("--topic, --group, --until-end, --checkpoint-dir, --checkpoint-topic and --sink-topic are for --kafka");
   }
   return o;
 }
@@ -662,11 +674,20 @@ std::string stream_mode(const options& o, const sluice::input_options& input, co
     std::fprintf(stderr, "sales: consuming %s from %s as group %s\n", o.topic.c_str(), o.kafka.c_str(),
                  o.group.c_str());
     std::fflush(stderr);
-    // Checkpoints on disk with --checkpoint-dir; with --serve also in memory, where each
-    // partition's latest one (open windows and fired rows) is its share of the group's answer.
+    // Checkpoints on disk with --checkpoint-dir, in a compacted topic with --checkpoint-topic;
+    // with --serve also in memory, where each partition's latest one (open windows and fired
+    // rows) is its share of the group's answer.
     std::optional<sluice::stream_checkpoints> checkpoints;
-    if (!o.checkpoint_dir.empty() || !o.serve.empty()) {
+    if (!o.checkpoint_topic.empty()) {
+      auto store = std::make_shared<sluice::kafka_checkpoint_store>(
+          sluice::kafka_checkpoint_options{.brokers = o.kafka, .topic = o.checkpoint_topic, .key_prefix = o.group + "/"});
+      std::fprintf(stderr, "sales: checkpoints in topic %s, keyed %s/%s/PARTITION, up to %zu bytes each\n",
+                   o.checkpoint_topic.c_str(), o.group.c_str(), o.topic.c_str(), store->options().max_bytes);
+      checkpoints.emplace(std::move(store), o.checkpoint_every, "sales " + o.query);
+    } else if (!o.checkpoint_dir.empty() || !o.serve.empty()) {
       checkpoints.emplace(o.checkpoint_dir, o.checkpoint_every, "sales " + o.query);
+    }
+    if (checkpoints) {
       checkpoints->keep_fired = true;
       checkpoints->retain = o.retain;
     }

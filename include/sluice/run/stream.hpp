@@ -98,9 +98,11 @@ struct stream_metrics {
 /// an input's checkpoint is then its whole share of the answer, open windows and fired ones, and
 /// the latest checkpoint of every input held here is `published()` for a query to merge with
 /// other processes' (partition_answer): one answer from any instance of a consumer group.
-/// An empty directory keeps checkpoints in memory only (published, never written).
+/// Checkpoints go to a checkpoint_store: a local directory (checkpoint_dir), a compacted Kafka
+/// topic (kafka_checkpoint_store), or none: an empty directory keeps them in memory only
+/// (published, never written).
 struct stream_checkpoints {
-  std::optional<checkpoint_dir> dir;
+  std::shared_ptr<const checkpoint_store> store;
   std::chrono::milliseconds every{10'000};
   std::string flow_name{};  // added to the flow's fingerprint (a query's name): checkpoints of
                             // another flow are refused, never restored
@@ -114,9 +116,12 @@ struct stream_checkpoints {
                               std::chrono::milliseconds interval = std::chrono::seconds(10), std::string name = {})
       : every(interval), flow_name(std::move(name)) {
     if (!directory.empty()) {
-      dir.emplace(directory);
+      store = std::make_shared<checkpoint_dir>(directory);
     }
   }
+  explicit stream_checkpoints(std::shared_ptr<const checkpoint_store> where,
+                              std::chrono::milliseconds interval = std::chrono::seconds(10), std::string name = {})
+      : store(std::move(where)), every(interval), flow_name(std::move(name)) {}
 
   /// An input's saved state (its partial's bytes, and with keep_fired what it fired) and the
   /// source position it covers.
@@ -136,10 +141,10 @@ struct stream_checkpoints {
     auto fields() const { return std::tie(input, saved, saved_at_ms); }
   };
 
-  /// Saves input `input`'s checkpoint for the flow `flow` (atomically: see checkpoint_dir) and
-  /// publishes it.
+  /// Saves input `input`'s checkpoint for the flow `flow` (durably: it returns once the store
+  /// holds it) and publishes it.
   void save(std::string_view input, std::uint64_t flow, saved_input s) {
-    if (dir) {
+    if (store) {
       std::string at;
       byte_writer w(at);
       encode(w, s.position);
@@ -150,7 +155,7 @@ struct stream_checkpoints {
       if (keep_fired) {
         c.add("fired", s.fired);
       }
-      dir->save(file_for(input), c);
+      store->save(input, c);
     }
     saved.fetch_add(1, std::memory_order_relaxed);
     publish(input, std::move(s));
@@ -159,7 +164,7 @@ struct stream_checkpoints {
   /// Input `input`'s checkpoint, or nullopt if none was saved. One that cannot be used (damaged,
   /// of a newer format, another flow's, without its parts) is a checkpoint_error.
   std::optional<saved_input> load(std::string_view input, std::uint64_t flow) {
-    const auto c = dir ? dir->load(file_for(input), flow) : std::nullopt;
+    const auto c = store ? store->load(input, flow) : std::nullopt;
     if (!c) {
       return std::nullopt;
     }
@@ -209,18 +214,7 @@ struct stream_checkpoints {
 
   /// The error for input `input`'s checkpoint, with `why`.
   [[nodiscard]] checkpoint_error unusable(std::string_view input, const std::string& why) const {
-    return checkpoint_error("checkpoint " + (dir ? dir->path_of(file_for(input)) : file_for(input)) + ": " + why);
-  }
-
-  /// The checkpoint's file name for an input's name ("sales/3" -> "sales_3").
-  static std::string file_for(std::string_view input) {
-    std::string f(input);
-    for (char& c : f) {
-      const bool plain = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
-                         c == '_' || c == '.';
-      c = plain ? c : '_';
-    }
-    return f.empty() || f.front() == '.' ? "_" + f : f;
+    return checkpoint_error("checkpoint " + (store ? store->where(input) : std::string(input)) + ": " + why);
   }
 
  private:

@@ -5,9 +5,11 @@
 // wrote it: a checkpoint of another flow, a newer format, or damaged bytes are refused with a
 // message that says which, and never half-applied.
 //
-// checkpoint_dir keeps one file per name in a local directory, replaced atomically: the new
-// bytes go to a temporary file that is fsynced and renamed over the old one, then the directory
-// is fsynced, so a crash leaves the old checkpoint or the new one, whole.
+// A checkpoint_store keeps checkpoints by name (a stream input's name, "sales/3"). checkpoint_dir
+// keeps one file per name in a local directory, replaced atomically: the new bytes go to a
+// temporary file that is fsynced and renamed over the old one, then the directory is fsynced, so
+// a crash leaves the old checkpoint or the new one, whole. (kafka_checkpoint_store, in
+// sluice/io/kafka_checkpoints.hpp, keeps them in a compacted Kafka topic instead, for any machine.)
 //
 // File layout (integers little-endian):
 //   header (40 bytes): "SLUICECKPT" | u8 format version (1) | 5 zero bytes | u64 flow fingerprint
@@ -161,8 +163,40 @@ inline checkpoint decode_checkpoint(std::string_view bytes, const std::string& w
   return c;
 }
 
+/// Where checkpoints are kept, by name: save() returns once the checkpoint is durable (a crash
+/// after it cannot lose it), load() gives the latest one saved under the name, by any process
+/// that shares the store, or nullopt. A damaged one, one of a newer format, or (with `flow`) one
+/// another flow wrote is a checkpoint_error. A store is a handle to storage shared with other
+/// threads and processes: saving through a const one is fine, as writing through a const file
+/// descriptor is. Both are called from several threads at once.
+class checkpoint_store {
+ public:
+  checkpoint_store() = default;
+  checkpoint_store(const checkpoint_store&) = default;
+  checkpoint_store& operator=(const checkpoint_store&) = default;
+  virtual ~checkpoint_store() = default;
+
+  virtual void save(std::string_view name, const checkpoint& c) const = 0;
+  [[nodiscard]] virtual std::optional<checkpoint> load(std::string_view name,
+                                                       std::optional<std::uint64_t> flow) const = 0;
+  /// How errors name checkpoint `name` ("/d/sales_3.ckpt", "topic ckpt key g/sales/3").
+  [[nodiscard]] virtual std::string where(std::string_view name) const = 0;
+};
+
+/// A file name for a checkpoint's name: what is not a letter, digit, '-', '_' or '.' becomes '_'
+/// ("sales/3" -> "sales_3"), and one that would start with '.' (or is empty) gets a '_' before it.
+inline std::string checkpoint_file_name(std::string_view name) {
+  std::string f(name);
+  for (char& c : f) {
+    const bool plain =
+        (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '_' || c == '.';
+    c = plain ? c : '_';
+  }
+  return f.empty() || f.front() == '.' ? "_" + f : f;
+}
+
 /// Checkpoints by name in a local directory (created if missing), each replaced atomically.
-class checkpoint_dir {
+class checkpoint_dir final : public checkpoint_store {
  public:
   explicit checkpoint_dir(std::string dir) : dir_(std::move(dir)) {
     if (const std::string failed = detail::make_directories(dir_); !failed.empty()) {
@@ -170,8 +204,8 @@ class checkpoint_dir {
     }
   }
 
-  /// Replaces the checkpoint `name` (a file name: no '/') with `c`, atomically and durably.
-  void save(std::string_view name, const checkpoint& c) const {
+  /// Replaces the checkpoint `name` with `c`, atomically and durably.
+  void save(std::string_view name, const checkpoint& c) const override {
     const std::string path = path_of(name);
     // A temporary name of this save's own: two saves of one name at once (a partition handed off
     // by one worker while another has just taken it) each rename a whole file; the last wins.
@@ -209,7 +243,7 @@ class checkpoint_dir {
   /// The checkpoint `name`, or nullopt if there is none. With `flow`, one written by another
   /// flow is a checkpoint_error, as are damaged bytes and a newer format.
   [[nodiscard]] std::optional<checkpoint> load(std::string_view name,
-                                               std::optional<std::uint64_t> flow = std::nullopt) const {
+                                               std::optional<std::uint64_t> flow = std::nullopt) const override {
     const std::string path = path_of(name);
     const detail::unique_fd f(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
     if (!f.is_open()) {
@@ -236,12 +270,11 @@ class checkpoint_dir {
     return decode_checkpoint(bytes, path, flow);
   }
 
+  /// The file of checkpoint `name`, in the directory whatever the name ("sales/3": sales_3.ckpt).
   [[nodiscard]] std::string path_of(std::string_view name) const {
-    if (name.empty() || name.find('/') != std::string_view::npos || name.front() == '.') {
-      throw std::invalid_argument("checkpoint name '" + std::string(name) + "' must be a file name");
-    }
-    return dir_ + (dir_.ends_with('/') ? "" : "/") + std::string(name) + ".ckpt";
+    return dir_ + (dir_.ends_with('/') ? "" : "/") + checkpoint_file_name(name) + ".ckpt";
   }
+  [[nodiscard]] std::string where(std::string_view name) const override { return path_of(name); }
   [[nodiscard]] const std::string& dir() const { return dir_; }
 
  private:
