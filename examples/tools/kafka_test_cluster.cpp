@@ -25,7 +25,9 @@ constexpr const char* usage =
     "usage: kafka_test_cluster [--brokers N] [--topic NAME:PARTITIONS]...\n"
     "  Runs librdkafka's mock Kafka cluster on loopback: N brokers (default 3), the topics given\n"
     "  (replicated on up to 3 brokers), until SIGINT or SIGTERM. Prints the bootstrap servers on\n"
-    "  stdout as one line once it is ready. SIGUSR1 takes broker 1 down, SIGUSR2 brings it back up.\n";
+    "  stdout as one line once it is ready. SIGUSR1 takes broker 1 down, SIGUSR2 brings it back up.\n"
+    "  Each partition keeps only about its last 5 MiB (the mock's retention): older messages are\n"
+    "  deleted before anyone reads them. Keep test data under 4 MiB a partition.\n";
 
 struct topic_spec {
   std::string name;
