@@ -25,6 +25,10 @@
 // it owns, and several processes in one group each count only their own partitions. A revoked
 // partition is handed off: with checkpoints its state leaves with its last checkpoint (for its
 // next owner to restore) instead of being fired here.
+// A start that Kafka no longer has (a checkpoint older than what retention kept, or one from
+// before the topic was recreated) ends the run with a kafka_error naming the partition and the
+// offset: reading from anywhere else would lose rows or count them twice, so the source never
+// resets a restored position by itself (auto.offset.reset is "error" unless config says otherwise).
 // `stop_at_end` ends the run once every assigned partition has been read to the end it had
 // when it was assigned (a replay of what the topic holds: tests, backfills).
 #pragma once
@@ -57,10 +61,10 @@ namespace sluice {
 struct kafka_options {
   std::string brokers{};  // bootstrap.servers: HOST:PORT[,HOST:PORT...]
   std::string topic{};
-  std::string group{};  // group.id: processes with the same group split the partitions
-  bool stop_at_end = false;  // end once every assigned partition is read to its end at assignment
+  std::string group{};                          // group.id: processes with the same group split the partitions
+  bool stop_at_end = false;                     // end once every assigned partition is read to its end at assignment
   std::map<std::string, std::string> config{};  // more librdkafka properties (security, timeouts, ...)
-  std::chrono::milliseconds poll_timeout{50};  // how long one poll waits for a message or a stop
+  std::chrono::milliseconds poll_timeout{50};   // how long one poll waits for a message or a stop
   std::chrono::milliseconds pause_after{1000};  // a full worker queue this long pauses the partition
   /// Where a newly assigned partition starts reading: its next offset after a restored
   /// checkpoint; nullopt (or no function): the earliest offset Kafka keeps. Called on the
@@ -185,7 +189,7 @@ class kafka_source {
     properties.emplace("bootstrap.servers", opts_.brokers);
     properties.emplace("group.id", opts_.group);
     properties.emplace("enable.auto.commit", "false");  // positions are not kept yet (see top)
-    properties.emplace("auto.offset.reset", "earliest");
+    properties.emplace("auto.offset.reset", "error");   // only restored starts can be out of range
     properties.emplace("partition.assignment.strategy", "cooperative-sticky");
     properties.emplace("enable.partition.eof", opts_.stop_at_end ? "true" : "false");
     rd_kafka_conf_t* conf = detail::kafka_config(properties);
@@ -234,8 +238,9 @@ class kafka_source {
   struct partition {
     byte_feed::input_handle input = 0;
     bool open = false;
-    bool at_end = false;                // stop_at_end: read to its end
+    bool at_end = false;  // stop_at_end: read to its end
     bool paused = false;
+    std::int64_t start = RD_KAFKA_OFFSET_BEGINNING;               // where its reading began
     std::deque<std::pair<std::string, source_position>> waiting;  // messages (with the offset after
                                                                   // each) its worker could not take yet
   };
@@ -272,9 +277,9 @@ class kafka_source {
       if (!start && opts_.start_at) {
         start = opts_.start_at(id);
       }
-      if (start) {
-        assignment.offset = *start;
-      }
+      // No start: the earliest offset Kafka keeps, named as such, not left to auto.offset.reset.
+      assignment.offset = start ? *start : RD_KAFKA_OFFSET_BEGINNING;
+      p.start = assignment.offset;
     } catch (const std::exception& e) {
       if (callback_error_.empty()) {
         callback_error_ = "kafka: partition " + std::to_string(id) + " of " + opts_.topic + ": " + e.what();
@@ -316,6 +321,18 @@ class kafka_source {
     if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
       if (it != partitions_.end() && opts_.stop_at_end) {
         it->second.at_end = true;
+      }
+      return;
+    }
+    if (m->err == RD_KAFKA_RESP_ERR__AUTO_OFFSET_RESET || m->err == RD_KAFKA_RESP_ERR_OFFSET_OUT_OF_RANGE) {
+      if (callback_error_.empty()) {
+        const std::int64_t start = it != partitions_.end() ? it->second.start : m->offset;
+        callback_error_ = "kafka: partition " + std::to_string(m->partition) + " of " + opts_.topic +
+                          ": cannot resume at offset " + std::to_string(start) + " (" +
+                          rd_kafka_message_errstr(m.get()) +
+                          "): Kafka no longer has it (retention deleted older messages, or the topic was "
+                          "recreated); reading from elsewhere would lose rows or count them twice. Remove the "
+                          "partition's checkpoint to read it afresh";
       }
       return;
     }
