@@ -44,6 +44,17 @@ inline std::vector<owned_sale> random_sales(std::uint64_t seed, std::size_t n) {
   return out;
 }
 
+/// The rows as the events a CSV reader would make of them (views into `rows`, which must outlive them).
+inline std::vector<sales::sale> as_events(const std::vector<owned_sale>& rows) {
+  std::vector<sales::sale> events;
+  events.reserve(rows.size());
+  for (const auto& r : rows) {
+    events.push_back(
+        {sluice::millis{r.ts}, r.order_id, r.user_id, r.region, r.category, r.product, r.qty, r.price_cents});
+  }
+  return events;
+}
+
 /// The rows as sales CSV. With `vary_syntax`, some categories are quoted and some lines end in
 /// CRLF (chosen by `seed`), so that readers see more than one spelling of the same data.
 inline std::string to_csv(const std::vector<owned_sale>& rows, bool vary_syntax = false, std::uint64_t seed = 0) {

@@ -4,26 +4,26 @@
 
 #include <algorithm>
 #include <charconv>
-#include <system_error>
 #include <cstdint>
 #include <cstdio>
-#include <iterator>
-#include <string_view>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <map>
 #include <random>
 #include <string>
+#include <string_view>
+#include <system_error>
 #include <tuple>
 #include <vector>
 
 #include "random_sales.hpp"
-#include "temp_dir.hpp"
 #include "sales.hpp"
 #include "sluice/io/file_source.hpp"
 #include "sluice/io/lines_file.hpp"
 #include "sluice/io/memory_source.hpp"
 #include "sluice/run/batch.hpp"
+#include "temp_dir.hpp"
 
 namespace {
 
@@ -199,10 +199,7 @@ TEST_CASE("policy fail stops with the first bad record's position, whichever thr
 
 TEST_CASE("an in-memory range gives the same answer on every thread count") {
   const auto rows = random_sales(3, 20000);
-  std::vector<sales::sale> events;
-  for (const auto& r : rows) {
-    events.push_back({sluice::millis{r.ts}, 0, 0, r.region, r.category, r.product, r.qty, r.price_cents});
-  }
+  const std::vector<sales::sale> events = test_data::as_events(rows);
   const auto expected = reference_by_category(rows);
   for (unsigned threads : {1U, 2U, 6U}) {
     auto store = sluice::run_batch(sluice::from_range(events), sales::by_category(),
@@ -351,15 +348,15 @@ TEST_CASE("lines_file: every good line once on any thread count; bad and over-lo
 
 TEST_CASE("from_index and collect: fn(0..n-1) once each; one thread keeps input order") {
   auto square = [](std::uint64_t i) { return static_cast<std::int64_t>(i * i); };
-  const auto evens = sluice::flow<std::int64_t>() | sluice::filter([](std::int64_t x) { return x % 2 == 0; }) |
-                     sluice::collect();
+  const auto evens =
+      sluice::flow<std::int64_t>() | sluice::filter([](std::int64_t x) { return x % 2 == 0; }) | sluice::collect();
   std::vector<std::int64_t> want;
   for (std::uint64_t i = 0; i < 10'000; i += 2) {
     want.push_back(square(i));
   }
   CHECK(sluice::run_batch(sluice::from_index(10'000, square), evens, sluice::batch_options{.threads = 1}) == want);
-  auto parallel =
-      sluice::run_batch(sluice::from_index(10'000, square), evens, sluice::batch_options{.threads = 4, .min_chunk_units = 1});
+  auto parallel = sluice::run_batch(sluice::from_index(10'000, square), evens,
+                                    sluice::batch_options{.threads = 4, .min_chunk_units = 1});
   std::sort(parallel.begin(), parallel.end());
   CHECK(parallel == want);
 }
@@ -373,9 +370,8 @@ TEST_CASE("all_max keeps every input at the maximum, merged in any order") {
     for (int i = 0; i < 40; ++i) {
       xs.push_back(kv{i, static_cast<std::int64_t>(rng() % 6)});
     }
-    const std::int64_t top = std::max_element(xs.begin(), xs.end(), [](const kv& a, const kv& b) {
-                               return a.value < b.value;
-                             })->value;
+    const std::int64_t top =
+        std::max_element(xs.begin(), xs.end(), [](const kv& a, const kv& b) { return a.value < b.value; })->value;
     std::vector<kv> want;
     std::copy_if(xs.begin(), xs.end(), std::back_inserter(want), [&](const kv& x) { return x.value == top; });
     // Split at a random point, fold each half, merge either way round.

@@ -9,11 +9,10 @@
 //       it and keeps tailing.
 #pragma once
 
-#include <chrono>
-#include <condition_variable>
 #include <algorithm>
 #include <charconv>
-#include <type_traits>
+#include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <cstdio>
 #include <memory>
@@ -23,6 +22,7 @@
 #include <stop_token>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <vector>
 
 #include <fmt/core.h>
@@ -37,6 +37,7 @@
 #include "sluice/io/log_source.hpp"
 #include "sluice/io/stream_format.hpp"
 #include "sluice/io/tcp_source.hpp"
+#include "sluice/io/terminal_progress.hpp"
 #include "sluice/io/text_file.hpp"
 #include "sluice/lambda/ingest.hpp"
 #include "sluice/lambda/kappa.hpp"
@@ -48,10 +49,10 @@
 namespace sales {
 
 struct lambda_settings {
-  std::string query;      // the name: GET /<query>
+  std::string query;  // the name: GET /<query>
   std::string log_dir;
-  std::string listen;     // ingest (lambda)
-  std::string serve;      // HTTP, "" for none (replay prints and exits)
+  std::string listen;  // ingest (lambda)
+  std::string serve;   // HTTP, "" for none (replay prints and exits)
   std::uint64_t connections = 0;
   sluice::lambda_options engine;
   std::string late_output;
@@ -140,7 +141,8 @@ sluice::http_response query_response(const sluice::http_request& request, RowsCs
       }
       filter.window_start = sluice::millis{ms};
     } else {
-      throw sluice::http_error(400, "unknown parameter '" + name + (filters ? "' (known: format, window_start)" : "' (known: format)"));
+      throw sluice::http_error(
+          400, "unknown parameter '" + name + (filters ? "' (known: format, window_start)" : "' (known: format)"));
     }
   }
   std::string csv;
@@ -163,8 +165,9 @@ inline std::string status_json(std::string_view query, const sluice::lambda_stat
     recovery.clear();
     recovery += fmt::format("{{\"segment\":");
     sluice::detail::append_json_string(recovery, s.recovery->segment);
-    recovery += fmt::format(",\"kept_bytes\":{},\"cut_bytes\":{},\"first_lost_offset\":{},\"reason\":",
-                            s.recovery->kept_bytes, s.recovery->cut_bytes, s.recovery->first_lost_offset);
+    recovery +=
+        fmt::format(",\"kept_bytes\":{},\"cut_bytes\":{},\"first_lost_offset\":{},\"reason\":", s.recovery->kept_bytes,
+                    s.recovery->cut_bytes, s.recovery->first_lost_offset);
     sluice::detail::append_json_string(recovery, s.recovery->reason);
     recovery += '}';
   }
@@ -172,9 +175,8 @@ inline std::string status_json(std::string_view query, const sluice::lambda_stat
   const std::string watermark =
       s.watermark == sluice::millis::min().count() ? std::string("null") : std::to_string(s.watermark);
   // Null when nothing is dropped (no --retain, or no watermark yet).
-  const std::string retention = s.retention_horizon == sluice::millis::min().count()
-                                    ? std::string("null")
-                                    : std::to_string(s.retention_horizon);
+  const std::string retention =
+      s.retention_horizon == sluice::millis::min().count() ? std::string("null") : std::to_string(s.retention_horizon);
   std::string error = "null";
   if (batch_error) {
     error.clear();
@@ -184,13 +186,14 @@ inline std::string status_json(std::string_view query, const sluice::lambda_stat
       "{{\"mode\":\"lambda\",\"query\":\"{}\",\"log_head\":{},\"sealed_epochs\":{},"
       "\"batch_horizon\":{{\"epoch\":{},\"offset\":{}}},\"caught_up\":{},\"speed_epochs\":[{}],"
       "\"ingested\":{},\"late\":{},\"late_not_covered\":{},\"partly_late\":{},\"dead_lettered\":{},"
-      "\"batch_runs\":{},\"promoted_epochs\":{},\"last_batch_seconds\":{:.6f},\"last_batch_records\":{},\"watermark\":{},"
+      "\"batch_runs\":{},\"promoted_epochs\":{},\"last_batch_seconds\":{:.6f},\"last_batch_records\":{},\"watermark\":{"
+      "},"
       "\"retention_horizon\":{},\"batch_view\":{{\"entries\":{},\"table_bytes\":{}}},"
       "\"speed_layer\":{{\"entries\":{},\"table_bytes\":{}}},\"recovery\":{},\"batch_error\":{}}}\n",
       query, s.log_head, s.sealed_epochs, s.horizon_epoch, s.horizon_offset,
-      s.horizon_offset == s.log_head ? "true" : "false", epochs, s.ingested, s.late, s.late_not_covered,
-      s.partly_late, s.bad_records, s.batch_runs, s.promoted_epochs, s.last_batch_seconds, s.last_batch_records, watermark, retention, s.batch_entries,
-      s.batch_table_bytes, s.speed_entries, s.speed_table_bytes, recovery, error);
+      s.horizon_offset == s.log_head ? "true" : "false", epochs, s.ingested, s.late, s.late_not_covered, s.partly_late,
+      s.bad_records, s.batch_runs, s.promoted_epochs, s.last_batch_seconds, s.last_batch_records, watermark, retention,
+      s.batch_entries, s.batch_table_bytes, s.speed_entries, s.speed_table_bytes, recovery, error);
 }
 
 inline std::string status_json(std::string_view query, const sluice::stream_metrics& m) {
@@ -253,7 +256,7 @@ inline void return_freed_tables_to_the_os() {
 
 template <class Query>
 std::string lambda_mode(const lambda_settings& s, const sluice::input_options& input, const Query& q,
-                        std::stop_token stop) {
+                        std::stop_token stop, sluice::terminal_progress& progress) {
   return_freed_tables_to_the_os();
   std::unique_ptr<sluice::text_file> late_file;
   sluice::lambda_options opts = s.engine;
@@ -264,6 +267,9 @@ std::string lambda_mode(const lambda_settings& s, const sluice::input_options& i
       line += '\n';
       late_file->write(line);
     };
+  }
+  if (progress.enabled()) {
+    opts.on_catch_up = [&progress](const sluice::run_progress& p) { progress.draw(p); };
   }
   // Rows are validated against the full schema at the edge (the log is the master dataset,
   // whatever the query); both layers decode the query's columns from the same bytes.
@@ -297,7 +303,8 @@ std::string lambda_mode(const lambda_settings& s, const sluice::input_options& i
   std::fprintf(stderr, "sales: listening on %s\n", source.local_endpoint().c_str());
   std::fflush(stderr);
 
-  sluice::run_ingest(source, engine, [](const sale& row) { return row.ts; }, stop);
+  sluice::run_ingest(
+      source, engine, [](const sale& row) { return row.ts; }, stop);
   if (!stop.stop_requested()) {
     std::fprintf(stderr, "sales: all %llu connections closed; serving until SIGINT/SIGTERM\n",
                  static_cast<unsigned long long>(s.connections));
@@ -315,7 +322,8 @@ std::string lambda_mode(const lambda_settings& s, const sluice::input_options& i
 }
 
 template <class Query>
-std::string replay_mode(const lambda_settings& s, const Query& q, std::stop_token stop) {
+std::string replay_mode(const lambda_settings& s, const Query& q, std::stop_token stop,
+                        sluice::terminal_progress& progress) {
   auto payloads = sluice::csv_payloads(q.schema, csv_header);
   std::uint64_t from = 0;
   if (s.from_time) {
@@ -323,7 +331,12 @@ std::string replay_mode(const lambda_settings& s, const Query& q, std::stop_toke
   }
   if (s.serve.empty()) {
     sluice::kappa_status status;
-    const auto store = sluice::replay_to_head(q.flow, payloads, s.log_dir, from, &status);
+    sluice::kappa_options shown;
+    if (progress.enabled()) {
+      shown.on_progress = [&progress](const sluice::run_progress& p) { progress.draw(p); };
+      shown.progress_interval = s.engine.progress_interval;
+    }
+    const auto store = sluice::replay_to_head(q.flow, payloads, s.log_dir, from, &status, shown);
     std::string out = q.header;
     q.rows(store, out, row_filter{});
     std::fwrite(out.data(), 1, out.size(), stdout);
@@ -333,13 +346,31 @@ std::string replay_mode(const lambda_settings& s, const Query& q, std::stop_toke
   opts.max_delay = s.engine.max_delay;
   sluice::kappa_view view(q.flow, payloads, s.log_dir, opts);
   view.replay(from);
+  // The first replay's progress, until it caught up and serves.
+  const auto replay_started = std::chrono::steady_clock::now();
+  const sluice::progress_follower follower(
+      progress,
+      [&]() -> std::optional<sluice::run_progress> {
+        const auto st = view.status();
+        if (st.serving_generation > 0) {
+          return std::nullopt;
+        }
+        sluice::run_progress p;
+        p.unit = sluice::progress_unit::records;
+        p.total = st.replay_target - std::min(from, st.replay_target);
+        p.done = std::min(p.total, st.replay_position - std::min(from, st.replay_position));
+        p.records = p.done;
+        p.elapsed = std::chrono::steady_clock::now() - replay_started;
+        return p;
+      },
+      s.engine.progress_interval);
   sluice::http_router router;
   router.add("/" + s.query, [&](const sluice::http_request& request) {
     auto snap = view.snapshot();
     if (!snap) {
       const auto st = view.status();
-      throw sluice::http_error(503, fmt::format("replay in progress: offset {} of {}", st.replay_position,
-                                                st.replay_target));
+      throw sluice::http_error(
+          503, fmt::format("replay in progress: offset {} of {}", st.replay_position, st.replay_target));
     }
     return query_response(request, [&](const row_filter& filter) {
       std::string out = q.header;

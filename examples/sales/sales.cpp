@@ -16,9 +16,9 @@
 //   sales QUERY --explain [--dot]                          (the query's flow; reads no input)
 #include <algorithm>
 #include <cstdio>
-#include <memory>
 #include <functional>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <stdexcept>
@@ -49,9 +49,10 @@
 #include "sluice/io/signals.hpp"
 #include "sluice/io/stream_format.hpp"
 #include "sluice/io/tcp_source.hpp"
+#include "sluice/io/terminal_progress.hpp"
 #include "sluice/io/text_file.hpp"
-#include "sluice/run/periodic.hpp"
 #include "sluice/run/batch.hpp"
+#include "sluice/run/periodic.hpp"
 #include "sluice/run/stream.hpp"
 #include "sluice/store/window_top_k.hpp"
 
@@ -149,7 +150,10 @@ constexpr const char* usage =
     "Both:\n"
     "  --threads N           worker threads (default: all cores; stream: all cores but the I/O one)\n"
     "  --bad-records POLICY  skip (default: count, dead-letter, go on) or fail (stop at the first)\n"
-    "  --dead-letter FILE    write bad records there as JSON lines (source, line, offset, reason, record)\n";
+    "  --dead-letter FILE    write bad records there as JSON lines (source, line, offset, reason, record)\n"
+    "  --quiet               no progress line (batch runs, --replay and --lambda's catch-up draw one\n"
+    "                        on stderr when it is a terminal: done, rows, rows/s, ETA)\n"
+    "  --progress-every D    redraw it this often (default 250ms; 0: after every step of the run)\n";
 
 struct options {
   std::string query;
@@ -188,6 +192,8 @@ struct options {
   // describe the flow instead of running it
   bool explain = false;
   bool dot = false;
+  bool quiet = false;  // no progress line
+  std::chrono::milliseconds progress_every{250};
 };
 
 options parse_args(int argc, char** argv) {
@@ -258,6 +264,10 @@ options parse_args(int argc, char** argv) {
       o.explain = true;
     } else if (a == "--dot") {
       o.dot = true;
+    } else if (a == "--quiet") {
+      o.quiet = true;
+    } else if (a == "--progress-every") {
+      o.progress_every = args.duration();
     } else if (a == "--from-time") {
       const std::string v = args.value();
       char* end = nullptr;
@@ -291,11 +301,12 @@ options parse_args(int argc, char** argv) {
     if (!o.input.empty() || !o.listen.empty() || !o.log.empty()) {
       args.fail("--replay DIR reads the log in DIR; it takes no --input, --listen or --log");
     }
-  } else if (static_cast<int>(!o.input.empty()) + static_cast<int>(!o.listen.empty()) + static_cast<int>(!o.log.empty()) +
-                 static_cast<int>(!o.kafka.empty()) !=
+  } else if (static_cast<int>(!o.input.empty()) + static_cast<int>(!o.listen.empty()) +
+                 static_cast<int>(!o.log.empty()) + static_cast<int>(!o.kafka.empty()) !=
              1) {
-    args.fail("give one of --input FILE (batch), --log DIR (batch over a log), --listen HOST:PORT (stream),\n"
-              "  --kafka BROKERS (stream), --lambda ... or --replay DIR");
+    args.fail(
+        "give one of --input FILE (batch), --log DIR (batch over a log), --listen HOST:PORT (stream),\n"
+        "  --kafka BROKERS (stream), --lambda ... or --replay DIR");
   } else if (!o.serve.empty() && o.listen.empty() && o.kafka.empty()) {
     args.fail("--serve is for stream mode (--listen, --kafka), --lambda and --replay");
   }
@@ -334,11 +345,17 @@ template <class Schema, class Flow, class Rows>
 query(Schema, Flow, const char*, Rows) -> query<Schema, Flow, Rows>;
 
 template <class Query>
-std::string batch_mode(const options& o, const sluice::input_options& input, const Query& q) {
+std::string batch_mode(const options& o, const sluice::input_options& input, const Query& q,
+                       sluice::terminal_progress& progress) {
   sluice::batch_stats stats;
   std::string out = q.header;
+  sluice::batch_options opts{.threads = o.threads};
+  if (progress.enabled()) {
+    opts.on_progress = [&progress](const sluice::run_progress& p) { progress.draw(p); };
+    opts.progress_interval = o.progress_every;
+  }
   auto run_over = [&](const auto& source) {
-    const auto store = sluice::run_batch(source, q.flow, sluice::batch_options{.threads = o.threads}, &stats);
+    const auto store = sluice::run_batch(source, q.flow, opts, &stats);
     q.rows(store, out, sales::row_filter{});
   };
   if (!o.log.empty()) {
@@ -390,7 +407,8 @@ struct kafka_counters {
   std::uint64_t bytes = 0;
   std::uint64_t pauses = 0;
 };
-[[maybe_unused]] inline void write_metrics(sluice::prometheus_text& out, std::string_view query, const kafka_counters& k) {
+[[maybe_unused]] inline void write_metrics(sluice::prometheus_text& out, std::string_view query,
+                                           const kafka_counters& k) {
   const sluice::prometheus_label l[]{{"query", query}};
   out.counter("sluice_kafka_messages", "Kafka messages taken from the assigned partitions.", l,
               static_cast<double>(k.messages));
@@ -461,7 +479,8 @@ sluice::stream_stats stream_over(Source& source, const options& o, const Query& 
   }
 
   std::fputs(q.header, stdout);
-  const sluice::stream_stats stats = sluice::run_stream(source, q.flow, row_printer<Query>{&q, &extras.rows, {}}, opts, stop);
+  const sluice::stream_stats stats =
+      sluice::run_stream(source, q.flow, row_printer<Query>{&q, &extras.rows, {}}, opts, stop);
   if (reporter.joinable()) {
     reporter.request_stop();
     reporter.join();
@@ -524,7 +543,8 @@ class group_serving {
       return {};
     }
     return stream_extras{[this](sluice::http_router& router) { add_routes(router); },
-                         [this](const std::string& endpoint) { start(endpoint); }, {},
+                         [this](const std::string& endpoint) { start(endpoint); },
+                         {},
                          [this] { return lag_metrics(); }};
   }
 
@@ -602,19 +622,18 @@ class group_serving {
     });
     router.add("/group", [this](const sluice::http_request& /*request*/) {
       const gathered g = gather();
-      const auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
-                           std::chrono::system_clock::now().time_since_epoch())
-                           .count();
+      const auto now =
+          std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+              .count();
       std::string json = fmt::format("{{\"topic\":\"{}\",\"partitions\":{},\"held\":[", o_.topic, partitions_);
       bool first = true;
       for (const auto& [name, h] : g.answer.inputs()) {
         json += first ? "" : ",";
         first = false;
         const auto lag = lag_of(name, h.checkpoint.saved.position);
-        json += fmt::format(
-            "{{\"input\":\"{}\",\"owner\":\"{}\",\"offset\":{},\"lag\":{},\"checkpoint_age_ms\":{}}}", name,
-            h.owner, h.checkpoint.saved.position, lag ? std::to_string(*lag) : std::string("null"),
-            now - h.checkpoint.saved_at_ms);
+        json += fmt::format("{{\"input\":\"{}\",\"owner\":\"{}\",\"offset\":{},\"lag\":{},\"checkpoint_age_ms\":{}}}",
+                            name, h.owner, h.checkpoint.saved.position,
+                            lag ? std::to_string(*lag) : std::string("null"), now - h.checkpoint.saved_at_ms);
       }
       json += fmt::format("],\"unreachable\":{}}}\n", g.unreachable.size());
       return sluice::http_response::json(std::move(json));
@@ -663,14 +682,15 @@ class group_serving {
 #endif
 
 template <class Query>
-std::string stream_mode(const options& o, const sluice::input_options& input, const Query& q,
-                        std::stop_token stop) {
+std::string stream_mode(const options& o, const sluice::input_options& input, const Query& q, std::stop_token stop) {
 #if SLUICE_WITH_KAFKA
   if (!o.kafka.empty()) {
-    sluice::kafka_source source(
-        sluice::csv_lines(q.schema, sales::csv_header, input),
-        sluice::kafka_options{.brokers = o.kafka, .topic = o.topic, .group = o.group, .stop_at_end = o.until_end,
-                              .config = session_config(o.session_timeout)});
+    sluice::kafka_source source(sluice::csv_lines(q.schema, sales::csv_header, input),
+                                sluice::kafka_options{.brokers = o.kafka,
+                                                      .topic = o.topic,
+                                                      .group = o.group,
+                                                      .stop_at_end = o.until_end,
+                                                      .config = session_config(o.session_timeout)});
     std::fprintf(stderr, "sales: consuming %s from %s as group %s\n", o.topic.c_str(), o.kafka.c_str(),
                  o.group.c_str());
     std::fflush(stderr);
@@ -679,8 +699,8 @@ std::string stream_mode(const options& o, const sluice::input_options& input, co
     // rows) is its share of the group's answer.
     std::optional<sluice::stream_checkpoints> checkpoints;
     if (!o.checkpoint_topic.empty()) {
-      auto store = std::make_shared<sluice::kafka_checkpoint_store>(
-          sluice::kafka_checkpoint_options{.brokers = o.kafka, .topic = o.checkpoint_topic, .key_prefix = o.group + "/"});
+      auto store = std::make_shared<sluice::kafka_checkpoint_store>(sluice::kafka_checkpoint_options{
+          .brokers = o.kafka, .topic = o.checkpoint_topic, .key_prefix = o.group + "/"});
       std::fprintf(stderr, "sales: checkpoints in topic %s, keyed %s/%s/PARTITION, up to %zu bytes each\n",
                    o.checkpoint_topic.c_str(), o.group.c_str(), o.topic.c_str(), store->options().max_bytes);
       checkpoints.emplace(std::move(store), o.checkpoint_every, "sales " + o.query);
@@ -704,7 +724,8 @@ std::string stream_mode(const options& o, const sluice::input_options& input, co
         stream_over(source, o, q, 0, stop, checkpoints ? &*checkpoints : nullptr, extras);
     std::string summary = fmt::format(
         "{} rows received in {} messages from {} partition assignments ({} bytes), {} bad records, {} late, {:.3f} s",
-        stats.events, source.messages(), stats.inputs, stats.bytes, stats.bad_records, stats.late_events, stats.seconds);
+        stats.events, source.messages(), stats.inputs, stats.bytes, stats.bad_records, stats.late_events,
+        stats.seconds);
     if (checkpoints) {
       summary += fmt::format("; {} partitions restored from checkpoints, {} checkpoints written",
                              checkpoints->restored.load(), checkpoints->saved.load());
@@ -721,8 +742,8 @@ std::string stream_mode(const options& o, const sluice::input_options& input, co
   std::fprintf(stderr, "sales: listening on %s\n", source.local_endpoint().c_str());
   std::fflush(stderr);
   const sluice::stream_stats stats = stream_over(source, o, q, o.connections, stop);
-  return fmt::format("{} rows received over {} connections ({} bytes), {} bad records, {} late, {:.3f} s",
-                     stats.events, stats.inputs, stats.bytes, stats.bad_records, stats.late_events, stats.seconds);
+  return fmt::format("{} rows received over {} connections ({} bytes), {} bad records, {} late, {:.3f} s", stats.events,
+                     stats.inputs, stats.bytes, stats.bad_records, stats.late_events, stats.seconds);
 }
 
 auto by_category_rows = [](const auto& store, std::string& out, const sales::row_filter& /*all*/) {
@@ -772,12 +793,14 @@ int main(int argc, char** argv) {
   if (!o.dead_letter.empty()) {
     dead_letters = std::make_unique<sluice::dead_letter_file>(o.dead_letter);
   }
+  // The progress line of a long run, on a terminal's stderr (other stderr lines go above it).
+  sluice::terminal_progress progress("sales: ", !o.quiet && ::isatty(STDERR_FILENO) == 1);
   input.dead_letters = [&](const sluice::bad_record& r) {
     ++bad_seen;
     if (dead_letters) {
       dead_letters->write(r);
     } else if (bad_seen <= 10) {
-      std::fprintf(stderr, "sales: bad record: %s\n", sluice::describe(r).c_str());
+      progress.print("sales: bad record: " + sluice::describe(r));
     }
   };
 
@@ -796,6 +819,7 @@ int main(int argc, char** argv) {
     lambda.engine.batch_every = o.batch_every;
     lambda.engine.batch_threads = o.threads;
     lambda.engine.retain = o.retain;
+    lambda.engine.progress_interval = o.progress_every;  // --lambda's catch-up and --replay's
     auto run = [&](const auto& q) {
       if (o.explain) {
         const sluice::flow_description d = sluice::describe(q.flow);
@@ -804,24 +828,24 @@ int main(int argc, char** argv) {
         return std::string();
       }
       if (o.lambda) {
-        return sales::lambda_mode(lambda, input, q, stop.get_token());
+        return sales::lambda_mode(lambda, input, q, stop.get_token(), progress);
       }
       if (!o.replay.empty()) {
-        return sales::replay_mode(lambda, q, stop.get_token());
+        return sales::replay_mode(lambda, q, stop.get_token(), progress);
       }
       const bool streaming = !o.listen.empty() || !o.kafka.empty();
-      return streaming ? stream_mode(o, input, q, stop.get_token()) : batch_mode(o, input, q);
+      return streaming ? stream_mode(o, input, q, stop.get_token()) : batch_mode(o, input, q, progress);
     };
     std::string summary;
     if (o.query == "by-category") {
-      summary = run(query{sales::by_category_schema(), sales::by_category(), "category,cnt,revenue\n",
-                          by_category_rows});
+      summary =
+          run(query{sales::by_category_schema(), sales::by_category(), "category,cnt,revenue\n", by_category_rows});
     } else if (o.query == "region-minute") {
       summary = run(query{sales::region_minute_schema(), sales::region_minute(), "region,window_start,cnt,revenue\n",
                           region_minute_rows});
     } else if (o.query == "top-products") {
-      summary = run(query{sales::top_products_schema(), sales::product_revenue(), "product_id,revenue\n",
-                          top_products_rows});
+      summary =
+          run(query{sales::top_products_schema(), sales::product_revenue(), "product_id,revenue\n", top_products_rows});
     } else {
       summary = run(query{sales::popular_schema(), sales::popular(), "window_start,product_id,qty\n", popular_rows});
     }

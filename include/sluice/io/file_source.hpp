@@ -79,11 +79,11 @@ class file_source {
         total.records += o.records;
         total.bad += o.bad;
         total.next = o.next;
+        file_.release(pos, o.next);
         if (o.stopped || window_stop == stop || o.next >= stop) {
           total.stopped = o.stopped;
           break;
         }
-        file_.release(pos, o.next);
         pos = o.next;
       }
       return total;

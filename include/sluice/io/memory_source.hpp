@@ -38,6 +38,7 @@ class memory_source {
     [[nodiscard]] const input_options& options() const { return src_->options_; }
     [[nodiscard]] std::string_view text(std::uint64_t /*offset*/, std::uint64_t /*length*/) const { return {}; }
     [[nodiscard]] std::size_t align(std::size_t pos) const { return pos < end() ? pos : end(); }
+    static constexpr bool units_are_records = true;  // progress counts elements, not bytes
 
     template <class Emit, class Report>
     chunk_outcome parse(std::size_t begin, std::size_t stop, Emit&& emit, Report&& /*report*/) const {
@@ -84,6 +85,7 @@ class index_source {
     [[nodiscard]] const input_options& options() const { return src_->options_; }
     [[nodiscard]] std::string_view text(std::uint64_t /*offset*/, std::uint64_t /*length*/) const { return {}; }
     [[nodiscard]] std::size_t align(std::size_t pos) const { return pos < end() ? pos : end(); }
+    static constexpr bool units_are_records = true;  // progress counts elements, not bytes
 
     template <class Emit, class Report>
     chunk_outcome parse(std::size_t begin, std::size_t stop, Emit&& emit, Report&& /*report*/) const {

@@ -11,9 +11,11 @@
 // trails the latest event time by max_delay and late events are dropped and reported.
 #pragma once
 
+#include <algorithm>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -23,6 +25,7 @@
 #include <utility>
 
 #include "sluice/io/log_source.hpp"
+#include "sluice/run/progress.hpp"
 #include "sluice/run/stream.hpp"
 #include "sluice/store/event_log.hpp"
 #include "sluice/store/result_store.hpp"
@@ -34,17 +37,21 @@ struct kappa_options {
   std::chrono::milliseconds allowed_lateness{0};  // once caught up: fired windows stay updatable this long
   std::chrono::milliseconds poll_every{10};       // how often a caught-up replay looks for new records
   late_sink on_late{};                            // events dropped as late once caught up (offset: log offset)
+  /// replay_to_head: called on its thread about every progress_interval with the offsets read
+  /// (unit records) and once at the end (finished).
+  std::function<void(const run_progress&)> on_progress{};
+  std::chrono::milliseconds progress_interval{250};
 };
 
 struct kappa_status {
-  std::uint64_t serving_generation = 0;  // 0: nothing caught up yet
+  std::uint64_t serving_generation = 0;    // 0: nothing caught up yet
   std::uint64_t replaying_generation = 0;  // 0: no replay catching up
-  std::uint64_t replay_position = 0;     // the next offset the catching-up replay reads
-  std::uint64_t replay_target = 0;       // the head it must reach to swap
-  std::uint64_t serving_position = 0;    // the next offset the serving generation reads
-  std::uint64_t events = 0;              // records the serving generation processed
-  std::uint64_t late = 0;                // ... and dropped as late
-  std::uint64_t bad_records = 0;         // payloads that did not decode
+  std::uint64_t replay_position = 0;       // the next offset the catching-up replay reads
+  std::uint64_t replay_target = 0;         // the head it must reach to swap
+  std::uint64_t serving_position = 0;      // the next offset the serving generation reads
+  std::uint64_t events = 0;                // records the serving generation processed
+  std::uint64_t late = 0;                  // ... and dropped as late
+  std::uint64_t bad_records = 0;           // payloads that did not decode
 };
 
 namespace detail {
@@ -216,9 +223,7 @@ class kappa_generation {
       }
     });
   }
-  void stop() {
-    thread_.request_stop();
-  }
+  void stop() { thread_.request_stop(); }
 
  private:
   std::uint64_t id_;
@@ -333,17 +338,38 @@ class kappa_view {
 };
 
 /// Replay the log in `dir` (from offset `from`) through `flow`'s stream path up to its head on
-/// the calling thread, and return the store: what `sales --replay DIR` prints.
+/// the calling thread, and return the store: what `sales --replay DIR` prints. Of `opts`, only
+/// on_progress and progress_interval apply (the replay runs to a known head: nothing is late).
 template <class Flow, class Payloads>
 auto replay_to_head(const Flow& flow, const Payloads& payloads, const std::string& dir, std::uint64_t from = 0,
-                    kappa_status* status = nullptr) {
+                    kappa_status* status = nullptr, const kappa_options& progress = {}) {
   kappa_options opts;
   detail::kappa_generation<Flow, Payloads> g(1, flow, payloads, dir, from, opts);
+  progress_clock clock(progress.progress_interval);
+  auto report = [&](bool finished) {
+    if (!progress.on_progress || !clock.due(finished)) {
+      return;
+    }
+    kappa_status st;
+    g.fill(st, false);
+    g.fill(st, true);
+    run_progress p;
+    p.unit = progress_unit::records;
+    p.total = st.replay_target - std::min(from, st.replay_target);
+    p.done = finished ? p.total : std::min(p.total, st.replay_position - std::min(from, st.replay_position));
+    p.records = st.events - st.bad_records;
+    p.bad_records = st.bad_records;
+    p.elapsed = clock.elapsed();
+    p.finished = finished;
+    progress.on_progress(p);
+  };
   while (!g.caught_up()) {
     if (g.poll() == 0 && !g.caught_up()) {
       throw log_error("log " + dir + ": ended before the head it had when the replay started");
     }
+    report(false);
   }
+  report(true);
   g.finish();
   auto state = g.empty_state();
   g.merge_into(state);

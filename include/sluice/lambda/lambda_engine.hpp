@@ -49,6 +49,7 @@
 #include "sluice/lambda/view_snapshot.hpp"
 #include "sluice/run/batch.hpp"
 #include "sluice/run/periodic.hpp"
+#include "sluice/run/progress.hpp"
 #include "sluice/run/stream.hpp"
 #include "sluice/run/watermarks.hpp"
 #include "sluice/store/event_log.hpp"
@@ -68,12 +69,17 @@ struct lambda_options {
   // of the speed layer's answers), instead of being read and aggregated again (stream mode's
   // answer is batch mode's over the events it took: DESIGN section 3).
   bool promote_clean_epochs = true;
-  unsigned batch_threads = 0;                     // 0: all cores
+  unsigned batch_threads = 0;  // 0: all cores
   // Windowed views: windows that ended more than this before the watermark are no longer
   // served and leave the batch view at its next publish; the speed layer frees them with their
   // epoch (0: keep every window). The windows kept stay exact.
   std::chrono::milliseconds retain{0};
-  late_sink on_late{};                            // events the speed layer dropped (offset: their log offset)
+  late_sink on_late{};  // events the speed layer dropped (offset: their log offset)
+  // The constructor's catch-up (the batch views built over the whole log it opens): called on
+  // the constructing thread about every progress_interval with the log offsets covered so far
+  // (unit records), and once at the end (finished).
+  std::function<void(const run_progress&)> on_catch_up{};
+  std::chrono::milliseconds progress_interval{250};
 };
 
 /// One record to ingest: its bytes as the log keeps them and its event time.
@@ -88,19 +94,19 @@ struct ingest_record {
 inline constexpr std::array<double, 10> lambda_batch_seconds_bounds{0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 60};
 
 struct lambda_status {
-  std::uint64_t log_head = 0;            // the next log offset
-  std::uint64_t log_bytes = 0;           // the log's segment files (the active one: as written so far)
-  std::uint64_t sealed_epochs = 0;       // log segments sealed
-  std::uint64_t horizon_epoch = 0;       // the batch view covers epochs [0, horizon_epoch)
-  std::uint64_t horizon_offset = 0;      // ... i.e. log offsets [0, horizon_offset)
+  std::uint64_t log_head = 0;               // the next log offset
+  std::uint64_t log_bytes = 0;              // the log's segment files (the active one: as written so far)
+  std::uint64_t sealed_epochs = 0;          // log segments sealed
+  std::uint64_t horizon_epoch = 0;          // the batch view covers epochs [0, horizon_epoch)
+  std::uint64_t horizon_offset = 0;         // ... i.e. log offsets [0, horizon_offset)
   std::vector<std::uint64_t> speed_epochs;  // epochs the speed layer holds
-  std::uint64_t ingested = 0;            // records accepted into the log by this process
-  std::uint64_t late = 0;                // dropped by the speed layer (to the late output)
-  std::uint64_t late_not_covered = 0;    // ... of epochs the batch view does not cover yet
-  std::uint64_t partly_late = 0;         // sliding-window events the speed layer missed some windows of
-  std::uint64_t bad_records = 0;         // dead-lettered at ingest
+  std::uint64_t ingested = 0;               // records accepted into the log by this process
+  std::uint64_t late = 0;                   // dropped by the speed layer (to the late output)
+  std::uint64_t late_not_covered = 0;       // ... of epochs the batch view does not cover yet
+  std::uint64_t partly_late = 0;            // sliding-window events the speed layer missed some windows of
+  std::uint64_t bad_records = 0;            // dead-lettered at ingest
   std::uint64_t batch_runs = 0;
-  std::uint64_t promoted_epochs = 0;     // epochs published from the speed layer's state (no re-read)
+  std::uint64_t promoted_epochs = 0;  // epochs published from the speed layer's state (no re-read)
   double last_batch_seconds = 0;
   std::uint64_t last_batch_records = 0;
   // Batch runs by duration (lambda_batch_seconds_bounds; not cumulative) and their total seconds.
@@ -108,9 +114,9 @@ struct lambda_status {
   double batch_seconds_sum = 0;
   std::int64_t watermark = millis::min().count();
   std::int64_t retention_horizon = millis::min().count();  // windows ending at or before it are dropped
-  std::uint64_t batch_entries = 0;      // (key[, window]) entries of the batch view
-  std::uint64_t batch_table_bytes = 0;  // ... and the bytes of their tables
-  std::uint64_t speed_entries = 0;      // entries the speed layer holds (all its epochs, open and fired)
+  std::uint64_t batch_entries = 0;                         // (key[, window]) entries of the batch view
+  std::uint64_t batch_table_bytes = 0;                     // ... and the bytes of their tables
+  std::uint64_t speed_entries = 0;  // entries the speed layer holds (all its epochs, open and fired)
   std::uint64_t speed_table_bytes = 0;
   std::optional<log_recovery> recovery;  // what opening the log cut from a torn tail
 };
@@ -124,16 +130,17 @@ struct lambda_view {
   using snapshot_type = view_snapshot<typename state_type::key_type, typename state_type::monoid_type>;
 
   lambda_view(const Flow& f, std::int64_t lateness_ms)
-      : flow(std::make_unique<const Flow>(f)), speed(std::make_unique<epoch_store<Flow>>(*flow, lateness_ms)),
+      : flow(std::make_unique<const Flow>(f)),
+        speed(std::make_unique<epoch_store<Flow>>(*flow, lateness_ms)),
         view(std::make_shared<const view_type>(speed->empty_state().monoid())) {}
 
   // The view's own copy of the flow (a flow is a small value), at a stable address the speed
   // layer refers to: the caller's flow may be a temporary.
   std::unique_ptr<const Flow> flow;
   std::unique_ptr<epoch_store<Flow>> speed;
-  std::shared_ptr<const view_type> view;   // V_E: published versions share what did not change
-  std::uint64_t late = 0;                  // events its speed layer dropped
-  std::uint64_t partly_late = 0;           // sliding-window events that missed some windows there
+  std::shared_ptr<const view_type> view;  // V_E: published versions share what did not change
+  std::uint64_t late = 0;                 // events its speed layer dropped
+  std::uint64_t partly_late = 0;          // sliding-window events that missed some windows there
 };
 }  // namespace detail
 
@@ -159,14 +166,25 @@ class lambda_engine {
 
   /// Opens (or creates) the log in `dir`, recovers it, and builds the batch views over all of it.
   lambda_engine(std::string dir, Payloads payloads, lambda_options opts, const Flows&... flows)
-      : payloads_(std::move(payloads)), opts_(std::move(opts)), log_(std::move(dir), opts_.log),
-        tracker_(watermark_options{opts_.max_delay, opts_.idle_timeout, 0}), decoder_(payloads_),
+      : payloads_(std::move(payloads)),
+        opts_(std::move(opts)),
+        log_(std::move(dir), opts_.log),
+        tracker_(watermark_options{opts_.max_delay, opts_.idle_timeout, 0}),
+        decoder_(payloads_),
         views_(view_type_for<Flows>(flows, opts_.allowed_lateness.count())...) {
     log_.seal();  // records of a previous run's last segment reach no speed layer: the batch view takes them
+    catch_up_meter meter(opts_, status().log_head);
+    if (opts_.on_catch_up) {
+      // Within a run too: a run of a few 64 MiB segments takes seconds.
+      catch_up_read_ = [&](std::uint64_t read_in_run) { meter.report(horizon_offset_.load() + read_in_run, false); };
+    }
     // A few segments a run: a run's partials are the size of what it reads, and a view with
     // retention drops old windows after each run, so rebuilding a long log never holds all of it.
     while (run_batch_layer(opts_.incremental ? rebuild_epochs_per_run : 0)) {
+      meter.report(horizon_offset_.load(), false);
     }
+    catch_up_read_ = nullptr;
+    meter.report(horizon_offset_.load(), true);
   }
   lambda_engine(const lambda_engine&) = delete;
   lambda_engine& operator=(const lambda_engine&) = delete;
@@ -344,8 +362,9 @@ class lambda_engine {
     if (const millis vouched = std::apply([&](auto&... n) { return std::max({horizon_from(*n)...}); }, next);
         vouched > horizon) {
       horizon = vouched;
-      std::apply([&](auto&... n) { ((n = std::make_shared<std::remove_cvref_t<decltype(*n)>>(n->retained(horizon))), ...); },
-                 next);
+      std::apply(
+          [&](auto&... n) { ((n = std::make_shared<std::remove_cvref_t<decltype(*n)>>(n->retained(horizon))), ...); },
+          next);
     }
     {
       std::lock_guard state(state_mutex_);
@@ -485,8 +504,8 @@ class lambda_engine {
   }
 
   void add_to_speed(std::uint64_t epoch, std::uint64_t offset, const ingest_record& r, std::vector<late_event>& late) {
-    const std::string reason = decoder_.decode(
-        r.payload, [&](const value_type& value) { add_value_to_speed(epoch, offset, value, r, late); });
+    const std::string reason =
+        decoder_.decode(r.payload, [&](const value_type& value) { add_value_to_speed(epoch, offset, value, r, late); });
     if (!reason.empty()) {
       metrics_.bad_records.fetch_add(1, std::memory_order_relaxed);  // the batch layer will dead-letter it too
     }
@@ -572,7 +591,12 @@ class lambda_engine {
     std::optional<typename view::state_type> read;  // the epochs read from the log, aggregated
     std::vector<const typename view::state_type*> deltas;
     if (source) {
-      read.emplace(sluice::run_batch(*source, *v.flow, batch_options{.threads = opts_.batch_threads}, &stats).state());
+      batch_options run_opts{.threads = opts_.batch_threads};
+      if (catch_up_read_) {
+        run_opts.on_progress = [this](const run_progress& p) { catch_up_read_(p.records + p.bad_records); };
+        run_opts.progress_interval = opts_.progress_interval;
+      }
+      read.emplace(sluice::run_batch(*source, *v.flow, run_opts, &stats).state());
       deltas.push_back(&*read);
     }
     std::shared_ptr<const view> current;
@@ -648,6 +672,32 @@ class lambda_engine {
     }
   }
 
+  /// The constructor's catch-up as progress reports: offsets covered out of the head it opened
+  /// with, never going back (each view's run reads the same epochs again), at most one report an
+  /// interval but the last.
+  class catch_up_meter {
+   public:
+    catch_up_meter(const lambda_options& opts, std::uint64_t head) : opts_(&opts), clock_(opts.progress_interval) {
+      progress_.unit = progress_unit::records;
+      progress_.total = head;
+    }
+    void report(std::uint64_t covered, bool finished) {
+      progress_.done = std::max(progress_.done, std::min(covered, progress_.total));
+      if (!opts_->on_catch_up || !clock_.due(finished)) {
+        return;
+      }
+      progress_.records = progress_.done;
+      progress_.elapsed = clock_.elapsed();
+      progress_.finished = finished;
+      opts_->on_catch_up(progress_);
+    }
+
+   private:
+    const lambda_options* opts_;
+    run_progress progress_;
+    progress_clock clock_;
+  };
+
   Payloads payloads_;
   lambda_options opts_;
   event_log log_;
@@ -661,6 +711,7 @@ class lambda_engine {
   std::condition_variable landed_;  // in_flight_ fell to 0
   std::uint64_t in_flight_ = 0;     // ingest batches written to the log, not yet in the speed layer
   std::tuple<detail::lambda_view<Flows>...> views_;
+  std::function<void(std::uint64_t)> catch_up_read_;  // during the constructor's catch-up: records a run read
   millis watermark_ = millis::min();
   millis retention_horizon_ = millis::min();  // the last publish's: windows ending at or before it are gone from V
   std::atomic<std::uint64_t> horizon_epoch_{0};

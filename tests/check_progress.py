@@ -1,0 +1,166 @@
+#!/usr/bin/python3
+"""The progress line of `sales`, seen as a user sees it: under a pseudo-terminal.
+
+Usage: check_progress.py SALES GEN_SALES SEND_LINES
+
+On a terminal, a batch run over a file, a batch run over an event log, a Kappa replay and a
+Lambda start that catches up with its log each draw a progress line on stderr (redrawn with \\r,
+its share growing, erased before the answer); with stderr on a pipe, or with --quiet, not one
+control character is written. The answers are the same either way. --progress-every 0 makes a
+report due after every step of a run (an 8 MiB slice, a replay poll), so that a run of a few
+MiB draws intermediate lines without depending on how fast this machine is."""
+import os
+import pty
+import re
+import select
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+SALES, GEN_SALES, SEND_LINES = sys.argv[1:4]
+AMOUNT = rb"[0-9.]+(?:[kMGTP]| [KMGTP]?i?B)?"
+DRAWN = re.compile(rb"\rsales: (" + AMOUNT + rb") / (" + AMOUNT + rb")\s+(\d+)%\s+" + AMOUNT + rb" rows")
+
+
+def fail(msg):
+    print("check_progress: " + msg, file=sys.stderr)
+    sys.exit(1)
+
+
+def run_on_tty(args, until=None, then_signal=None, timeout=120):
+    """Runs args with stdin/stdout/stderr on a new pseudo-terminal; returns (exit code, bytes
+    written to it). With `until`, sends `then_signal` once those bytes appeared."""
+    pid, fd = pty.fork()
+    if pid == 0:
+        os.execv(args[0], args)
+    out = b""
+    signalled = False
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([fd], [], [], 1.0)
+        if not ready:
+            continue
+        try:
+            chunk = os.read(fd, 65536)
+        except OSError:  # EIO: the child closed the terminal
+            break
+        if not chunk:
+            break
+        out += chunk
+        if until is not None and not signalled and until in out:
+            os.kill(pid, then_signal)
+            signalled = True
+    else:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        fail(f"{args} did not end within {timeout} s; its terminal showed: {out[-2000:]!r}")
+    _, status = os.waitpid(pid, 0)
+    os.close(fd)
+    return os.waitstatus_to_exitcode(status), out
+
+
+def run_piped(args):
+    r = subprocess.run(args, capture_output=True, timeout=120)
+    if r.returncode != 0:
+        fail(f"{args} exited {r.returncode}: {r.stderr.decode(errors='replace')}")
+    return r.stdout, r.stderr
+
+
+def answer_lines(tty_bytes):
+    """The answer's CSV lines from a terminal's bytes (\\r\\n line ends; progress lines erased)."""
+    text = tty_bytes.replace(b"\r\n", b"\n")
+    lines = [l.rsplit(b"\x1b[K", 1)[-1] for l in text.split(b"\n")]  # what is left of a line after an erase
+    return [l for l in lines if re.match(rb"^[a-z-]+,\d+,[0-9.]+$", l) or l == b"category,cnt,revenue"]
+
+
+def check_drawn(what, tty_bytes, expected_answer):
+    drawn = DRAWN.findall(tty_bytes)
+    if len(drawn) < 2:
+        fail(f"{what}: fewer than 2 progress lines on the terminal: {tty_bytes[:3000]!r}")
+    shares = [int(p) for _, _, p in drawn]
+    if shares != sorted(shares) or shares[-1] > 100:
+        fail(f"{what}: the share went back or past 100%: {shares}")
+    if not any(0 < s < 100 for s in shares):
+        fail(f"{what}: no line part way through: {shares}")
+    # The last line drawn is erased before the answer comes.
+    last = tty_bytes.rfind(b"\rsales: ")
+    first_row = tty_bytes.find(b"category,cnt,revenue")
+    if first_row < last or b"\r\x1b[K" not in tty_bytes[last:first_row]:
+        fail(f"{what}: the progress line was not erased before the answer: {tty_bytes[last - 200:first_row + 40]!r}")
+    if answer_lines(tty_bytes) != expected_answer:
+        fail(f"{what}: the answer on the terminal differs from the piped run's")
+
+
+def main():
+    with tempfile.TemporaryDirectory(prefix="sluice_progress_") as tmp:
+        data = os.path.join(tmp, "sales.csv")
+        subprocess.run([GEN_SALES, "300000", data], check=True, capture_output=True)  # ~19 MB: 3 slices
+
+        # Batch over a file, piped: the answer, and nothing but lines on stderr.
+        out, err = run_piped([SALES, "by-category", "--input", data, "--threads", "1", "--progress-every", "0"])
+        if b"\r" in err or b"\x1b" in err:
+            fail(f"piped stderr holds control characters: {err!r}")
+        expected = [l for l in out.split(b"\n") if l]
+
+        code, tty = run_on_tty([SALES, "by-category", "--input", data, "--threads", "1", "--progress-every", "0"])
+        if code != 0:
+            fail(f"batch on a terminal exited {code}: {tty[-2000:]!r}")
+        check_drawn("batch over a file", tty, expected)
+        if not re.search(rb"MiB / 1[0-9]\.[0-9] MiB", tty):
+            fail(f"batch over a file: no 'MiB / ~18 MiB' in the progress line: {tty[:600]!r}")
+
+        code, tty = run_on_tty([SALES, "by-category", "--input", data, "--threads", "1", "--progress-every", "0",
+                                "--quiet"])
+        if code != 0 or b"\x1b" in tty or b"\rsales:" in tty:
+            fail(f"--quiet on a terminal: exit {code}, or a progress line drawn: {tty[:600]!r}")
+        if answer_lines(tty) != expected:
+            fail("--quiet: the answer differs")
+
+        # An event log, written by --lambda in segments of 1 MB (about 19 epochs).
+        log = os.path.join(tmp, "log")
+        lam = subprocess.Popen([SALES, "by-category", "--lambda", "--log", log, "--listen", "127.0.0.1:0",
+                                "--serve", "127.0.0.1:0", "--connections", "1", "--segment-bytes", "1000000"],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        endpoint = None
+        for line in lam.stderr:
+            m = re.search(rb"listening on (\S+)", line)
+            if m:
+                endpoint = m.group(1).decode()
+                break
+        if endpoint is None:
+            fail("--lambda did not say where it listens")
+        subprocess.run([SEND_LINES, data, "--to", endpoint], check=True, capture_output=True)
+        for line in lam.stderr:
+            if b"connections closed" in line:
+                break
+        lam.send_signal(signal.SIGINT)
+        lam.communicate(timeout=60)
+        if lam.returncode != 0:
+            fail(f"--lambda exited {lam.returncode}")
+
+        # Batch mode over the log, and a Kappa replay of it: lines, then the same answer.
+        code, tty = run_on_tty([SALES, "by-category", "--log", log, "--threads", "1", "--progress-every", "0"])
+        if code != 0:
+            fail(f"batch over the log exited {code}: {tty[-2000:]!r}")
+        check_drawn("batch over the log", tty, expected)
+        code, tty = run_on_tty([SALES, "by-category", "--replay", log, "--progress-every", "0"])
+        if code != 0:
+            fail(f"replay exited {code}: {tty[-2000:]!r}")
+        check_drawn("replay", tty, expected)
+
+        # --lambda over the existing log: its catch-up draws lines, erased before it says it holds them.
+        code, tty = run_on_tty([SALES, "by-category", "--lambda", "--log", log, "--listen", "127.0.0.1:0", "--serve",
+                                "127.0.0.1:0", "--progress-every", "0"], until=b"listening on",
+                               then_signal=signal.SIGINT)
+        if code != 0:
+            fail(f"--lambda catch-up exited {code}: {tty[-2000:]!r}")
+        drawn = DRAWN.findall(tty)
+        held = tty.find(b"holds 300000 records")
+        if len(drawn) < 2 or held < 0 or b"\r\x1b[K" not in tty[tty.rfind(b"\rsales: "):held]:
+            fail(f"--lambda catch-up: no progress lines erased before 'holds 300000 records': {tty[:3000]!r}")
+    print("check_progress: batch, log, replay and Lambda catch-up draw on a terminal; pipes and --quiet get none")
+
+
+main()
