@@ -122,10 +122,11 @@ sluice::stream_stats stream_over_queue(const std::vector<click>& clicks, const F
   opts.max_delay = max_delay;
   sluice::stream_stats stats;
   std::exception_ptr failure;
+  // Each call brings the windows that just fired: fold them into one store.
+  auto keep = [&](const Store& fired) { all ? all->merge(fired) : void(all.emplace(fired)); };
   std::jthread engine([&](std::stop_token stop) {
     try {
-      stats = sluice::run_stream(
-          sluice::from_queue(queue), flow, [&](const Store& fired) { all ? all->merge(fired) : void(all.emplace(fired)); }, opts, stop);
+      stats = sluice::run_stream(sluice::from_queue(queue), flow, keep, opts, stop);
     } catch (...) {
       failure = std::current_exception();
       queue.close();  // unblock the pushes below
@@ -155,8 +156,9 @@ struct owned_click {
 };
 
 std::vector<owned_click> read_in_order(const std::string& path) {
-  const auto owned = sluice::flow<click>() |
-                     sluice::map([](const click& c) { return owned_click{c.ts, c.user, std::string(c.page)}; }) |
+  const auto owned = sluice::flow<click>() | sluice::map([](const click& c) {
+                       return owned_click{c.ts, c.user, std::string(c.page)};
+                     }) |
                      sluice::collect();
   return sluice::run_batch(sluice::csv_file(path, click_schema()), owned, sluice::batch_options{.threads = 1});
 }
@@ -196,9 +198,10 @@ void print_report(const Sessions& sessions, const Popular& popular, sluice::mill
   const sluice::millis latest_end{(last_click.count() / std::chrono::milliseconds(popular_slide).count()) *
                                   std::chrono::milliseconds(popular_slide).count()};
   out += "# popular pages: the top 3 of the last two 5-minute windows\nwindow_start,window_end,page,clicks\n";
+  const auto clicks = [](std::int64_t n) { return n; };  // the rank: a page-window's clicks
   for (const sluice::millis end : {latest_end - popular_slide, latest_end}) {
     const sluice::millis start = end - popular_size;
-    for (const auto& row : sluice::top_k_by_window(popular, popular_top, [](auto v) { return v; }, start)) {
+    for (const auto& row : sluice::top_k_by_window(popular, popular_top, clicks, start)) {
       fmt::format_to(std::back_inserter(out), "{},{},{},{}\n", iso(start), iso(end), row.key.key, row.value);
     }
   }
@@ -247,8 +250,8 @@ int run(const options& o) {
     std::fprintf(stderr,
                  "clickstream: MISMATCH: stream mode over the queue gave %zu sessions and %zu page-windows (%llu late "
                  "events), batch mode %zu and %zu\n",
-                 stream_sessions ? stream_sessions->size() : 0, stream_popular ? stream_popular->size() : 0, static_cast<unsigned long long>(late),
-                 batch_sessions.size(), batch_popular.size());
+                 stream_sessions ? stream_sessions->size() : 0, stream_popular ? stream_popular->size() : 0,
+                 static_cast<unsigned long long>(late), batch_sessions.size(), batch_popular.size());
     return 1;
   }
   std::fprintf(stderr,
