@@ -22,6 +22,7 @@ What it reads in the markdown:
 import os
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -67,6 +68,25 @@ def blocks(text):
             last_from = None
         i += 1
     return out
+
+
+def run_block(script, cwd):
+    """(exit status or None on a timeout, stdout + stderr). The block runs in a process group of
+    its own, killed afterwards, so that a server it started in the background never outlives it."""
+    p = subprocess.Popen(["bash", "-c", script], cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                         text=True, start_new_session=True)
+    try:
+        out, _ = p.communicate(timeout=BLOCK_TIMEOUT_S)
+        status = p.returncode
+    except subprocess.TimeoutExpired:
+        status = None
+    try:
+        os.killpg(p.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    if status is None:
+        out, _ = p.communicate()
+    return status, out
 
 
 def normalized(line):
@@ -124,19 +144,15 @@ def main():
             if kind == "sh":
                 script = "set -eo pipefail\n" + "\n".join(lines) + "\n"
                 started = time.monotonic()
-                try:
-                    r = subprocess.run(["bash", "-c", script], cwd=scratch, stdout=subprocess.PIPE,
-                                       stderr=subprocess.STDOUT, text=True, timeout=BLOCK_TIMEOUT_S)
-                except subprocess.TimeoutExpired:
-                    failures.append(f"{where}: still running after {BLOCK_TIMEOUT_S} s")
-                    output = None
-                    continue
+                status, output = run_block(script, scratch)
                 runs += 1
-                output = r.stdout
                 if show:
-                    print(f"==== {where} ({time.monotonic() - started:.2f} s, exit {r.returncode})\n{output}")
-                if r.returncode != 0:
-                    failures.append(f"{where}: exit status {r.returncode}; output:\n{output}")
+                    print(f"==== {where} ({time.monotonic() - started:.2f} s, exit {status})\n{output}")
+                if status is None:
+                    failures.append(f"{where}: still running after {BLOCK_TIMEOUT_S} s; output:\n{output}")
+                    output = None
+                elif status != 0:
+                    failures.append(f"{where}: exit status {status}; output:\n{output}")
                     output = None
                 continue
             if kind == "text" and n > 0 and found[n - 1][0] == "sh":
