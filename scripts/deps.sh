@@ -5,6 +5,7 @@ set -euo pipefail
 packages=(meson ninja-build pkg-config cmake g++ libboost-dev libfmt-dev doctest-dev libbenchmark-dev
           libsimdjson-dev librdkafka-dev
           python3-prometheus-client  # the e2e tests check GET /metrics with its text-format parser
+          curl  # docs/cookbook.md's commands query the HTTP server (the cookbook test runs them)
           "$@")
 missing=()
 for p in "${packages[@]}"; do
