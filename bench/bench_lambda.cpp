@@ -145,7 +145,7 @@ void replay_log(benchmark::State& state, const Flow& flow, const Schema& schema)
       ->Args({2, 1 << 16})                                                              \
       ->UseRealTime()                                                                   \
       ->Unit(benchmark::kMillisecond)
-SLUICE_RECOMPUTE(log, by_category)->Args({2, sluice::batch_options{}.min_chunk_units});
+SLUICE_RECOMPUTE(log, by_category)->Args({2, static_cast<std::int64_t>(sluice::batch_options{}.min_chunk_units)});
 SLUICE_RECOMPUTE(csv, by_category);
 SLUICE_RECOMPUTE(log, region_minute);
 SLUICE_RECOMPUTE(csv, region_minute);

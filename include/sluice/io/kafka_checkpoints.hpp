@@ -106,11 +106,7 @@ class kafka_checkpoint_store final : public checkpoint_store {
     }
     delivery d;
     while (true) {
-      const rd_kafka_resp_err_t err =
-          rd_kafka_producev(producer_.get(), RD_KAFKA_V_TOPIC(opts_.topic.c_str()),
-                            RD_KAFKA_V_KEY(const_cast<char*>(key.data()), key.size()),
-                            RD_KAFKA_V_VALUE(const_cast<char*>(value.data()), value.size()),
-                            RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_OPAQUE(&d), RD_KAFKA_V_END);
+      const rd_kafka_resp_err_t err = detail::produce_copy(producer_.get(), opts_.topic, key, value, &d);
       if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
         break;
       }

@@ -45,16 +45,16 @@ class kafka_members {
     announce(opts_.address);  // creates the topic where brokers create topics on first use
     rd_kafka_flush(producer_.get(), 10'000);
     // A consumer of its own that joins no group: it reads every partition of the topic.
-    consumer_ = detail::kafka_client(
-        RD_KAFKA_CONSUMER, detail::kafka_config({{"bootstrap.servers", opts_.brokers},
-                                                 {"group.id", "sluice-members-reader"},
-                                                 {"enable.auto.commit", "false"}}));
+    consumer_ = detail::kafka_client(RD_KAFKA_CONSUMER, detail::kafka_config({{"bootstrap.servers", opts_.brokers},
+                                                                              {"group.id", "sluice-members-reader"},
+                                                                              {"enable.auto.commit", "false"}}));
     const std::int32_t partitions = detail::topic_partitions(consumer_.get(), opts_.topic);
     detail::kafka_partition_list all(rd_kafka_topic_partition_list_new(partitions));
     for (std::int32_t p = 0; p < partitions; ++p) {
       rd_kafka_topic_partition_list_add(all.get(), opts_.topic.c_str(), p)->offset = RD_KAFKA_OFFSET_BEGINNING;
     }
-    if (const rd_kafka_resp_err_t err = rd_kafka_assign(consumer_.get(), all.get()); err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    if (const rd_kafka_resp_err_t err = rd_kafka_assign(consumer_.get(), all.get());
+        err != RD_KAFKA_RESP_ERR_NO_ERROR) {
       throw kafka_error("kafka: read " + opts_.topic + ": " + rd_kafka_err2str(err));
     }
     thread_ = std::jthread([this](std::stop_token stop) { loop(stop); });
@@ -92,10 +92,7 @@ class kafka_members {
   // `address` empty: this instance leaves.
   void announce(const std::string& address) {
     const std::string key = opts_.group + " " + opts_.address;
-    rd_kafka_producev(producer_.get(), RD_KAFKA_V_TOPIC(opts_.topic.c_str()),
-                      RD_KAFKA_V_KEY(const_cast<char*>(key.data()), key.size()),
-                      RD_KAFKA_V_VALUE(const_cast<char*>(address.data()), address.size()),
-                      RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
+    detail::produce_copy(producer_.get(), opts_.topic, key, address);
     rd_kafka_poll(producer_.get(), 0);
   }
 

@@ -52,11 +52,7 @@ class kafka_sink {
   void send(std::string_view key, std::string_view value) {
     throw_if_failed();
     while (true) {
-      const rd_kafka_resp_err_t err = rd_kafka_producev(
-          producer_.get(), RD_KAFKA_V_TOPIC(opts_.topic.c_str()),
-          RD_KAFKA_V_KEY(const_cast<char*>(key.data()), key.size()),
-          RD_KAFKA_V_VALUE(const_cast<char*>(value.data()), value.size()), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-          RD_KAFKA_V_END);
+      const rd_kafka_resp_err_t err = detail::produce_copy(producer_.get(), opts_.topic, key, value);
       if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
         break;
       }
