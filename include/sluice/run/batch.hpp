@@ -78,15 +78,9 @@ class progress_meter {
 
   /// Report the current input's counts if a report is due (they add to the earlier inputs').
   void tick(std::uint64_t done, std::uint64_t records, std::uint64_t bad) {
-    if (!wanted() || !clock_.due()) {
-      return;
+    if (wanted() && clock_.due()) {
+      report(done, records, bad, false);
     }
-    run_progress p = progress_;
-    p.done = std::min(p.total, p.done + done);
-    p.records += records;
-    p.bad_records += bad;
-    p.elapsed = clock_.elapsed();
-    opts_->on_progress(p);
   }
   /// An input is finished: its counts become the base of the next input's.
   void input_done(std::uint64_t units, std::uint64_t records, std::uint64_t bad) {
@@ -97,15 +91,21 @@ class progress_meter {
   /// The last report: everything read.
   void finish() {
     if (wanted()) {
-      run_progress p = progress_;
-      p.done = p.total;
-      p.elapsed = clock_.elapsed();
-      p.finished = true;
-      opts_->on_progress(p);
+      report(progress_.total, 0, 0, true);
     }
   }
 
  private:
+  void report(std::uint64_t done, std::uint64_t records, std::uint64_t bad, bool finished) {
+    run_progress p = progress_;
+    p.done = std::min(p.total, p.done + done);
+    p.records += records;
+    p.bad_records += bad;
+    p.elapsed = clock_.elapsed();
+    p.finished = finished;
+    opts_->on_progress(p);
+  }
+
   const batch_options* opts_;
   run_progress progress_;
   progress_clock clock_;
@@ -313,7 +313,7 @@ class batch_run {
         throw batch_cancelled{};
       }
       if (chunks_.size() == 1) {
-        meter_.tick(counters_[0].units.load(std::memory_order_relaxed) * progress_scale_, total.records, total.bad);
+        meter_.tick((total.next - c.start) * progress_scale_, total.records, total.bad);  // on the caller's thread
       }
     }
     return total;
