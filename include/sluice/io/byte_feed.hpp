@@ -18,6 +18,19 @@ namespace sluice {
 struct source_position {
   std::int64_t next = -1;
   millis time{0};
+  // false: `next` counts whole messages or records, and the pushed bytes end with whole records
+  // (a Kafka offset, an event log offset). true: `next` is the byte offset after the pushed
+  // bytes, which may end inside a record (a tailed file's read): a checkpoint then covers the
+  // records parsed whole, and resumes at the first byte of the one still cut off.
+  bool in_bytes = false;
+};
+
+/// What an input's positions are positions in, for a source whose input name can stand for
+/// different things over time (a tailed file's path names a new file after a rotation), and
+/// how far a restored position may reach.
+struct input_origin {
+  std::uint64_t id = 0;   // which file (or log) the positions are in; not 0
+  std::int64_t end = -1;  // how far the source reaches now: a checkpoint past it cannot resume
 };
 
 class byte_feed {
@@ -56,6 +69,22 @@ class byte_feed {
   /// push, with the position after the bytes, as try_push_at.
   virtual bool push_at(input_handle input, std::string bytes, const source_position& /*at*/) {
     return push(input, std::move(bytes));
+  }
+  /// open_input for an input whose positions are in `origin.id`. With checkpoints, the name's
+  /// checkpoint is restored only if it was saved in that origin and reaches no further than
+  /// `origin.end`; else it is a checkpoint_error (the file was replaced while the run was
+  /// stopped, or cut short), thrown before anything opens or is restored.
+  virtual input_handle open_input_in(std::string name, const input_origin& /*origin*/) {
+    return open_input(std::move(name));
+  }
+  /// The input goes on in another origin (a tailed file's new file after a rotation): its last
+  /// record without a final newline ends where the old origin ended, and its next bytes start a
+  /// new stream, named `name` in dead letters, at position 0 of `origin`. Its state and watermark
+  /// go on (with checkpoints it is saved at once, in the new origin). Returns the input to push
+  /// to from now on.
+  virtual input_handle reopen_input(input_handle input, std::string name, const input_origin& /*origin*/) {
+    close_input(input);
+    return open_input(std::move(name));
   }
   /// Where an input just opened resumes: the position its restored checkpoint covers (the
   /// source seeks there), or nullopt (no checkpoint: the source starts where it would).

@@ -1,13 +1,21 @@
 // Byte sources that read on the runner's thread with blocking reads: standard input (or any
-// pipe) and a tailed file. A full worker queue blocks the read loop (backpressure); a rotated
-// or truncated file starts a new input, so a line cut off at the old file's end is never glued
-// to the new file's first line.
+// pipe) and a tailed file. A full worker queue blocks the read loop (backpressure).
+//
+// A tailed file is one input named by its path, whose state and watermark go on across
+// rotations and truncations; a line cut off at the old file's end ends there and is never glued
+// to the new file's first line. Its chunks carry their byte offsets in the file, so that with
+// checkpoints (stream_options::checkpoints) a stopped or killed run resumes exactly: the path's
+// checkpoint holds the state, which file it was reading (device and inode) and the offset of
+// the first record not in the state. Stopping hands the input off (its state is saved, not
+// fired). A restart refuses a checkpoint of a file that is no longer at the path, or of more
+// bytes than the file holds now: what it had not read is gone.
 //
 //   auto src = sluice::tail_source(sluice::csv_lines(schema, header), "/var/log/sales.csv");
 //   sluice::run_stream(src, flow, sink, opts, stop);   // follows appends until stopped
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <stop_token>
 #include <string>
 #include <utility>
@@ -35,8 +43,13 @@ class reader_source {
 
   /// Read until the end of input (a pipe) or until `stop` (a tailed file never ends).
   void run(byte_feed& feed, std::stop_token stop) {
+    if constexpr (follows_files) {
+      if (!reader_.wait_until_open(stop)) {
+        return;
+      }
+    }
     std::uint64_t generation = generation_of(reader_);
-    byte_feed::input_handle input = feed.open_input(input_name(generation));
+    byte_feed::input_handle input = open(feed);
     std::string chunk;
     while (true) {
       chunk.resize(read_bytes);
@@ -45,20 +58,48 @@ class reader_source {
         break;
       }
       chunk.resize(n);
-      if (generation_of(reader_) != generation) {  // these bytes come from the new file
-        feed.close_input(input);
-        generation = generation_of(reader_);
-        input = feed.open_input(input_name(generation));
-      }
-      if (!feed.push(input, std::move(chunk))) {
+      if constexpr (follows_files) {
+        if (reader_.generation() != generation) {  // these bytes come from the new file
+          generation = reader_.generation();
+          input = feed.reopen_input(input, input_name(generation), origin());
+        }
+        if (!feed.push_at(input, std::move(chunk), {.next = offset(reader_.position()), .in_bytes = true})) {
+          break;
+        }
+      } else if (!feed.push(input, std::move(chunk))) {
         break;
       }
     }
-    feed.close_input(input);
+    if constexpr (follows_files) {
+      feed.hand_off_input(input);  // stopped, not ended: with checkpoints the state waits for a restart
+    } else {
+      feed.close_input(input);
+    }
   }
 
  private:
   static constexpr std::size_t read_bytes = std::size_t{64} << 10U;
+  /// A file followed by name (tail_file): positions are byte offsets in the file open now.
+  static constexpr bool follows_files = requires(Reader& r) {
+    r.origin();
+    r.resume_at(std::uint64_t{});
+  };
+
+  static std::int64_t offset(std::uint64_t at) { return static_cast<std::int64_t>(at); }
+  [[nodiscard]] input_origin origin() const { return {reader_.origin(), offset(reader_.size())}; }
+
+  /// The input, opened (a tailed file: from its checkpoint, if it has one, and at its offset).
+  byte_feed::input_handle open(byte_feed& feed) {
+    if constexpr (follows_files) {
+      const byte_feed::input_handle input = feed.open_input_in(name_, origin());
+      if (const std::optional<std::int64_t> at = feed.restored_position(input)) {
+        reader_.resume_at(static_cast<std::uint64_t>(*at));
+      }
+      return input;
+    } else {
+      return feed.open_input(name_);
+    }
+  }
 
   static std::uint64_t generation_of(const Reader& r) {
     if constexpr (requires { r.generation(); }) {

@@ -15,6 +15,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <type_traits>
@@ -72,6 +73,11 @@ class csv_lines {
 
   [[nodiscard]] const input_options& options() const { return options_; }
   [[nodiscard]] input new_input(std::string name) const { return detail::input_named<input>(std::move(name)); }
+  /// Bytes of `in` consumed whole, where a reader resumes without losing or repeating a record
+  /// (the start of the record still cut off); nullopt while a bad line is being dropped.
+  [[nodiscard]] static std::optional<std::uint64_t> resume_offset(const input& in) {
+    return in.skipping ? std::nullopt : std::optional<std::uint64_t>(in.at.offset);
+  }
 
   /// Whether the value parsed from `raw` views nothing but `raw`: a record without quotes (an
   /// unescaped "" field is a view of the parser's scratch space, valid only while it parses).
@@ -245,6 +251,11 @@ class length_prefixed {
 
   [[nodiscard]] const input_options& options() const { return options_; }
   [[nodiscard]] input new_input(std::string name) const { return detail::input_named<input>(std::move(name)); }
+  /// Bytes of `in` consumed whole, where a reader resumes without losing or repeating a frame;
+  /// nullopt while an over-long frame is being dropped.
+  [[nodiscard]] static std::optional<std::uint64_t> resume_offset(const input& in) {
+    return in.skip > 0 ? std::nullopt : std::optional<std::uint64_t>(in.at.offset);
+  }
 
   template <class Emit, class Report>
   bool feed(input& in, std::string_view bytes, Emit&& emit, Report&& report) const {

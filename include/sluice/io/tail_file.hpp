@@ -19,6 +19,7 @@
 #include <string>
 #include <utility>
 
+#include "sluice/core/hash.hpp"
 #include "sluice/io/bad_record.hpp"
 
 namespace sluice {
@@ -122,6 +123,40 @@ class tail_file {
     }
     return 0;
   }
+
+  /// Waits until the path names a file and opens it (at once if it is open already). False only
+  /// when `stop` is requested first. Errors as read_some.
+  bool wait_until_open(const std::stop_token& stop) {
+    while (fd_ < 0 && !open_path()) {
+      if (detail::sleep_unless_stopped(stop, opts_.poll)) {
+        return false;
+      }
+    }
+    return true;
+  }
+
+  /// Continue reading the open file at `offset` (a checkpoint's position in it), which must not
+  /// be past its end. Call after wait_until_open.
+  void resume_at(std::uint64_t offset) {
+    if (const std::uint64_t size = current_size(); offset > size) {
+      throw bad_input_error(path_ + ": cannot resume at byte " + std::to_string(offset) + ": the file holds " +
+                            std::to_string(size));
+    }
+    pos_ = offset;
+  }
+
+  /// Which file is open (its device and inode, hashed): the same file keeps it across reopens
+  /// and restarts, a file that replaced it at the path has another. 0 when none is open.
+  [[nodiscard]] std::uint64_t origin() const {
+    if (fd_ < 0) {
+      return 0;
+    }
+    const std::uint64_t h = detail::mix64(static_cast<std::uint64_t>(dev_) * 0x9E3779B97F4A7C15ULL ^
+                                          static_cast<std::uint64_t>(ino_));
+    return h == 0 ? 1 : h;
+  }
+  /// The open file's size now.
+  [[nodiscard]] std::uint64_t size() const { return fd_ < 0 ? 0 : current_size(); }
 
   /// Offset, in the file now open, of the next byte read_some returns.
   [[nodiscard]] std::uint64_t position() const { return pos_; }

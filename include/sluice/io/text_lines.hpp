@@ -17,6 +17,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -42,6 +43,11 @@ class text_lines {
 
   [[nodiscard]] const input_options& options() const { return options_; }
   [[nodiscard]] input new_input(std::string name) const { return detail::input_named<input>(std::move(name)); }
+  /// Bytes of `in` consumed whole, where a reader resumes without losing or repeating a line
+  /// (the start of the line still cut off); nullopt while an over-long line is being dropped.
+  [[nodiscard]] static std::optional<std::uint64_t> resume_offset(const input& in) {
+    return in.skipping ? std::nullopt : std::optional<std::uint64_t>(in.at.offset);
+  }
 
   /// Parse the bytes that arrived on `in`: emit(value, raw_line, offset) per record,
   /// report(bad_record) per bad one (false stops: policy fail). However the input is cut into

@@ -124,13 +124,15 @@ struct stream_checkpoints {
       : store(std::move(where)), every(interval), flow_name(std::move(name)) {}
 
   /// An input's saved state (its partial's bytes, and with keep_fired what it fired) and the
-  /// source position it covers.
+  /// source position it covers; for inputs opened with an origin (open_input_in), what the
+  /// position is in.
   struct saved_input {
     std::int64_t position = 0;
     std::string state;
     std::string fired;
-    auto fields() { return std::tie(position, state, fired); }  // its codec (partition_answer's wire form)
-    auto fields() const { return std::tie(position, state, fired); }
+    std::uint64_t origin = 0;
+    auto fields() { return std::tie(position, state, fired, origin); }  // its codec (partition_answer's wire form)
+    auto fields() const { return std::tie(position, state, fired, origin); }
   };
   /// The latest checkpoint of an input held by this process, for queries.
   struct published_input {
@@ -154,6 +156,12 @@ struct stream_checkpoints {
       c.add("state", s.state);
       if (keep_fired) {
         c.add("fired", s.fired);
+      }
+      if (s.origin != 0) {  // parts a reader of an older build ignores: the format stays version 1
+        std::string origin;
+        byte_writer o(origin);
+        encode(o, s.origin);
+        c.add("origin", std::move(origin));
       }
       store->save(input, c);
     }
@@ -181,6 +189,10 @@ struct stream_checkpoints {
     try {
       byte_reader r(*position);
       decode(r, s.position);
+      if (const std::string* origin = c->find("origin")) {
+        byte_reader o(*origin);
+        decode(o, s.origin);
+      }
     } catch (const codec_error& e) {
       throw unusable(input, std::string("its position does not decode: ") + e.what());
     }
@@ -314,13 +326,15 @@ struct combiner_for<emitted_rows<Out>> {
 
 /// A chunk of an input's bytes on its way to the input's worker, or the input's start or end.
 struct stream_chunk {
-  enum class kind : std::uint8_t { opened, data, closed };
+  enum class kind : std::uint8_t { opened, data, reopened, closed };
   input_id input = 0;
   kind what = kind::data;
-  std::string bytes;           // data, or the input's name when opened
+  std::string bytes;           // data, or the input's name when opened or reopened
   std::int64_t position = -1;  // data: the source position after these bytes (-1: none)
   millis time{0};              // data: the time the source gives them (event_time(source_time))
+  bool position_in_bytes = false;  // data: `position` is a byte offset (source_position::in_bytes)
   std::optional<stream_checkpoints::saved_input> restored{};  // opened: its checkpoint (if restored)
+  std::uint64_t origin = 0;    // opened, reopened: what its positions are in (input_origin::id)
   bool handed_off = false;     // closed: the input moved to another process with its checkpoint
 };
 
@@ -417,12 +431,14 @@ class stream_engine {
 
     /// An input opened: with checkpoints, its own partial, restored from `restored` if given,
     /// and published at once (an input without records yet is held here too).
-    void open(input_id input, const std::string& name, const std::optional<stream_checkpoints::saved_input>& restored) {
+    void open(input_id input, const std::string& name, const std::optional<stream_checkpoints::saved_input>& restored,
+              std::uint64_t origin) {
       if constexpr (checkpointable) {
         if (engine_->opts_.checkpoints == nullptr) {
           return;
         }
         auto t = std::make_unique<task>(engine_->flow_.make_partial(), name);
+        t->origin = origin;
         t->partial.set_allowed_lateness(engine_->opts_.allowed_lateness.count());
         t->saved_at = clock::now();
         if (restored) {
@@ -443,6 +459,19 @@ class stream_engine {
           engine_->opts_.checkpoints->publish(name, encoded(*t));
         }
         tasks_.insert_or_assign(input, std::move(t));
+      }
+    }
+    /// `input` goes on in origin `origin` at position 0, its state whole: saved now, so that a
+    /// restart never looks for the position in the origin left behind.
+    void reopened(input_id input, std::uint64_t origin) {
+      if constexpr (checkpointable) {
+        const auto it = tasks_.find(input);
+        if (it == tasks_.end()) {
+          return;
+        }
+        it->second->origin = origin;
+        it->second->position = 0;
+        save(*it->second);
       }
     }
     /// The records of `input` go to its own partial from now on (or the worker's, without).
@@ -522,6 +551,7 @@ class stream_engine {
       std::string input;           // the input's name, which names its checkpoint
       std::int64_t position = -1;  // the source position after its last record processed
       std::int64_t saved_position = -1;
+      std::uint64_t origin = 0;    // what its positions are in (input_origin::id)
       clock::time_point saved_at{};
       task(partial_type p, std::string name)
           : partial(std::move(p)), kept(partial.advance(millis::min())), input(std::move(name)) {}
@@ -544,7 +574,7 @@ class stream_engine {
     }
 
     [[nodiscard]] stream_checkpoints::saved_input encoded(const task& t) const {
-      stream_checkpoints::saved_input s{t.position, {}, {}};
+      stream_checkpoints::saved_input s{t.position, {}, {}, t.origin};
       byte_writer w(s.state);
       t.partial.save(w);
       if (engine_->opts_.checkpoints->keep_fired) {
@@ -818,23 +848,23 @@ class worker_feed final : public byte_feed {
 
   /// With checkpoints, an input whose name has one opens from it (read here, on the source's
   /// thread, so that the state and the position the source seeks to are one snapshot).
-  input_handle open_input(std::string name) override {
-    const input_id id = engine_.open_input();
-    stream_chunk opened{id, stream_chunk::kind::opened, name};
-    if constexpr (checkpoints_possible) {
-      stream_checkpoints* cp = checkpoints();
-      if (auto saved = cp != nullptr ? cp->load(name, engine_.fingerprint()) : std::nullopt) {
-        restored_.insert_or_assign(id, saved->position);
-        opened.restored = std::move(saved);
-      }
-    }
-    queue_of(id).push_always(std::move(opened));
-    return id;
+  input_handle open_input(std::string name) override { return open(std::move(name), std::nullopt); }
+
+  /// The checkpoint's origin and position are checked before anything opens or is restored.
+  input_handle open_input_in(std::string name, const input_origin& origin) override {
+    return open(std::move(name), origin);
+  }
+
+  input_handle reopen_input(input_handle input, std::string name, const input_origin& origin) override {
+    stream_chunk c{input, stream_chunk::kind::reopened, std::move(name)};
+    c.origin = origin.id;
+    queue_of(input).push_always(std::move(c));
+    return input;
   }
 
   bool try_push(input_handle input, std::string& bytes) override { return try_push_at(input, bytes, {}); }
   bool try_push_at(input_handle input, std::string& bytes, const source_position& at) override {
-    stream_chunk c{input, stream_chunk::kind::data, std::move(bytes), at.next, at.time};
+    stream_chunk c{input, stream_chunk::kind::data, std::move(bytes), at.next, at.time, at.in_bytes};
     const std::size_t n = c.bytes.size();
     if (queue_of(input).try_push(c)) {
       count(n);
@@ -847,7 +877,8 @@ class worker_feed final : public byte_feed {
   bool push(input_handle input, std::string bytes) override { return push_at(input, std::move(bytes), {}); }
   bool push_at(input_handle input, std::string bytes, const source_position& at) override {
     const std::size_t n = bytes.size();
-    if (queue_of(input).push(stream_chunk{input, stream_chunk::kind::data, std::move(bytes), at.next, at.time})) {
+    if (queue_of(input).push(
+            stream_chunk{input, stream_chunk::kind::data, std::move(bytes), at.next, at.time, at.in_bytes})) {
       count(n);
       return true;
     }
@@ -873,6 +904,42 @@ class worker_feed final : public byte_feed {
 
  private:
   event_queue<stream_chunk>& queue_of(input_id id) { return *queues_[id % queues_.size()]; }
+
+  input_handle open(std::string name, const std::optional<input_origin>& origin) {
+    std::optional<stream_checkpoints::saved_input> saved;
+    if constexpr (checkpoints_possible) {
+      stream_checkpoints* cp = checkpoints();
+      saved = cp != nullptr ? cp->load(name, engine_.fingerprint()) : std::nullopt;
+      if (saved && origin) {
+        check_resumable(*cp, name, *saved, *origin);
+      }
+    }
+    const input_id id = engine_.open_input();
+    stream_chunk opened{id, stream_chunk::kind::opened, name};
+    opened.origin = origin ? origin->id : 0;
+    if (saved) {
+      restored_.insert_or_assign(id, saved->position);
+      opened.restored = std::move(saved);
+    }
+    queue_of(id).push_always(std::move(opened));
+    return id;
+  }
+
+  /// Whether input `name` can resume from `saved` in `origin` (see byte_feed::open_input_in).
+  static void check_resumable(const stream_checkpoints& cp, const std::string& name,
+                              const stream_checkpoints::saved_input& saved, const input_origin& origin) {
+    if (saved.origin != origin.id) {
+      throw cp.unusable(name, "it was saved reading another file than the one the input reads now (replaced or "
+                              "rotated while the run was stopped), whose unread rest is gone. Remove the checkpoint "
+                              "to read the input afresh");
+    }
+    if (origin.end >= 0 && saved.position > origin.end) {
+      throw cp.unusable(name, "it covers up to position " + std::to_string(saved.position) + ", past the input's end (" +
+                                  std::to_string(origin.end) +
+                                  "): it was cut short since. Remove the checkpoint to read the input afresh");
+    }
+  }
+
   void close(input_handle input, bool handed_off) {
     restored_.erase(input);
     stream_chunk c{input, stream_chunk::kind::closed, {}};
@@ -889,11 +956,31 @@ class worker_feed final : public byte_feed {
   std::unordered_map<input_id, std::int64_t> restored_;  // open inputs restored from a checkpoint
 };
 
+/// The source position a checkpoint of `in` covers after a chunk that ends at byte `end` of the
+/// source, `pushed` bytes of the input so far: the first byte the format has not consumed (the
+/// start of a record still cut off). -1 (no new position) while the format is inside a record it
+/// drops, and for formats that do not say where their records end.
+template <class Format>
+std::int64_t resume_position(const Format& format, const typename Format::input& in, std::uint64_t pushed,
+                             std::int64_t end) {
+  if constexpr (requires { format.resume_offset(in); }) {
+    if (const std::optional<std::uint64_t> consumed = format.resume_offset(in)) {
+      return end - static_cast<std::int64_t>(pushed - *consumed);
+    }
+  }
+  return -1;
+}
+
 /// A worker thread of a byte source: parse each input's chunks and run them through the chain.
 template <class Engine, class Format>
 void byte_worker_loop(Engine& engine, typename Engine::worker& w, event_queue<stream_chunk>& queue,
                       const Format& format, bool needs_final_newline) {
-  std::unordered_map<input_id, typename Format::input> inputs;
+  struct input_state {
+    typename Format::input in;
+    std::uint64_t pushed = 0;  // bytes of the input so far
+    bool in_bytes = false;     // its positions are byte offsets (source_position::in_bytes)
+  };
+  std::unordered_map<input_id, input_state> inputs;
   std::vector<stream_chunk> batch;
   const input_options& input_opts = format.options();
   auto report = [&](const bad_record& bad) { return engine.report_bad(bad, input_opts); };
@@ -906,28 +993,40 @@ void byte_worker_loop(Engine& engine, typename Engine::worker& w, event_queue<st
         std::memory_order_relaxed);
     for (stream_chunk& c : batch) {
       if (c.what == stream_chunk::kind::opened) {
-        w.open(c.input, c.bytes, c.restored);
-        inputs.emplace(c.input, format.new_input(std::move(c.bytes)));
+        w.open(c.input, c.bytes, c.restored, c.origin);
+        inputs.emplace(c.input, input_state{format.new_input(std::move(c.bytes))});
         continue;
       }
       auto it = inputs.find(c.input);
       if (it == inputs.end()) {
         continue;
       }
-      auto& in = it->second;
+      auto& in = it->second.in;
       auto emit = [&](const auto& value, std::string_view raw, std::uint64_t offset) {
         w.process(value, raw, in.at.name, offset);
       };
       w.select(c.input);
       w.set_source_time(c.time);
-      if (c.what == stream_chunk::kind::data) {
+      if (c.what == stream_chunk::kind::reopened) {
+        if (!engine.failed()) {
+          format.close(in, needs_final_newline, emit, report);  // the old origin ended its last record
+        }
+        engine.after_chunk(w, c.input);
+        it->second = input_state{format.new_input(std::move(c.bytes))};
+        w.reopened(c.input, c.origin);
+      } else if (c.what == stream_chunk::kind::data) {
         if (!engine.failed()) {
           format.feed(in, c.bytes, emit, report);
         }
+        it->second.pushed += c.bytes.size();
+        it->second.in_bytes = it->second.in_bytes || c.position_in_bytes;
         engine.after_chunk(w, c.input);
-        w.after_data(c.input, c.position);
+        w.after_data(c.input, c.position_in_bytes && c.position >= 0
+                                  ? resume_position(format, in, it->second.pushed, c.position)
+                                  : c.position);
       } else {
-        if (!engine.failed()) {
+        // A record cut off at a hand-off is not parsed when the checkpoint resumes at its first byte.
+        if (!engine.failed() && !(c.handed_off && it->second.in_bytes)) {
           format.close(in, needs_final_newline, emit, report);
         }
         engine.after_chunk(w, c.input);
