@@ -239,18 +239,43 @@ TEST_CASE("tail_source with checkpoints: a rotation mid-run keeps the state; a f
   CHECK(at == static_cast<std::int64_t>(new_csv.size()));  // a position in the new file ...
   CHECK(answer == expected);                                // ... with both files' records
 
-  SUBCASE("replaced while stopped: refused, the checkpoint kept") {
+  SUBCASE("rotated while stopped: the old file's rest, found by its inode, then the new file") {
+    const auto more = test_data::random_sales(25, 300);  // appended after the stop, then rotated away
+    const auto newest = test_data::random_sales(26, 300);
+    const std::string more_csv = test_data::to_csv(more);
+    const std::string more_lines = more_csv.substr(more_csv.find('\n') + 1);
+    const std::string newest_csv = test_data::to_csv(newest);
+    std::ofstream(path, std::ios::binary | std::ios::app) << more_lines;
+    fs::rename(path, path + ".2");
+    std::ofstream(path, std::ios::binary) << newest_csv;
+    std::vector<test_data::owned_sale> all = rows;
+    all.insert(all.end(), more.begin(), more.end());
+    all.insert(all.end(), newest.begin(), newest.end());
+    auto again = sluice::tail_source(sales_lines(), path, sluice::tail_options{.poll = 1ms});
+    const std::uint64_t rest = more_lines.size() + newest_csv.size();
+    const run_result r2 = run_checkpointed(again, dir / "ckpt", [&](const auto& m) { return m.bytes.load() >= rest; });
+    CHECK(r2.restored == 1);
+    CHECK(r2.bytes == rest);
+    CHECK(r2.events == more.size() + newest.size());
+    const auto [end, answer2] = checkpoint_of(dir / "ckpt", path);
+    CHECK(end == static_cast<std::int64_t>(newest_csv.size()));
+    CHECK(answer2 == batch_answer(all));
+  }
+  SUBCASE("replaced while stopped (the old file deleted): refused, the checkpoint kept") {
     const fs::path ckpt_file = fs::path(dir / "ckpt") / (sluice::checkpoint_file_name(path) + ".ckpt");
     REQUIRE(fs::exists(ckpt_file));
     const std::string before = [&] {
       std::ifstream in(ckpt_file, std::ios::binary);
       return std::string(std::istreambuf_iterator<char>(in), {});
     }();
-    fs::rename(path, path + ".2");
+    // Held open while the new file is made, so that the new one cannot get its inode number: a
+    // file system may hand a freed one out again, and a file is known by its inode (see the guide).
+    const std::ifstream held(path, std::ios::binary);
+    fs::remove(path);
     std::ofstream(path, std::ios::binary) << new_csv << new_csv;  // another file, longer than the position
     auto again = sluice::tail_source(sales_lines(), path, sluice::tail_options{.poll = 1ms});
     CHECK_THROWS_WITH_AS(run_checkpointed(again, dir / "ckpt", [](const auto&) { return false; }),
-                         doctest::Contains("saved reading another file than the one the input reads now"),
+                         doctest::Contains("saved reading another file than the one the input reads now, and that one is gone"),
                          sluice::checkpoint_error);
     std::ifstream in(ckpt_file, std::ios::binary);
     CHECK(std::string(std::istreambuf_iterator<char>(in), {}) == before);

@@ -31,6 +31,9 @@ struct source_position {
 struct input_origin {
   std::uint64_t id = 0;   // which file (or log) the positions are in; not 0
   std::int64_t end = -1;  // how far the source reaches now: a checkpoint past it cannot resume
+  /// Called when the checkpoint was saved in another origin: the source's chance to read that
+  /// one again (a rotated file found by its inode). Returns its end, or nullopt if it is gone.
+  std::function<std::optional<std::int64_t>(std::uint64_t saved)> find{};
 };
 
 class byte_feed {
@@ -71,9 +74,10 @@ class byte_feed {
     return push(input, std::move(bytes));
   }
   /// open_input for an input whose positions are in `origin.id`. With checkpoints, the name's
-  /// checkpoint is restored only if it was saved in that origin and reaches no further than
-  /// `origin.end`; else it is a checkpoint_error (the file was replaced while the run was
-  /// stopped, or cut short), thrown before anything opens or is restored.
+  /// checkpoint is restored only if it was saved in that origin (or in one `origin.find` goes
+  /// back to) and reaches no further than its end; else it is a checkpoint_error (the file was
+  /// replaced while the run was stopped, or cut short), thrown before anything opens or is
+  /// restored.
   virtual input_handle open_input_in(std::string name, const input_origin& /*origin*/) {
     return open_input(std::move(name));
   }

@@ -7,8 +7,10 @@
 // checkpoints (stream_options::checkpoints) a stopped or killed run resumes exactly: the path's
 // checkpoint holds the state, which file it was reading (device and inode) and the offset of
 // the first record not in the state. Stopping hands the input off (its state is saved, not
-// fired). A restart refuses a checkpoint of a file that is no longer at the path, or of more
-// bytes than the file holds now: what it had not read is gone.
+// fired). A restart whose checkpoint was reading a file rotated away since finds it in the
+// path's directory by its inode, reads its rest, then the path's file. It refuses a checkpoint
+// of a file no longer there, or of more bytes than the file holds now: what it had not read is
+// gone.
 //
 //   auto src = sluice::tail_source(sluice::csv_lines(schema, header), "/var/log/sales.csv");
 //   sluice::run_stream(src, flow, sink, opts, stop);   // follows appends until stopped
@@ -88,10 +90,22 @@ class reader_source {
   static std::int64_t offset(std::uint64_t at) { return static_cast<std::int64_t>(at); }
   [[nodiscard]] input_origin origin() const { return {reader_.origin(), offset(reader_.size())}; }
 
+  /// The file open now, and the way back to a rotated one a checkpoint was reading.
+  input_origin origin_to_resume() {
+    input_origin o = origin();
+    o.find = [this](std::uint64_t saved) -> std::optional<std::int64_t> {
+      if (const std::optional<std::uint64_t> size = reader_.open_rotated(saved)) {
+        return offset(*size);
+      }
+      return std::nullopt;
+    };
+    return o;
+  }
+
   /// The input, opened (a tailed file: from its checkpoint, if it has one, and at its offset).
   byte_feed::input_handle open(byte_feed& feed) {
     if constexpr (follows_files) {
-      const byte_feed::input_handle input = feed.open_input_in(name_, origin());
+      const byte_feed::input_handle input = feed.open_input_in(name_, origin_to_resume());
       if (const std::optional<std::int64_t> at = feed.restored_position(input)) {
         reader_.resume_at(static_cast<std::uint64_t>(*at));
       }

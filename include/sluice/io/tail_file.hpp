@@ -14,7 +14,9 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <filesystem>
 #include <mutex>
+#include <optional>
 #include <stop_token>
 #include <string>
 #include <utility>
@@ -147,13 +149,39 @@ class tail_file {
 
   /// Which file is open (its device and inode, hashed): the same file keeps it across reopens
   /// and restarts, a file that replaced it at the path has another. 0 when none is open.
-  [[nodiscard]] std::uint64_t origin() const {
-    if (fd_ < 0) {
-      return 0;
+  [[nodiscard]] std::uint64_t origin() const { return fd_ < 0 ? 0 : origin_of(dev_, ino_); }
+
+  /// Opens, instead of what the path names, the file in the path's directory whose origin() is
+  /// `origin`: the file a checkpoint was reading, rotated away while the reader was stopped
+  /// ("app.log" renamed "app.log.1"), so that its rest is read before the path's file (which
+  /// read_some then moves on to, as after any rotation). Returns its size, or nullopt if no
+  /// such file is there (deleted, compressed, moved elsewhere).
+  std::optional<std::uint64_t> open_rotated(std::uint64_t origin) {
+    namespace fs = std::filesystem;
+    const fs::path parent = fs::path(path_).parent_path();
+    std::error_code ec;
+    for (auto it = fs::directory_iterator(parent.empty() ? fs::path(".") : parent, ec); !ec && it != fs::directory_iterator();
+         it.increment(ec)) {
+      struct stat st {};
+      if (::stat(it->path().c_str(), &st) != 0 || !S_ISREG(st.st_mode) || origin_of(st.st_dev, st.st_ino) != origin) {
+        continue;
+      }
+      const int fd = ::open(it->path().c_str(), O_RDONLY | O_CLOEXEC);
+      struct stat opened {};
+      if (fd < 0 || ::fstat(fd, &opened) != 0 || opened.st_dev != st.st_dev || opened.st_ino != st.st_ino) {
+        if (fd >= 0) {
+          ::close(fd);  // renamed again between the look and the open
+        }
+        continue;
+      }
+      close_fd();
+      fd_ = fd;
+      dev_ = opened.st_dev;
+      ino_ = opened.st_ino;
+      pos_ = 0;
+      return static_cast<std::uint64_t>(opened.st_size);
     }
-    const std::uint64_t h = detail::mix64(static_cast<std::uint64_t>(dev_) * 0x9E3779B97F4A7C15ULL ^
-                                          static_cast<std::uint64_t>(ino_));
-    return h == 0 ? 1 : h;
+    return std::nullopt;
   }
   /// The open file's size now.
   [[nodiscard]] std::uint64_t size() const { return fd_ < 0 ? 0 : current_size(); }
@@ -166,6 +194,12 @@ class tail_file {
   [[nodiscard]] const std::string& path() const { return path_; }
 
  private:
+  static std::uint64_t origin_of(dev_t dev, ino_t ino) {
+    const std::uint64_t h =
+        detail::mix64(static_cast<std::uint64_t>(dev) * 0x9E3779B97F4A7C15ULL ^ static_cast<std::uint64_t>(ino));
+    return h == 0 ? 1 : h;
+  }
+
   [[noreturn]] void fail(const char* what, int err) const {
     throw bad_input_error(path_ + ": " + what + ": " + std::strerror(err));
   }

@@ -910,13 +910,14 @@ class worker_feed final : public byte_feed {
     if constexpr (checkpoints_possible) {
       stream_checkpoints* cp = checkpoints();
       saved = cp != nullptr ? cp->load(name, engine_.fingerprint()) : std::nullopt;
-      if (saved && origin) {
-        check_resumable(*cp, name, *saved, *origin);
-      }
+    }
+    std::uint64_t origin_id = origin ? origin->id : 0;
+    if (saved && origin) {
+      origin_id = resumable_origin(*checkpoints(), name, *saved, *origin);
     }
     const input_id id = engine_.open_input();
     stream_chunk opened{id, stream_chunk::kind::opened, name};
-    opened.origin = origin ? origin->id : 0;
+    opened.origin = origin_id;
     if (saved) {
       restored_.insert_or_assign(id, saved->position);
       opened.restored = std::move(saved);
@@ -925,19 +926,26 @@ class worker_feed final : public byte_feed {
     return id;
   }
 
-  /// Whether input `name` can resume from `saved` in `origin` (see byte_feed::open_input_in).
-  static void check_resumable(const stream_checkpoints& cp, const std::string& name,
-                              const stream_checkpoints::saved_input& saved, const input_origin& origin) {
+  /// The origin input `name` resumes from `saved` in (see byte_feed::open_input_in), or a
+  /// checkpoint_error if it cannot.
+  static std::uint64_t resumable_origin(const stream_checkpoints& cp, const std::string& name,
+                                        const stream_checkpoints::saved_input& saved, const input_origin& origin) {
+    std::int64_t end = origin.end;
     if (saved.origin != origin.id) {
-      throw cp.unusable(name, "it was saved reading another file than the one the input reads now (replaced or "
-                              "rotated while the run was stopped), whose unread rest is gone. Remove the checkpoint "
-                              "to read the input afresh");
+      if (const std::optional<std::int64_t> found = origin.find ? origin.find(saved.origin) : std::nullopt) {
+        end = *found;
+      } else {
+        throw cp.unusable(name, "it was saved reading another file than the one the input reads now, and that one "
+                                "is gone (deleted or moved away while the run was stopped) with its unread rest. "
+                                "Remove the checkpoint to read the input afresh");
+      }
     }
-    if (origin.end >= 0 && saved.position > origin.end) {
+    if (end >= 0 && saved.position > end) {
       throw cp.unusable(name, "it covers up to position " + std::to_string(saved.position) + ", past the input's end (" +
-                                  std::to_string(origin.end) +
+                                  std::to_string(end) +
                                   "): it was cut short since. Remove the checkpoint to read the input afresh");
     }
+    return saved.origin;
   }
 
   void close(input_handle input, bool handed_off) {
