@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <csignal>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -18,6 +19,8 @@
 #include <sstream>
 #include <stdexcept>
 #include <string>
+#include <string_view>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -31,8 +34,11 @@
 #error "LOG_REPORT_BIN and GEN_ACCESS_LOG_BIN must name the log example's binaries (tests/meson.build passes them)"
 #endif
 
+#include "background.hpp"
 #include "dot_check.hpp"
 #include "e2e_support.hpp"
+#include "sluice/core/codec.hpp"
+#include "sluice/store/checkpoint.hpp"
 
 namespace {
 
@@ -614,4 +620,128 @@ TEST_CASE("log_report: bad records, --help, usage errors") {
   CHECK(contains(help.out, "usage: log_report"));
   CHECK(run(LOG_REPORT_BIN, {}).status == 2);
   CHECK(run(LOG_REPORT_BIN, {"--input", log.string(), "--frobnicate"}).status == 2);
+}
+
+namespace {
+
+/// The byte offset the checkpoint in `dir` of the followed file `path` covers (-1: none yet).
+std::int64_t covered_bytes(const fs::path& dir, const fs::path& path) {
+  if (!fs::exists(dir)) {
+    return -1;
+  }
+  const auto c = sluice::checkpoint_dir(dir.string()).load(path.string());
+  const std::string* position = c ? c->find("position") : nullptr;
+  if (position == nullptr) {
+    return -1;
+  }
+  sluice::byte_reader r(*position);
+  std::int64_t at = -1;
+  sluice::decode(r, at);
+  return at;
+}
+
+/// Waits (within e2e::patience) until `done()`; fails with `what` and `p`'s stderr if it never is.
+template <class Done>
+void wait_until(Done&& done, const std::string& what, background& p) {
+  const auto deadline = steady_clock::now() + patience;
+  while (!done()) {
+    REQUIRE_MESSAGE(steady_clock::now() < deadline, "no " << what << "; stderr:\n" << p.err());
+    std::this_thread::sleep_for(poll_pause);
+  }
+}
+
+std::uint64_t rows_read(const std::string& err) {
+  const std::size_t at = err.find(" rows read");
+  REQUIRE(at != std::string::npos);
+  return std::stoull(err.substr(err.rfind(' ', at - 1) + 1));
+}
+
+}  // namespace
+
+TEST_CASE("log_report --follow with checkpoints: after kill -9 and after a stop, each restart goes on exactly") {
+  const auto full = tmp("follow-full.csv");
+  REQUIRE(run(GEN_ACCESS_LOG_BIN, {"30000", full.string(), "--seed", "9"}).status == 0);
+  std::map<std::string, std::string> batch_rows;  // window_start -> the whole row
+  auto report = sections(run(LOG_REPORT_BIN, {"--input", full.string()}).out);
+  const auto& windows = report["per 5-minute window"];
+  REQUIRE(windows.size() > 1);
+  REQUIRE(windows.front() == "window_start,requests,bytes");
+  for (auto row = windows.begin() + 1; row != windows.end(); ++row) {
+    batch_rows[row->substr(0, row->find(','))] = *row;
+  }
+  const std::string text = read_file(full);
+  const std::size_t third = text.find('\n', text.size() / 3) + 1;
+  const std::size_t two_thirds = text.find('\n', text.size() * 2 / 3) + 1;
+  const std::string sentinel = "2024-03-03T00:00:00.000Z,web-01,GET,/,200,1,1,\"x\"\n";  // a day on: every window closes
+  const auto live = tmp("follow-live.csv");
+  const auto ckpt = tmp("follow-ckpt");
+  const auto append = [&](std::string_view bytes) {
+    std::ofstream out(live, std::ios::binary | std::ios::app);
+    out << bytes;
+    REQUIRE(out.good());
+  };
+  const auto lines_in = [&](std::size_t from, std::size_t to) {
+    const std::string all = read_file(live);
+    return static_cast<std::uint64_t>(std::count(all.begin() + static_cast<std::ptrdiff_t>(from),
+                                                 all.begin() + static_cast<std::ptrdiff_t>(to), '\n'));
+  };
+  const std::vector<std::string> args{"--follow",           live.string(), "--checkpoint-dir", ckpt.string(),
+                                      "--checkpoint-every", "10ms",        "--threads",        "2"};
+  std::vector<std::string> printed;
+
+  // 1: reads the first third, and is killed (-9) once a checkpoint covers part of the second.
+  append(std::string_view(text).substr(0, third));
+  {
+    background first(LOG_REPORT_BIN, args);
+    append(std::string_view(text).substr(third, two_thirds - third));
+    wait_until([&] { return covered_bytes(ckpt, live) > static_cast<std::int64_t>(third); }, "checkpoint", first);
+    first.signal(SIGKILL);
+    const run_result r = first.wait();
+    CHECK(r.status == -1);
+    printed.push_back(r.out);
+  }
+  const std::int64_t killed_at = covered_bytes(ckpt, live);
+  CAPTURE(killed_at);
+
+  // 2: goes on from the killed run's last checkpoint, reads to the end of the second third, is stopped.
+  {
+    background second(LOG_REPORT_BIN, args);
+    wait_until([&] { return covered_bytes(ckpt, live) == static_cast<std::int64_t>(two_thirds); }, "checkpoint",
+               second);
+    second.signal(SIGTERM);
+    const run_result r = second.wait();
+    CHECK(r.status == 0);
+    CHECK(rows_read(r.err) == lines_in(static_cast<std::size_t>(killed_at), two_thirds));  // nothing covered twice
+    CHECK(contains(r.err, "1 restored from a checkpoint"));
+    printed.push_back(r.out);
+  }
+
+  // 3: the rest, and a request a day later that closes every window of the day.
+  append(std::string_view(text).substr(two_thirds));
+  append(sentinel);
+  {
+    background third_run(LOG_REPORT_BIN, args);
+    const std::string last_window = batch_rows.rbegin()->second;
+    wait_until([&] { return contains(third_run.out(), last_window); }, "last window " + last_window, third_run);
+    third_run.signal(SIGTERM);
+    const run_result r = third_run.wait();
+    CHECK(r.status == 0);
+    CHECK(rows_read(r.err) == lines_in(two_thirds, text.size() + sentinel.size()));
+    printed.push_back(r.out);
+  }
+
+  // Every window printed, by any run, holds batch mode's numbers; each of batch mode's windows is printed.
+  std::set<std::string> seen;
+  for (const auto& out : printed) {
+    for (const auto& row : lines_of(out)) {
+      if (row == "window_start,requests,bytes") {
+        continue;
+      }
+      const std::string start = row.substr(0, row.find(','));
+      CHECK_MESSAGE(batch_rows.contains(start), row);
+      CHECK(batch_rows[start] == row);
+      seen.insert(start);
+    }
+  }
+  CHECK(seen.size() == batch_rows.size());
 }
