@@ -361,3 +361,51 @@ TEST_CASE("follow_log with checkpoints: stopped, or killed at any instant, a res
                          doctest::Contains("past the input's end (10)"), sluice::checkpoint_error);
   }
 }
+
+namespace {
+
+/// One positioned input ("p0"): pushes `rows` a record a chunk, each with the record count after
+/// it as its position, hands the input off, then reads back at once what its checkpoint covers.
+template <class Format>
+struct handing_off_source {
+  Format lines;
+  std::vector<std::string> rows;
+  sluice::stream_checkpoints* checkpoints;
+  std::int64_t covered_after_hand_off = -2;
+
+  [[nodiscard]] const Format& format() const { return lines; }
+  [[nodiscard]] static constexpr bool needs_final_newline() { return true; }
+  void run(sluice::byte_feed& feed, const std::stop_token& /*stop*/) {
+    const auto input = feed.open_input("p0");
+    for (std::size_t i = 0; i < rows.size(); ++i) {
+      feed.push_at(input, rows[i] + "\n", {.next = static_cast<std::int64_t>(i + 1)});
+    }
+    feed.hand_off_input(input);
+    const auto saved = checkpoints->load("p0", sluice::flow_fingerprint<partial_type>(flow_name));
+    covered_after_hand_off = saved ? saved->position : -1;
+  }
+};
+
+}  // namespace
+
+TEST_CASE("hand_off_input returns once the input's last checkpoint is saved: the next owner restores everything") {
+  const test_support::temp_dir dir;
+  const auto rows = test_data::random_sales(27, 3000);
+  const std::string csv = test_data::to_csv(rows);
+  std::vector<std::string> lines;
+  for (std::size_t at = csv.find('\n') + 1; at < csv.size();) {
+    const std::size_t nl = csv.find('\n', at);
+    lines.push_back(csv.substr(at, nl - at));
+    at = nl + 1;
+  }
+  // No periodic checkpoint: the hand-off's is the only one, and it is there when the call returns.
+  sluice::stream_checkpoints cp(dir / "ckpt", std::chrono::hours(1), flow_name);
+  handing_off_source<decltype(sales_lines())> source{sales_lines(), lines, &cp};
+  sluice::stream_options opts{.threads = 2, .queue_chunks = 64};
+  opts.checkpoints = &cp;
+  test_data::category_ref fired;
+  sluice::run_stream(source, sales::by_category(), [&](const auto& store) { fired = test_data::to_map(store); }, opts);
+  CHECK(source.covered_after_hand_off == static_cast<std::int64_t>(lines.size()));
+  CHECK(fired.empty());  // handed off: its state left with the checkpoint, unfired
+  CHECK(checkpoint_of(dir / "ckpt", "p0").second == batch_answer(rows));
+}

@@ -93,8 +93,10 @@ class byte_feed {
   /// Where an input just opened resumes: the position its restored checkpoint covers (the
   /// source seeks there), or nullopt (no checkpoint: the source starts where it would).
   virtual std::optional<std::int64_t> restored_position(input_handle /*input*/) { return std::nullopt; }
-  /// The input moves to another process (a revoked partition). With checkpoints its state goes
-  /// with its last checkpoint, taken now, and is not fired here; else this is close_input.
+  /// The input moves to another process (a revoked partition), or waits for a restart (a
+  /// stopped tailed file). With checkpoints its state goes with its last checkpoint, taken after
+  /// the bytes pushed so far, and is not fired here; the call returns once that checkpoint is
+  /// saved (or the run has failed). Without checkpoints this is close_input.
   virtual void hand_off_input(input_handle input) { close_input(input); }
 };
 

@@ -23,6 +23,7 @@
 #include <cstdint>
 #include <exception>
 #include <functional>
+#include <future>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -324,6 +325,16 @@ struct combiner_for<emitted_rows<Out>> {
   using type = row_forwarder<Out>;
 };
 
+/// Fulfils its promise when it is destroyed: with the last copy of a chunk that holds it, once
+/// its worker is done with the chunk (processed it, or dropped it as the run failed or ended).
+struct chunk_done {
+  std::promise<void> done;
+  chunk_done() = default;
+  chunk_done(const chunk_done&) = delete;
+  chunk_done& operator=(const chunk_done&) = delete;
+  ~chunk_done() { done.set_value(); }
+};
+
 /// A chunk of an input's bytes on its way to the input's worker, or the input's start or end.
 struct stream_chunk {
   enum class kind : std::uint8_t { opened, data, reopened, closed };
@@ -336,6 +347,7 @@ struct stream_chunk {
   std::optional<stream_checkpoints::saved_input> restored{};  // opened: its checkpoint (if restored)
   std::uint64_t origin = 0;    // opened, reopened: what its positions are in (input_origin::id)
   bool handed_off = false;     // closed: the input moved to another process with its checkpoint
+  std::shared_ptr<chunk_done> done{};  // closed and handed off: what the source waits on
 };
 
 /// What the workers share: watermarks, the combiner, the sink and the counters.
@@ -948,11 +960,29 @@ class worker_feed final : public byte_feed {
     return saved.origin;
   }
 
+  /// A hand-off returns once the input's worker has saved its last checkpoint, so that the next
+  /// owner (another process given the partition, a restart) restores everything read here.
   void close(input_handle input, bool handed_off) {
     restored_.erase(input);
     stream_chunk c{input, stream_chunk::kind::closed, {}};
     c.handed_off = handed_off;
+    std::future<void> saved;
+    if (handed_off) {
+      c.done = std::make_shared<chunk_done>();
+      saved = c.done->done.get_future();
+    }
     queue_of(input).push_always(std::move(c));
+    // Not past a failed run: a worker that died may leave the chunk in its queue until the end.
+    while (saved.valid() && saved.wait_for(std::chrono::milliseconds(20)) != std::future_status::ready &&
+           !run_failed()) {
+    }
+  }
+  [[nodiscard]] bool run_failed() const {
+    if constexpr (requires { engine_.failed(); }) {
+      return engine_.failed();
+    } else {
+      return false;  // an engine without checkpoints never waits on a hand-off
+    }
   }
   void count(std::size_t n) {
     engine_.metrics().bytes.fetch_add(n, std::memory_order_relaxed);
@@ -1039,6 +1069,7 @@ void byte_worker_loop(Engine& engine, typename Engine::worker& w, event_queue<st
         }
         engine.after_chunk(w, c.input);
         w.closing(c.input, c.handed_off);
+        c.done.reset();  // the hand-off's checkpoint is saved: the source may go on
         inputs.erase(it);
         engine.close_input(c.input);
       }
