@@ -84,11 +84,11 @@ struct stream_metrics {
   }
 };
 
-/// Checkpoints of each positioned input (a Kafka partition) of a byte source (DESIGN §10): its own
-/// partial state and the source position after the last record in it, saved together by the
-/// input's worker once `every` has passed since its last checkpoint (after a chunk, or while the
-/// input is idle) and when the input closes or is handed off (before the final watermark fires
-/// anything). An input that opens with the name of a saved one gets its state back and the
+/// Checkpoints of each positioned input of a byte source (a Kafka partition, a tailed file, the
+/// event log followed by follow_log; DESIGN §10): its own partial state and the source position
+/// after the last record in it, saved together by the input's worker once `every` has passed
+/// since its last checkpoint (after a chunk, or while the input is idle) and when the input
+/// closes or is handed off (before the final watermark fires anything). An input that opens with the name of a saved one gets its state back and the
 /// source seeks to its position: state is exactly-once whatever stops the process. Rows already
 /// sent to the sink are not part of it: a window that fired after the last checkpoint fires again
 /// after a restore, with the same value (at-least-once output, as an upsert). For flows whose
