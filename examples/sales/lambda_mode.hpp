@@ -355,10 +355,7 @@ std::string replay_mode(const lambda_settings& s, const Query& q, std::stop_toke
         if (st.serving_generation > 0) {
           return std::nullopt;
         }
-        sluice::run_progress p;
-        p.unit = sluice::progress_unit::records;
-        p.total = st.replay_target - std::min(from, st.replay_target);
-        p.done = std::min(p.total, st.replay_position - std::min(from, st.replay_position));
+        auto p = sluice::replay_progress(st, from);
         p.records = p.done;
         p.elapsed = std::chrono::steady_clock::now() - replay_started;
         return p;
