@@ -157,6 +157,8 @@ def check_served_replay(log, expected):
     # The follower samples a status on a clock: which shares it sees depends on how this machine
     # schedules it (a busy one may show 0% and 100% only), unlike a run that reports every step.
     check_lines(what, tty, tty.find(b"replayed and tailed"), part_way=False)
+    if not re.search(rb"(?:\A|\n|\r\x1b\[K)sales: serving on", tty):
+        fail(f"{what}: 'serving on' was printed at the end of a progress line: {tty[:600]!r}")
     if [l for l in served.split(b"\n") if l] != expected:
         fail(f"{what}: the served answer differs from the batch one: {served[:600]!r}")
 
