@@ -3,12 +3,14 @@
 
 Usage: check_progress.py SALES GEN_SALES SEND_LINES
 
-On a terminal, a batch run over a file, a batch run over an event log, a Kappa replay and a
-Lambda start that catches up with its log each draw a progress line on stderr (redrawn with \\r,
-its share growing, erased before the answer); with stderr on a pipe, or with --quiet, not one
-control character is written. The answers are the same either way. --progress-every 0 makes a
+On a terminal, a batch run over a file, a batch run over an event log, a Kappa replay, a served
+Kappa view's first replay (--replay with --serve) and a Lambda start that catches up with its log
+each draw a progress line on stderr (redrawn with \\r, its share growing, erased before the answer
+or once the view serves); with stderr on a pipe, or with --quiet, not one control character is
+written. The answers are the same either way. --progress-every 0 makes a
 report due after every step of a run (an 8 MiB slice, a replay poll), so that a run of a few
 MiB draws intermediate lines without depending on how fast this machine is."""
+import json
 import os
 import pty
 import re
@@ -17,7 +19,9 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+import urllib.request
 
 SALES, GEN_SALES, SEND_LINES = sys.argv[1:4]
 AMOUNT = rb"[0-9.]+(?:[kMGTP]| [KMGTP]?i?B)?"
@@ -29,36 +33,69 @@ def fail(msg):
     sys.exit(1)
 
 
+class OnTty:
+    """args running with stdin/stdout/stderr on a new pseudo-terminal; a thread of this script
+    collects the bytes written to it (in `out`), so that the script can talk to the program
+    meanwhile (over HTTP) without the terminal's buffer filling up."""
+
+    def __init__(self, args):
+        self.args = args
+        self.out = b""
+        self.pid, self.fd = pty.fork()
+        if self.pid == 0:
+            os.execv(args[0], args)
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+
+    def _read(self):
+        while True:
+            try:
+                chunk = os.read(self.fd, 65536)
+            except OSError:  # EIO: the child closed the terminal
+                return
+            if not chunk:
+                return
+            self.out += chunk
+
+    def kill_and_fail(self, msg):
+        os.kill(self.pid, signal.SIGKILL)
+        os.waitpid(self.pid, 0)
+        fail(f"{self.args} {msg}; its terminal showed: {self.out[-2000:]!r}")
+
+    def wait_until(self, test, what, timeout=120):
+        """test(bytes written so far), once it is true."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            result = test(self.out)
+            if result:
+                return result
+            if not self.reader.is_alive():
+                self.kill_and_fail(f"closed its terminal before it could {what}")
+            time.sleep(0.05)
+        self.kill_and_fail(f"did not {what} within {timeout} s")
+
+    def wait_for(self, pattern, timeout=120):
+        """The match of `pattern` (a bytes regex) in what the program wrote, once it appears."""
+        return self.wait_until(lambda out: re.search(pattern, out), f"write {pattern!r}", timeout)
+
+    def wait(self, timeout=120):
+        """(exit code, bytes written to the terminal) once the program ended."""
+        self.reader.join(timeout)
+        if self.reader.is_alive():
+            self.kill_and_fail(f"did not end within {timeout} s")
+        _, status = os.waitpid(self.pid, 0)
+        os.close(self.fd)
+        return os.waitstatus_to_exitcode(status), self.out
+
+
 def run_on_tty(args, until=None, then_signal=None, timeout=120):
-    """Runs args with stdin/stdout/stderr on a new pseudo-terminal; returns (exit code, bytes
-    written to it). With `until`, sends `then_signal` once those bytes appeared."""
-    pid, fd = pty.fork()
-    if pid == 0:
-        os.execv(args[0], args)
-    out = b""
-    signalled = False
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        ready, _, _ = select.select([fd], [], [], 1.0)
-        if not ready:
-            continue
-        try:
-            chunk = os.read(fd, 65536)
-        except OSError:  # EIO: the child closed the terminal
-            break
-        if not chunk:
-            break
-        out += chunk
-        if until is not None and not signalled and until in out:
-            os.kill(pid, then_signal)
-            signalled = True
-    else:
-        os.kill(pid, signal.SIGKILL)
-        os.waitpid(pid, 0)
-        fail(f"{args} did not end within {timeout} s; its terminal showed: {out[-2000:]!r}")
-    _, status = os.waitpid(pid, 0)
-    os.close(fd)
-    return os.waitstatus_to_exitcode(status), out
+    """Runs args on a new pseudo-terminal; returns (exit code, bytes written to it). With
+    `until`, sends `then_signal` once those bytes appeared."""
+    run = OnTty(args)
+    if until is not None:
+        run.wait_for(re.escape(until), timeout)
+        os.kill(run.pid, then_signal)
+    return run.wait(timeout)
 
 
 def run_piped(args):
@@ -75,22 +112,55 @@ def answer_lines(tty_bytes):
     return [l for l in lines if re.match(rb"^[a-z-]+,\d+,[0-9.]+$", l) or l == b"category,cnt,revenue"]
 
 
-def check_drawn(what, tty_bytes, expected_answer):
+def check_lines(what, tty_bytes, answer_at, part_way=True):
+    """At least 2 progress lines drawn, shares never going back, one part way through (if
+    `part_way`), and the last one erased before the byte at `answer_at`."""
     drawn = DRAWN.findall(tty_bytes)
     if len(drawn) < 2:
         fail(f"{what}: fewer than 2 progress lines on the terminal: {tty_bytes[:3000]!r}")
     shares = [int(p) for _, _, p in drawn]
     if shares != sorted(shares) or shares[-1] > 100:
         fail(f"{what}: the share went back or past 100%: {shares}")
-    if not any(0 < s < 100 for s in shares):
+    if part_way and not any(0 < s < 100 for s in shares):
         fail(f"{what}: no line part way through: {shares}")
-    # The last line drawn is erased before the answer comes.
     last = tty_bytes.rfind(b"\rsales: ")
-    first_row = tty_bytes.find(b"category,cnt,revenue")
-    if first_row < last or b"\r\x1b[K" not in tty_bytes[last:first_row]:
-        fail(f"{what}: the progress line was not erased before the answer: {tty_bytes[last - 200:first_row + 40]!r}")
+    if answer_at < last or b"\r\x1b[K" not in tty_bytes[last:answer_at]:
+        fail(f"{what}: the progress line was not erased: {tty_bytes[last - 200:answer_at + 40]!r}")
+
+
+def check_drawn(what, tty_bytes, expected_answer):
+    # The last line drawn is erased before the answer comes.
+    check_lines(what, tty_bytes, tty_bytes.find(b"category,cnt,revenue"))
     if answer_lines(tty_bytes) != expected_answer:
         fail(f"{what}: the answer on the terminal differs from the piped run's")
+
+
+def check_served_replay(log, expected):
+    """A served Kappa view (--replay with --serve) draws its first replay's progress from its
+    status (progress_follower), erases it once the view serves, and serves the batch answer."""
+    what = "served replay"
+    run = OnTty([SALES, "by-category", "--replay", log, "--serve", "127.0.0.1:0", "--progress-every", "0"])
+    url = "http://" + run.wait_for(rb"serving on http://([0-9.:]+)").group(1).decode()
+    deadline = time.monotonic() + 120
+    while json.load(urllib.request.urlopen(url + "/status", timeout=10))["serving_generation"] == 0:
+        if time.monotonic() > deadline:
+            run.kill_and_fail("did not catch up within 120 s")
+        time.sleep(0.05)
+    served = urllib.request.urlopen(url + "/by-category", timeout=10).read()
+    # Not only at exit: the follower erases its line itself once the view serves.
+    run.wait_until(lambda out: DRAWN.search(out) and b"\r\x1b[K" in out[out.rfind(b"\rsales: "):],
+                   "draw a progress line and erase it", timeout=10)
+    os.kill(run.pid, signal.SIGINT)
+    code, tty = run.wait()
+    if code != 0:
+        fail(f"{what}: exited {code} on SIGINT: {tty[-2000:]!r}")
+    # The follower samples a status on a clock: which shares it sees depends on how this machine
+    # schedules it (a busy one may show 0% and 100% only), unlike a run that reports every step.
+    check_lines(what, tty, tty.find(b"replayed and tailed"), part_way=False)
+    if not re.search(rb"(?:\A|\n|\r\x1b\[K)sales: serving on", tty):
+        fail(f"{what}: 'serving on' was printed at the end of a progress line: {tty[:600]!r}")
+    if [l for l in served.split(b"\n") if l] != expected:
+        fail(f"{what}: the served answer differs from the batch one: {served[:600]!r}")
 
 
 def main():
@@ -149,6 +219,7 @@ def main():
         if code != 0:
             fail(f"replay exited {code}: {tty[-2000:]!r}")
         check_drawn("replay", tty, expected)
+        check_served_replay(log, expected)
 
         # --lambda over the existing log: its catch-up draws lines, erased before it says it holds them.
         code, tty = run_on_tty([SALES, "by-category", "--lambda", "--log", log, "--listen", "127.0.0.1:0", "--serve",
@@ -160,7 +231,7 @@ def main():
         held = tty.find(b"holds 300000 records")
         if len(drawn) < 2 or held < 0 or b"\r\x1b[K" not in tty[tty.rfind(b"\rsales: "):held]:
             fail(f"--lambda catch-up: no progress lines erased before 'holds 300000 records': {tty[:3000]!r}")
-    print("check_progress: batch, log, replay and Lambda catch-up draw on a terminal; pipes and --quiet get none")
+    print("check_progress: batch, log, replay, served replay and Lambda catch-up draw on a terminal; pipes and --quiet get none")
 
 
 main()

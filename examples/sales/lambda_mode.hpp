@@ -346,24 +346,7 @@ std::string replay_mode(const lambda_settings& s, const Query& q, std::stop_toke
   opts.max_delay = s.engine.max_delay;
   sluice::kappa_view view(q.flow, payloads, s.log_dir, opts);
   view.replay(from);
-  // The first replay's progress, until it caught up and serves.
   const auto replay_started = std::chrono::steady_clock::now();
-  const sluice::progress_follower follower(
-      progress,
-      [&]() -> std::optional<sluice::run_progress> {
-        const auto st = view.status();
-        if (st.serving_generation > 0) {
-          return std::nullopt;
-        }
-        sluice::run_progress p;
-        p.unit = sluice::progress_unit::records;
-        p.total = st.replay_target - std::min(from, st.replay_target);
-        p.done = std::min(p.total, st.replay_position - std::min(from, st.replay_position));
-        p.records = p.done;
-        p.elapsed = std::chrono::steady_clock::now() - replay_started;
-        return p;
-      },
-      s.engine.progress_interval);
   sluice::http_router router;
   router.add("/" + s.query, [&](const sluice::http_request& request) {
     auto snap = view.snapshot();
@@ -384,6 +367,21 @@ std::string replay_mode(const lambda_settings& s, const Query& q, std::stop_toke
   add_metrics_route(router, s.query, [&] { return view.status(); });
   router.add("/flow", sluice::flow_page(sluice::describe(q.flow), "sales " + s.query));
   const auto server = start_serving(s.serve, std::move(router));
+  // The first replay's progress, until it caught up and serves; drawn once start_serving printed
+  // its address (a line printed while the progress line is drawn would land at its end).
+  const sluice::progress_follower follower(
+      progress,
+      [&]() -> std::optional<sluice::run_progress> {
+        const auto st = view.status();
+        if (st.serving_generation > 0) {
+          return std::nullopt;
+        }
+        auto p = sluice::replay_progress(st, from);
+        p.records = p.done;
+        p.elapsed = std::chrono::steady_clock::now() - replay_started;
+        return p;
+      },
+      s.engine.progress_interval);
   wait_until_stopped(stop);
   server->stop();
   const auto st = view.status();

@@ -54,6 +54,19 @@ struct kappa_status {
   std::uint64_t bad_records = 0;           // payloads that did not decode
 };
 
+/// How far a replay from offset `from` is, in records (offsets), by `status`: total is the
+/// offsets from `from` to the head it must reach (replay_target), done those it has read
+/// (replay_position), all of them once `finished`. The caller fills in records and elapsed.
+/// Shared by replay_to_head and whoever follows a kappa_view's catch-up through status().
+inline run_progress replay_progress(const kappa_status& status, std::uint64_t from, bool finished = false) {
+  run_progress p;
+  p.unit = progress_unit::records;
+  p.total = status.replay_target - std::min(from, status.replay_target);
+  p.done = finished ? p.total : std::min(p.total, status.replay_position - std::min(from, status.replay_position));
+  p.finished = finished;
+  return p;
+}
+
 namespace detail {
 
 /// What a Kappa generation replays into: the flow's partial as stream mode runs it on one worker,
@@ -353,14 +366,10 @@ auto replay_to_head(const Flow& flow, const Payloads& payloads, const std::strin
     kappa_status st;
     g.fill(st, false);
     g.fill(st, true);
-    run_progress p;
-    p.unit = progress_unit::records;
-    p.total = st.replay_target - std::min(from, st.replay_target);
-    p.done = finished ? p.total : std::min(p.total, st.replay_position - std::min(from, st.replay_position));
+    run_progress p = replay_progress(st, from, finished);
     p.records = st.events - st.bad_records;
     p.bad_records = st.bad_records;
     p.elapsed = clock.elapsed();
-    p.finished = finished;
     progress.on_progress(p);
   };
   while (!g.caught_up()) {
