@@ -14,7 +14,6 @@ import json
 import os
 import pty
 import re
-import select
 import signal
 import subprocess
 import sys
@@ -112,16 +111,18 @@ def answer_lines(tty_bytes):
     return [l for l in lines if re.match(rb"^[a-z-]+,\d+,[0-9.]+$", l) or l == b"category,cnt,revenue"]
 
 
-def check_lines(what, tty_bytes, answer_at, part_way=True):
-    """At least 2 progress lines drawn, shares never going back, one part way through (if
-    `part_way`), and the last one erased before the byte at `answer_at`."""
+def check_lines(what, tty_bytes, answer_at, sampled=False):
+    """Progress lines drawn, shares never going back, and the last one erased before the byte at
+    `answer_at`. A run that reports after every step draws at least 2, one part way through; a
+    `sampled` one (a status read on a clock) at least 1: which shares a sampler sees depends on
+    how this machine schedules it (a busy one may show only 100%)."""
     drawn = DRAWN.findall(tty_bytes)
-    if len(drawn) < 2:
-        fail(f"{what}: fewer than 2 progress lines on the terminal: {tty_bytes[:3000]!r}")
+    if len(drawn) < (1 if sampled else 2):
+        fail(f"{what}: too few progress lines on the terminal: {tty_bytes[:3000]!r}")
     shares = [int(p) for _, _, p in drawn]
     if shares != sorted(shares) or shares[-1] > 100:
         fail(f"{what}: the share went back or past 100%: {shares}")
-    if part_way and not any(0 < s < 100 for s in shares):
+    if not sampled and not any(0 < s < 100 for s in shares):
         fail(f"{what}: no line part way through: {shares}")
     last = tty_bytes.rfind(b"\rsales: ")
     if answer_at < last or b"\r\x1b[K" not in tty_bytes[last:answer_at]:
@@ -154,9 +155,7 @@ def check_served_replay(log, expected):
     code, tty = run.wait()
     if code != 0:
         fail(f"{what}: exited {code} on SIGINT: {tty[-2000:]!r}")
-    # The follower samples a status on a clock: which shares it sees depends on how this machine
-    # schedules it (a busy one may show 0% and 100% only), unlike a run that reports every step.
-    check_lines(what, tty, tty.find(b"replayed and tailed"), part_way=False)
+    check_lines(what, tty, tty.find(b"replayed and tailed"), sampled=True)
     if not re.search(rb"(?:\A|\n|\r\x1b\[K)sales: serving on", tty):
         fail(f"{what}: 'serving on' was printed at the end of a progress line: {tty[:600]!r}")
     if [l for l in served.split(b"\n") if l] != expected:
