@@ -82,6 +82,17 @@ class background {
     ::kill(pid_, sig);
   }
 
+  /// Returns once `done()` holds; fails with `what` and its stderr if it does not within `patience`.
+  template <class Done>
+  void wait_until(Done&& done, const std::string& what) const {
+    const auto deadline = steady_clock::now() + patience;
+    while (!done()) {
+      REQUIRE_MESSAGE(steady_clock::now() < deadline, "no " << what << " within " << patience.count()
+                                                            << " s; its stderr:\n" << err());
+      std::this_thread::sleep_for(poll_pause);
+    }
+  }
+
   /// Its exit status and output, once it exits; killed and failed if it has not within `patience`.
   run_result wait() {
     const auto deadline = steady_clock::now() + patience;

@@ -28,6 +28,7 @@
 #include <vector>
 
 #include "../examples/tools/kafka_produce.hpp"
+#include "checkpoint_files.hpp"
 #include "kafka_mock.hpp"
 #include "random_sales.hpp"
 #include "sluice/io/kafka_checkpoints.hpp"
@@ -159,17 +160,6 @@ TEST_CASE(
 
 namespace {
 
-/// The checkpoint files of `from` copied into `to` as they are this instant: what a process
-/// killed now would leave (each file is replaced atomically, so each copy is one whole version).
-void copy_checkpoints(const std::string& from, const std::string& to) {
-  std::filesystem::create_directories(to);
-  for (const auto& e : std::filesystem::directory_iterator(from)) {
-    if (e.path().extension() == ".ckpt") {
-      std::filesystem::copy_file(e.path(), to / e.path().filename(), std::filesystem::copy_options::overwrite_existing);
-    }
-  }
-}
-
 std::uint64_t checkpoint_files(const std::string& dir) {
   std::uint64_t n = 0;
   for (const auto& e : std::filesystem::directory_iterator(dir)) {
@@ -180,16 +170,12 @@ std::uint64_t checkpoint_files(const std::string& dir) {
 
 /// The offsets the checkpoints in `dir` cover, summed over partitions: messages a restart skips.
 std::int64_t covered_messages(const std::string& dir) {
-  const sluice::checkpoint_dir store(dir);
   std::int64_t sum = 0;
   for (const auto& e : std::filesystem::directory_iterator(dir)) {
     if (e.path().extension() == ".ckpt") {
-      const auto c = store.load(e.path().stem().string());
-      REQUIRE(c.has_value());
-      sluice::byte_reader r(*c->find("position"));
-      std::int64_t next = 0;
-      sluice::decode(r, next);
-      sum += next;
+      const auto next = test_support::checkpoint_position(dir, e.path().stem().string());
+      REQUIRE(next.has_value());
+      sum += *next;
     }
   }
   return sum;
@@ -244,7 +230,7 @@ TEST_CASE("kafka_source with checkpoints: a run stopped midway, or killed at any
     // Copied again until the copy covers something: the first checkpoints may come after a
     // quarter of the rows, on a busy machine, or before any row of their partition.
     if (!copied && m.events.load() >= rows.size() / 4 && std::filesystem::exists(dir / "live")) {
-      copy_checkpoints(dir / "live", dir / "killed");
+      test_support::copy_checkpoints(dir / "live", dir / "killed");
       copied = covered_messages(dir / "killed") > 0;
     }
     if (m.events.load() >= rows.size() / 2) {

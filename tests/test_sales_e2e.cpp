@@ -35,10 +35,9 @@
 #endif
 
 #include "background.hpp"
+#include "checkpoint_files.hpp"
 #include "dot_check.hpp"
 #include "e2e_support.hpp"
-#include "sluice/core/codec.hpp"
-#include "sluice/store/checkpoint.hpp"
 
 namespace {
 
@@ -626,28 +625,7 @@ namespace {
 
 /// The byte offset the checkpoint in `dir` of the followed file `path` covers (-1: none yet).
 std::int64_t covered_bytes(const fs::path& dir, const fs::path& path) {
-  if (!fs::exists(dir)) {
-    return -1;
-  }
-  const auto c = sluice::checkpoint_dir(dir.string()).load(path.string());
-  const std::string* position = c ? c->find("position") : nullptr;
-  if (position == nullptr) {
-    return -1;
-  }
-  sluice::byte_reader r(*position);
-  std::int64_t at = -1;
-  sluice::decode(r, at);
-  return at;
-}
-
-/// Waits (within e2e::patience) until `done()`; fails with `what` and `p`'s stderr if it never is.
-template <class Done>
-void wait_until(Done&& done, const std::string& what, background& p) {
-  const auto deadline = steady_clock::now() + patience;
-  while (!done()) {
-    REQUIRE_MESSAGE(steady_clock::now() < deadline, "no " << what << "; stderr:\n" << p.err());
-    std::this_thread::sleep_for(poll_pause);
-  }
+  return test_support::checkpoint_position(dir, path.string()).value_or(-1);
 }
 
 std::uint64_t rows_read(const std::string& err) {
@@ -694,7 +672,7 @@ TEST_CASE("log_report --follow with checkpoints: after kill -9 and after a stop,
   {
     background first(LOG_REPORT_BIN, args);
     append(std::string_view(text).substr(third, two_thirds - third));
-    wait_until([&] { return covered_bytes(ckpt, live) > static_cast<std::int64_t>(third); }, "checkpoint", first);
+    first.wait_until([&] { return covered_bytes(ckpt, live) > static_cast<std::int64_t>(third); }, "checkpoint");
     first.signal(SIGKILL);
     const run_result r = first.wait();
     CHECK(r.status == -1);
@@ -706,8 +684,7 @@ TEST_CASE("log_report --follow with checkpoints: after kill -9 and after a stop,
   // 2: goes on from the killed run's last checkpoint, reads to the end of the second third, is stopped.
   {
     background second(LOG_REPORT_BIN, args);
-    wait_until([&] { return covered_bytes(ckpt, live) == static_cast<std::int64_t>(two_thirds); }, "checkpoint",
-               second);
+    second.wait_until([&] { return covered_bytes(ckpt, live) == static_cast<std::int64_t>(two_thirds); }, "checkpoint");
     second.signal(SIGTERM);
     const run_result r = second.wait();
     CHECK(r.status == 0);
@@ -722,7 +699,7 @@ TEST_CASE("log_report --follow with checkpoints: after kill -9 and after a stop,
   {
     background third_run(LOG_REPORT_BIN, args);
     const std::string last_window = batch_rows.rbegin()->second;
-    wait_until([&] { return contains(third_run.out(), last_window); }, "last window " + last_window, third_run);
+    third_run.wait_until([&] { return contains(third_run.out(), last_window); }, "last window " + last_window);
     third_run.signal(SIGTERM);
     const run_result r = third_run.wait();
     CHECK(r.status == 0);

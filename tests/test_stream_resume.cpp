@@ -18,6 +18,7 @@
 #include <thread>
 #include <utility>
 
+#include "checkpoint_files.hpp"
 #include "random_sales.hpp"
 #include "sales.hpp"
 #include "sluice/io/log_follow.hpp"
@@ -64,17 +65,6 @@ std::pair<std::int64_t, test_data::category_ref> checkpoint_of(const std::string
   return {saved->position, test_data::to_map(sluice::result_store(partial.advance(sluice::millis::max())))};
 }
 
-/// Copies the checkpoint files of `from` to `to` (what a kill now would leave behind).
-void copy_checkpoints(const std::string& from, const std::string& to) {
-  fs::remove_all(to);
-  fs::create_directories(to);
-  for (const auto& e : fs::directory_iterator(from)) {
-    if (e.path().extension() != ".tmp" && e.path().filename().string().find(".tmp.") == std::string::npos) {
-      fs::copy_file(e.path(), fs::path(to) / e.path().filename(), fs::copy_options::overwrite_existing);
-    }
-  }
-}
-
 struct run_result {
   std::uint64_t events = 0;  // records that entered the flow in this run
   std::uint64_t bytes = 0;   // bytes the source read
@@ -82,11 +72,12 @@ struct run_result {
   test_data::category_ref fired;  // what the sink got (a closed input fires; a handed-off one does not)
 };
 
-/// Runs `source` with checkpoints in `dir` (saved every 2 ms) until `stop_when(metrics)`.
+/// Runs `source` with checkpoints in `dir` (saved every `every`) until `stop_when(metrics)`.
 template <class Source>
 run_result run_checkpointed(Source& source, const std::string& dir,
-                            const std::function<bool(const sluice::stream_metrics&)>& stop_when) {
-  sluice::stream_checkpoints cp(dir, 2ms, flow_name);
+                            const std::function<bool(const sluice::stream_metrics&)>& stop_when,
+                            std::chrono::milliseconds every = 2ms) {
+  sluice::stream_checkpoints cp(dir, every, flow_name);
   sluice::stream_metrics metrics;
   std::stop_source stop;
   std::jthread watcher([&](const std::stop_token& over) {
@@ -122,13 +113,11 @@ std::uint64_t lines_before(const std::string& csv, std::int64_t end) {
 /// Copies the checkpoints of `live` to `killed` once `input`'s covers a record: what a kill at
 /// that instant would have left. Returns whether it has.
 bool copy_once_covered(const std::string& live, const std::string& killed, const std::string& input) {
-  const auto saved = saved_in(live, input);
-  if (!saved || saved->position <= 0) {
+  if (test_support::checkpoint_position(live, input).value_or(0) <= 0) {
     return false;
   }
-  copy_checkpoints(live, killed);
-  const auto copy = saved_in(killed, input);  // saved again since: covers at least as much
-  return copy && copy->position > 0;
+  test_support::copy_checkpoints(live, killed);
+  return test_support::checkpoint_position(killed, input).value_or(0) > 0;  // saved again since: covers as much
 }
 
 /// A point in a file that a writer passes only once `open` is set.
@@ -298,6 +287,43 @@ TEST_CASE("tail_source with checkpoints: a rotation mid-run keeps the state; a f
     CHECK(r2.events == more.size());
     CHECK(checkpoint_of(dir / "ckpt", path).second == batch_answer(all));
   }
+}
+
+TEST_CASE("tail_source with checkpoints: a rotation is checkpointed at once, in the new file, with the old file's records") {
+  const test_support::temp_dir dir;
+  const auto rows = test_data::random_sales(28, 2000);
+  const std::string old_csv = test_data::to_csv(rows);
+  const std::string path = dir / "sales.csv";
+  {
+    std::ofstream(path, std::ios::binary) << old_csv;
+  }
+  // No periodic checkpoint (every hour): one that appears while the run goes on is the rotation's.
+  auto tail = sluice::tail_source(sales_lines(), path, sluice::tail_options{.poll = 1ms});
+  bool rotated = false;
+  std::optional<std::int64_t> at_rotation;
+  test_data::category_ref held_at_rotation;
+  run_checkpointed(
+      tail, dir / "ckpt",
+      [&](const sluice::stream_metrics& m) {
+        if (!rotated && m.bytes.load() == old_csv.size()) {
+          fs::rename(path, path + ".1");
+          std::ofstream(path, std::ios::binary) << test_data::to_csv(test_data::random_sales(29, 100));
+          rotated = true;
+        }
+        if (!rotated || m.events.load() < rows.size() + 100) {
+          return false;
+        }
+        // The new file's records went through, so the worker is past the rotation; the stop's
+        // checkpoint is not taken yet.
+        at_rotation = test_support::checkpoint_position(dir / "ckpt", path);
+        if (at_rotation) {
+          held_at_rotation = checkpoint_of(dir / "ckpt", path).second;
+        }
+        return true;
+      },
+      std::chrono::hours(1));
+  CHECK(at_rotation == 0);                        // position 0 of the new file ...
+  CHECK(held_at_rotation == batch_answer(rows));  // ... with every record of the old one
 }
 
 TEST_CASE("follow_log with checkpoints: stopped, or killed at any instant, a restart is exact; a bounded replay fires") {
