@@ -455,6 +455,57 @@ TEST_CASE("event_log: seal_if_due seals by size and by age (an injected clock), 
   }
 }
 
+TEST_CASE("event_log: sync_before_seal syncs once the records written (not those buffered) make a seal due") {
+  temp_dir dir;
+  const std::string payload(98, 'x');  // a 100-byte record
+  const auto far = std::chrono::steady_clock::now() + 24h;
+  SUBCASE("by size, and only what is new") {
+    sluice::log_options opts = quick(header_bytes + batch_header + 300);
+    opts.segment_age = 0ms;
+    opts.fsync = sluice::fsync_policy::parse("interval:3600000");  // no interval sync in the test
+    {
+      sluice::event_log log(dir.str(), opts);
+      log.append(millis{1}, payload);
+      log.append(millis{2}, payload);
+      log.commit();
+      CHECK_FALSE(log.sync_before_seal(far));  // 200 bytes written: not due
+      log.append(millis{3}, payload);
+      CHECK(log.seal_due(far));
+      CHECK_FALSE(log.sync_before_seal(far));  // due only with the buffered record, which no reader sees yet
+      log.commit();
+      CHECK(log.sync_before_seal(far));
+      CHECK_FALSE(log.sync_before_seal(far));  // nothing written since: nothing to sync
+      CHECK(log.seal_if_due(far));
+      CHECK_FALSE(log.sync_before_seal(far));  // the new segment is empty
+      log.append(millis{4}, payload);
+    }
+    auto segments = sluice::list_segments(dir.str());
+    REQUIRE(segments.size() == 2);
+    CHECK(segments[0].sealed);
+    CHECK(read_range(segments, 0, UINT64_MAX).size() == 4);
+  }
+  SUBCASE("by age, counted from the first record written to the segment") {
+    sluice::log_options opts = quick();
+    opts.segment_age = 1min;
+    opts.fsync = sluice::fsync_policy::parse("interval:3600000");
+    sluice::event_log log(dir.str(), opts);
+    CHECK_FALSE(log.sync_before_seal(far));  // empty
+    const auto before = std::chrono::steady_clock::now();
+    log.append(millis{1}, payload);
+    log.commit();
+    CHECK_FALSE(log.sync_before_seal(before + 59s));
+    CHECK(log.sync_before_seal(std::chrono::steady_clock::now() + 61s));
+  }
+  SUBCASE("never under the policy never, due or not") {
+    sluice::log_options opts = quick(header_bytes + batch_header + 100);
+    sluice::event_log log(dir.str(), opts);
+    log.append(millis{1}, payload);
+    log.commit();
+    CHECK(log.seal_due(far));
+    CHECK_FALSE(log.sync_before_seal(far));
+  }
+}
+
 TEST_CASE("event_log: a record over max_record_bytes is a length_error and changes nothing") {
   temp_dir dir;
   sluice::log_options opts = quick();

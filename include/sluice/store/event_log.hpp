@@ -15,7 +15,9 @@
 // For a writer shared by threads (the Lambda ingest) the costly parts run outside its lock:
 // encode() builds record batches with their CRCs on the caller's thread, write() appends them
 // in one pwrite, and sync_if_due() runs the fdatasync on any thread, one at a time, each
-// covering every record written before it began (group commit).
+// covering every record written before it began (group commit). A seal must sync its segment
+// before the next one exists (so that a crash leaves no hole in the offsets); sync_before_seal()
+// does the bulk of that on any thread first, so that seal() under the writer's lock is quick.
 #pragma once
 
 #include <fcntl.h>
@@ -262,12 +264,23 @@ class event_log {
 
   /// Whether seal_if_due(now) would seal.
   [[nodiscard]] bool seal_due(std::chrono::steady_clock::time_point now = std::chrono::steady_clock::now()) const {
-    if (head_ == active_base_) {
-      return false;
+    return head_ != active_base_ && due_at(file_bytes_ + buf_.bytes().size(), first_append_, now);
+  }
+
+  /// Any thread, while the writer may be writing: if the records written so far make a seal
+  /// due, fdatasyncs them (unless the policy is never) and returns true. For a writer shared
+  /// by threads under a lock: seal() syncs the whole segment before the next one exists, and
+  /// every writer waits for that sync. Called first, without the lock, it leaves seal() only
+  /// the records written meanwhile to sync.
+  bool sync_before_seal(std::chrono::steady_clock::time_point now = std::chrono::steady_clock::now()) {
+    {
+      const std::lock_guard<std::mutex> lock(mu_);
+      if (active_view_.end_offset == active_view_.base_offset ||
+          !due_at(active_view_.bytes, first_append_written_, now)) {
+        return false;
+      }
     }
-    const bool big = file_bytes_ + buf_.bytes().size() >= opts_.segment_bytes;
-    const bool old = opts_.segment_age.count() > 0 && first_append_ && now - *first_append_ >= opts_.segment_age;
-    return big || old;
+    return durable() && sync_written(now);
   }
 
   /// If the active segment holds records: writes them and a seal marker, syncs (unless the policy
@@ -313,6 +326,14 @@ class event_log {
   static constexpr std::size_t write_out_bytes = std::size_t{1} << 20U;
 
   [[nodiscard]] bool durable() const { return opts_.fsync.what != fsync_policy::kind::never; }
+
+  /// Whether a segment of `bytes` whose first record was appended at `first` is due to seal.
+  [[nodiscard]] bool due_at(std::uint64_t bytes, std::optional<std::chrono::steady_clock::time_point> first,
+                            std::chrono::steady_clock::time_point now) const {
+    const bool big = bytes >= opts_.segment_bytes;
+    const bool old = opts_.segment_age.count() > 0 && first && now - *first >= opts_.segment_age;
+    return big || old;
+  }
 
   void check_size(std::string_view payload) const {
     if (payload.size() > opts_.max_record_bytes) {
@@ -411,22 +432,28 @@ class event_log {
     auto fd = open_fd(path, O_WRONLY | O_CREAT | O_EXCL);
     set_fd(std::move(fd), std::move(path));
     active_base_ = base;
-    write_header();
-    if (durable() && !detail::sync_directory(dir_)) {
-      detail::throw_errno(dir_, "sync the directory");
+    // Neither the new name nor the header is synced here, under a seal's caller's lock: the
+    // next sync does both, before any record of the segment counts as on disk. A crash before
+    // then leaves no file, or one with a torn header, after a sealed segment: opening the log
+    // creates it again.
+    write_header(false);
+    if (durable()) {
+      const std::lock_guard<std::mutex> lock(mu_);
+      directory_unsynced_ = true;
     }
     first_append_.reset();
   }
 
-  /// Writes the active segment's header at its start (opened by the caller into fd_).
-  void write_header() {
+  /// Writes the active segment's header at its start (opened by the caller into fd_), and
+  /// syncs it if `sync` and the policy syncs at all.
+  void write_header(bool sync = true) {
     if (!fd_ || !fd_->is_open()) {
       detail::throw_errno(active_path_, "create");
     }
     file_bytes_ = 0;
     active_version_ = detail::segment_version;
     write_or_undo(detail::encode_segment_header(active_base_, opts_.max_record_bytes));
-    if (durable()) {
+    if (sync && durable()) {
       sync_written();
     }
   }
@@ -481,11 +508,22 @@ class event_log {
     }
     std::shared_ptr<detail::unique_fd> fd;
     std::string path;
+    bool directory = false;
     {
       const std::lock_guard<std::mutex> lock(mu_);
       fd = fd_;
       target = written_;  // all of it: the sync below covers what was written until now
       path = active_path_;
+      directory = std::exchange(directory_unsynced_, false);
+    }
+    if (directory && !detail::sync_directory(dir_)) {  // the active segment's name, before its records
+      const int err = errno;
+      {
+        const std::lock_guard<std::mutex> lock(mu_);
+        directory_unsynced_ = true;
+      }
+      errno = err;
+      detail::throw_errno(dir_, "sync the directory");
     }
     if (fd && fd->is_open() && ::fdatasync(fd->get()) != 0) {
       detail::throw_errno(path, "sync");
@@ -504,6 +542,7 @@ class event_log {
       sealed_count_.store(sealed_.size());
     }
     active_view_ = log_segment{sealed_.size(), active_base_, head_, file_bytes_, active_path_, false};
+    first_append_written_ = first_append_;
   }
 
   std::string dir_;
@@ -518,9 +557,11 @@ class event_log {
   std::optional<std::chrono::steady_clock::time_point> first_append_;
   std::optional<log_recovery> recovery_;
 
-  mutable std::mutex mu_;  // guards sealed_ and active_view_ for segments(), fd_ and written_ for syncs
+  mutable std::mutex mu_;  // guards sealed_, active_view_ and first_append_written_ for readers, fd_ and written_ for syncs
   std::shared_ptr<detail::unique_fd> fd_;  // the active segment, written at file_bytes_ (changed under mu_)
   std::uint64_t written_ = 0;              // bytes written to segment files by this process
+  bool directory_unsynced_ = false;        // the active segment's name is not synced yet
+  std::optional<std::chrono::steady_clock::time_point> first_append_written_;  // first_append_ as published
   std::vector<log_segment> sealed_;
   log_segment active_view_;
   std::atomic<std::uint64_t> sealed_count_{0};
