@@ -15,11 +15,7 @@
 #include <string>
 #include <vector>
 
-#include "sanitized.hpp"
-
 namespace e2e {
-
-using test_support::sanitized;
 
 /// A private directory for this process's files, removed at exit.
 struct temp_dir {

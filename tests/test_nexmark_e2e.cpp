@@ -51,14 +51,11 @@ TEST_CASE("nexmark: every query gives the same rows from the file, the generator
     CHECK(lines_of(expected).size() > 1);
     CHECK(contains(batch.err, "15000 events"));
 
-    // The generator feeds the same batch runner as the file, on one thread: the sanitizer builds
-    // (3-10x slower) leave that run to the plain build.
-    if (!sanitized) {
-      const auto generated = run(NEXMARK_BIN, {query, "--generate", events, "--seed", "5", "--rate", rate,
-                                               "--out-of-order", disorder, "--threads", "1", "--side-input", side});
-      CHECK(generated.status == 0);
-      CHECK(sorted_rows(generated.out) == expected);
-    }
+    // The generator feeds the same batch runner as the file, on one thread.
+    const auto generated = run(NEXMARK_BIN, {query, "--generate", events, "--seed", "5", "--rate", rate,
+                                             "--out-of-order", disorder, "--threads", "1", "--side-input", side});
+    CHECK(generated.status == 0);
+    CHECK(sorted_rows(generated.out) == expected);
 
     const auto stream = with_server(NEXMARK_BIN, {query, "--connections", "3", "--max-delay", "2s", "--side-input", side},
                                     send_lines_to_port(SEND_LINES_BIN, events_file(), 3, "interleaved") +
